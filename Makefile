@@ -1,0 +1,44 @@
+# Set-up and entry points. Every target creates .venv on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data
+HOST ?= 127.0.0.1
+PORT ?= 8000
+FP_TRADES := $(DATA)/fundingpips-trades-short/test_task_trades_short.csv
+
+.PHONY: venv install install-test run test unit bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test,load]"
+	touch $(VENV)/.installed $@
+
+venv: $(BIN)/python
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## make run: start the server on an embedded local Ray, replay real trades into it, keep serving
+run: install
+	$(BIN)/riskactors run --host $(HOST) --port $(PORT) --replay-file $(FP_TRADES)
+
+## make test: the whole suite (unit, integration on one local Ray, HTTP API, replay)
+test: install-test
+	$(BIN)/python -m pytest
+
+unit: install-test
+	$(BIN)/python -m pytest tests/unit
+
+## make bench: the load test (see load_tests/README.md)
+bench: install-test
+	$(BIN)/python load_tests/run_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
