@@ -1,0 +1,61 @@
+"""Errors of the risk core. Reject reasons are values (``ReasonCode``), not exceptions; these
+exceptions are for requests that cannot be applied at all.
+
+Hierarchy::
+
+    DomainError
+    ├── UnknownAccount        account id not hosted            (HTTP 404)
+    ├── UnknownOrder          order id never checked           (HTTP 404)
+    ├── UnknownInstrument     symbol not in the registry       (HTTP 422)
+    ├── DuplicateAccount      account id already registered    (HTTP 409)
+    ├── OrderConflict         order id reused, other content   (HTTP 409)
+    ├── FillConflict          fill id reused, other content    (HTTP 409)
+    └── ConversionUnavailable no quote→account rate known      (HTTP 409)
+"""
+
+from __future__ import annotations
+
+__all__ = ["DomainError", "UnknownAccount", "UnknownOrder", "UnknownInstrument", "DuplicateAccount",
+           "OrderConflict", "FillConflict", "ConversionUnavailable"]
+
+
+class DomainError(Exception):
+    """Base class. ``subject`` is the id or symbol concerned, ``code`` a stable string."""
+
+    code = "DOMAIN_ERROR"
+
+    def __init__(self, subject: str, message: str):
+        super().__init__(f"{subject}: {message}")
+        self.subject = subject
+        self.message = message
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "subject": self.subject, "message": self.message}
+
+
+class UnknownAccount(DomainError):
+    code = "UNKNOWN_ACCOUNT"
+
+
+class UnknownOrder(DomainError):
+    code = "UNKNOWN_ORDER"
+
+
+class UnknownInstrument(DomainError):
+    code = "UNKNOWN_INSTRUMENT"
+
+
+class DuplicateAccount(DomainError):
+    code = "DUPLICATE_ACCOUNT"
+
+
+class OrderConflict(DomainError):
+    code = "ORDER_CONFLICT"
+
+
+class FillConflict(DomainError):
+    code = "FILL_CONFLICT"
+
+
+class ConversionUnavailable(DomainError):
+    code = "NO_CONVERSION_RATE"

@@ -1,0 +1,85 @@
+"""Latest marks per instrument and quote→account currency conversion.
+
+Conversion uses only real marks of FX pairs (asset class ``fx``): the direct pair
+(``USDJPY`` for JPY→USD gives 1 / mid), the inverse pair, or a cross through USD. If none is
+known the rate is ``None`` and callers fail closed; a rate of 1.0 is never assumed for two
+different currencies.
+"""
+
+from __future__ import annotations
+
+from .instruments import InstrumentRegistry
+from .model import Mark
+
+__all__ = ["MarkBook"]
+
+
+class MarkBook:
+    """Latest bid/ask per symbol, plus currency conversion from FX marks.
+
+    Parameters
+    ----------
+    registry : InstrumentRegistry
+        Used to know which symbols are FX pairs and their currencies.
+    """
+
+    def __init__(self, registry: InstrumentRegistry):
+        self.registry = registry
+        self._marks: dict[str, Mark] = {}
+        self._pairs: dict[tuple[str, str], list[str]] = {}
+        for inst in registry:
+            if inst.asset_class == "fx":
+                self._pairs.setdefault((inst.base_currency, inst.quote_currency), []).append(inst.symbol)
+
+    def apply(self, mark: Mark) -> bool:
+        """Store ``mark`` unless an equal-or-newer one is held. Returns True if stored.
+
+        Out-of-order marks (older ``ts`` than the held one) are ignored, so a late packet
+        never moves prices backwards.
+        """
+        held = self._marks.get(mark.instrument)
+        if held is not None and mark.ts < held.ts:
+            return False
+        self._marks[mark.instrument] = mark
+        return True
+
+    def get(self, symbol: str) -> Mark | None:
+        """Latest mark of ``symbol`` or ``None``."""
+        return self._marks.get(symbol)
+
+    def __len__(self) -> int:
+        return len(self._marks)
+
+    def _pair_mid(self, base: str, quote: str) -> float | None:
+        best: Mark | None = None
+        for symbol in self._pairs.get((base, quote), ()):
+            m = self._marks.get(symbol)
+            if m is not None and m.mid > 0 and (best is None or m.ts > best.ts):
+                best = m
+        return None if best is None else best.mid
+
+    def _direct(self, src: str, dst: str) -> float | None:
+        mid = self._pair_mid(src, dst)
+        if mid is not None:
+            return mid
+        inv = self._pair_mid(dst, src)
+        if inv is not None:
+            return 1.0 / inv
+        return None
+
+    def rate(self, src: str, dst: str) -> float | None:
+        """Units of ``dst`` per one unit of ``src`` from the latest FX marks, or ``None``.
+
+        Tries the direct pair, its inverse, then a cross through USD (src→USD→dst).
+        """
+        if src == dst:
+            return 1.0
+        direct = self._direct(src, dst)
+        if direct is not None:
+            return direct
+        if "USD" not in (src, dst):
+            a = self._direct(src, "USD")
+            b = self._direct("USD", dst)
+            if a is not None and b is not None:
+                return a * b
+        return None
