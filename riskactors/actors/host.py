@@ -1,0 +1,194 @@
+"""Account host: a thin, Ray-free class that runs the core for the accounts placed on it.
+
+A host decodes a call (plain dicts, so it crosses process boundaries cheaply), runs the
+domain core and replies with plain dicts. Errors of the core come back as an envelope
+``{"error": {...}}`` rather than as exceptions, so the caller maps them without unpickling
+tracebacks. ``riskactors.actors.ray_runtime`` wraps this class with ``ray.remote``; tests use
+it directly. One host is one writer for its accounts: calls are applied one at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain import (Account, AccountConfig, AccountStatus, DomainError, DuplicateAccount, Fill, InstrumentRegistry,
+                      KillSwitch, Limits, LimitsError, Mark, MarkBook, Order, PlanBook, TradingDayCalendar,
+                      UnknownAccount, default_planbook, default_registry)
+
+__all__ = ["AccountHost", "error_envelope"]
+
+
+def error_envelope(exc: Exception) -> dict[str, Any]:
+    """``{"error": {"type", "code", "subject", "message", "field"}}`` for a core error."""
+    if isinstance(exc, LimitsError):
+        return {"error": {"type": "LimitsError", "code": "INVALID_LIMITS", "subject": exc.field,
+                          "field": exc.field, "message": exc.message}}
+    assert isinstance(exc, DomainError)
+    return {"error": {"type": type(exc).__name__, "code": exc.code, "subject": exc.subject, "field": None,
+                      "message": exc.message}}
+
+
+class AccountHost:
+    """Hosts many accounts (sharded placement) or one (dedicated placement).
+
+    Parameters
+    ----------
+    host_id : str
+        Name used in logs and readiness.
+    config : dict
+        ``Settings.host_config()``: reservation TTL, trading-day calendar, optional
+        instrument and plan files.
+    """
+
+    def __init__(self, host_id: str, config: dict[str, Any] | None = None):
+        config = config or {}
+        self.host_id = host_id
+        self.registry = (InstrumentRegistry.from_csv(config["instruments_file"])
+                         if config.get("instruments_file") else default_registry())
+        self.plans = PlanBook.from_json(config["plans_file"]) if config.get("plans_file") else default_planbook()
+        self.account_config = AccountConfig(
+            reservation_ttl=float(config.get("reservation_ttl_seconds", 30.0)),
+            calendar=TradingDayCalendar(config.get("trading_day_rollover", "17:00"),
+                                        config.get("trading_day_timezone", "America/New_York")))
+        self.book = MarkBook(self.registry)
+        self.accounts: dict[str, Account] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _account(self, account_id: str) -> Account:
+        acct = self.accounts.get(account_id)
+        if acct is None:
+            raise UnknownAccount(account_id, "account not registered")
+        return acct
+
+    def _targets(self, account_ids: list[str] | None) -> list[Account]:
+        if account_ids is None:
+            return list(self.accounts.values())
+        return [self.accounts[a] for a in account_ids if a in self.accounts]
+
+    # ------------------------------------------------------------------ calls
+    def ping(self) -> dict[str, Any]:
+        """Liveness of this host: id, account count, marks held."""
+        return {"host_id": self.host_id, "accounts": len(self.accounts), "marks": len(self.book)}
+
+    def register(self, spec: dict[str, Any], switches: list[dict[str, Any]], marks: list[dict[str, Any]],
+                 now: float) -> dict[str, Any]:
+        """Create an account from ``spec`` (HTTP body fields), apply the scope switches in force
+        and the latest marks; return its view (or an error envelope)."""
+        try:
+            if spec["account_id"] in self.accounts:
+                raise DuplicateAccount(spec["account_id"], "account already registered")
+            self._apply_marks(marks)
+            limits = self.plans.resolve(spec["plan"], float(spec["initial_balance"]), spec.get("limits") or {})
+            acct = Account(spec["account_id"], spec["user_id"], spec["challenge_id"], spec["currency"],
+                           float(spec["initial_balance"]), spec["plan"], limits, now, self.account_config)
+            for sw in switches:
+                acct.set_kill_switch(KillSwitch.from_dict(sw), now)
+            self.accounts[acct.account_id] = acct
+            return acct.view(self.book, now)
+        except (DomainError, LimitsError) as exc:
+            return error_envelope(exc)
+
+    def view(self, account_id: str, now: float) -> dict[str, Any]:
+        """Account view (see :meth:`Account.view`)."""
+        try:
+            return self._account(account_id).view(self.book, now)
+        except DomainError as exc:
+            return error_envelope(exc)
+
+    def events(self, account_id: str, limit: int) -> dict[str, Any]:
+        """The account's most recent ``limit`` events, oldest first."""
+        try:
+            events = list(self._account(account_id).events)
+            return {"account_id": account_id, "events": events[-limit:]}
+        except DomainError as exc:
+            return error_envelope(exc)
+
+    def check(self, order: dict[str, Any], now: float) -> dict[str, Any]:
+        """Pre-trade check of one order (reserves on accept). Returns the decision dict."""
+        try:
+            acct = self._account(order["account_id"])
+            return acct.submit(Order(**order), self.book, now)
+        except DomainError as exc:
+            return error_envelope(exc)
+
+    def check_many(self, orders: list[dict[str, Any]], nows: list[float]) -> list[dict[str, Any]]:
+        """Several checks in arrival order (one actor call for a batch of the front)."""
+        return [self.check(o, n) for o, n in zip(orders, nows)]
+
+    def cancel(self, account_id: str | None, order_id: str, now: float) -> dict[str, Any] | None:
+        """Release the reservation of ``order_id``; ``account_id=None`` searches this host.
+
+        Returns ``None`` when ``account_id`` is ``None`` and no account here knows the order.
+        """
+        try:
+            if account_id is not None:
+                return self._account(account_id).cancel(order_id, now)
+            for acct in self.accounts.values():
+                if order_id in acct.reservations or order_id in acct._orders:
+                    return acct.cancel(order_id, now)
+            return None
+        except DomainError as exc:
+            return error_envelope(exc)
+
+    def fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
+        """Apply an execution report (idempotent on ``fill_id``)."""
+        try:
+            return self._account(fill["account_id"]).apply_fill(Fill(**fill), self.book, now)
+        except DomainError as exc:
+            return error_envelope(exc)
+
+    def _apply_marks(self, marks: list[dict[str, Any]]) -> tuple[int, int]:
+        applied = stale = 0
+        for m in marks:
+            if self.book.apply(Mark(m["instrument"], float(m["bid"]), float(m["ask"]), float(m["ts"]))):
+                applied += 1
+            else:
+                stale += 1
+        return applied, stale
+
+    def apply_marks(self, marks: list[dict[str, Any]], now: float) -> dict[str, Any]:
+        """Store marks, then re-value every account here; returns counts and breaches caused."""
+        applied, stale = self._apply_marks(marks)
+        breaches: list[dict[str, Any]] = []
+        if applied:
+            for acct in self.accounts.values():
+                breaches.extend(acct.on_market(self.book, now))
+        return {"applied": applied, "stale": stale, "breaches": breaches}
+
+    def set_kill_switch(self, switch: dict[str, Any], account_ids: list[str] | None, now: float) -> int:
+        """Activate ``switch`` on ``account_ids`` (``None``: every account here). Returns count."""
+        sw = KillSwitch.from_dict(switch)
+        targets = self._targets(account_ids)
+        for acct in targets:
+            acct.set_kill_switch(sw, now)
+        return len(targets)
+
+    def release_kill_switch(self, scope: str, scope_id: str | None, reason: str, by: str,
+                            account_ids: list[str] | None, now: float) -> int:
+        """Release a switch on the given accounts. Returns how many had it active."""
+        return sum(1 for acct in self._targets(account_ids)
+                   if acct.release_kill_switch(scope, scope_id, reason, by, now))
+
+    def patch_limits(self, account_id: str, overrides: dict[str, Any], by: str, reason: str,
+                     now: float) -> dict[str, Any]:
+        """Apply limit overrides to an account (recorded) and return its view."""
+        try:
+            acct = self._account(account_id)
+            limits: Limits = acct.limits.with_overrides(overrides)
+            acct.set_limits(limits, by, reason, now)
+            return acct.view(self.book, now)
+        except (DomainError, LimitsError) as exc:
+            return error_envelope(exc)
+
+    def set_status(self, account_id: str, status: str, by: str, reason: str, now: float) -> dict[str, Any]:
+        """Ops status change (``active``/``disabled``/``failed``); returns the view."""
+        try:
+            acct = self._account(account_id)
+            acct.set_status(AccountStatus(status), by, reason, now)
+            return acct.view(self.book, now)
+        except DomainError as exc:
+            return error_envelope(exc)
+
+    def summaries(self, account_ids: list[str] | None) -> list[dict[str, Any]]:
+        """Consolidation rows for the given accounts (``None``: all here)."""
+        return [acct.summary(self.book) for acct in self._targets(account_ids)]

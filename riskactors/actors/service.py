@@ -1,0 +1,153 @@
+"""The front's facade over the actors: routing table, fan-out and error mapping.
+
+The FastAPI front calls only this class. It never blocks: every actor call is awaited
+(``Transport.call``). Hosts answer with plain dicts; core errors come back as envelopes and
+are raised here as the core's exceptions; an unreachable host raises ``ShardUnavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from ..domain import UnknownAccount, UnknownOrder
+from ..exceptions import ShardUnavailable
+from .placement import shard_key, stable_shard
+from .transport import unwrap
+
+__all__ = ["RiskService"]
+
+
+class RiskService:
+    """Facade used by the HTTP front.
+
+    Parameters
+    ----------
+    transport : Transport
+    supervisor : target
+        The supervisor (actor handle or plain object).
+    shards : list
+        Shard targets (sharded placement); empty for dedicated.
+    placement : {"sharded", "dedicated"}
+    """
+
+    def __init__(self, transport: Any, supervisor: Any, shards: list[Any], placement: str):
+        self.transport = transport
+        self.supervisor = supervisor
+        self.shards = list(shards)
+        self.placement = placement
+        self._routes: dict[str, Any] = {}
+        self._hosts: dict[str, Any] = {shard_key(i): s for i, s in enumerate(self.shards)}
+        self._marks: dict[str, dict[str, Any]] = {}
+        self._order_accounts: dict[str, str] = {}
+
+    @staticmethod
+    def now() -> float:
+        """Server clock, epoch seconds (used when a request carries no ``ts``)."""
+        return time.time()
+
+    # ------------------------------------------------------------------ routing
+    async def _host(self, account_id: str) -> Any:
+        if self.placement == "sharded":
+            return self.shards[stable_shard(account_id, len(self.shards))]
+        host = self._routes.get(account_id)
+        if host is None:
+            loc = await self.transport.call(self.supervisor, "locate", account_id)
+            if loc is None:
+                raise UnknownAccount(account_id, "account not registered")
+            host = loc["host"]
+            self._routes[account_id] = host
+            self._hosts[loc["host_key"]] = host
+        return host
+
+    async def _all_hosts(self) -> list[Any]:
+        if self.placement == "sharded":
+            return list(self.shards)
+        for key, host in await self.transport.call(self.supervisor, "host_list"):
+            self._hosts[key] = host
+        return list(self._hosts.values())
+
+    async def _call_account(self, account_id: str, method: str, *args: Any) -> Any:
+        host = await self._host(account_id)
+        return unwrap(await self.transport.call(host, method, *args))
+
+    # ------------------------------------------------------------------ accounts
+    async def register(self, spec: dict[str, Any], now: float) -> dict[str, Any]:
+        """Register an account (via the supervisor, which places it). Returns its view."""
+        result = unwrap(await self.transport.call(self.supervisor, "register", spec, list(self._marks.values()), now))
+        self._routes[spec["account_id"]] = result["host"]
+        self._hosts[result["host_key"]] = result["host"]
+        return result["view"]
+
+    async def view(self, account_id: str, now: float) -> dict[str, Any]:
+        return await self._call_account(account_id, "view", account_id, now)
+
+    async def events(self, account_id: str, limit: int) -> dict[str, Any]:
+        return await self._call_account(account_id, "events", account_id, limit)
+
+    async def patch_limits(self, account_id: str, overrides: dict[str, Any], by: str, reason: str,
+                           now: float) -> dict[str, Any]:
+        return await self._call_account(account_id, "patch_limits", account_id, overrides, by, reason, now)
+
+    async def set_status(self, account_id: str, status: str, by: str, reason: str, now: float) -> dict[str, Any]:
+        return await self._call_account(account_id, "set_status", account_id, status, by, reason, now)
+
+    # ------------------------------------------------------------------ orders and fills
+    async def check(self, order: dict[str, Any], now: float) -> dict[str, Any]:
+        """Pre-trade check. Raises ``ShardUnavailable`` (fail closed) or a core error."""
+        decision = await self._call_account(order["account_id"], "check", order, now)
+        if len(self._order_accounts) > 200_000:
+            self._order_accounts.clear()
+        self._order_accounts[order["order_id"]] = order["account_id"]
+        return decision
+
+    async def cancel(self, order_id: str, account_id: str | None, now: float) -> dict[str, Any]:
+        """Release an order's reservation; without ``account_id`` the hosts are searched."""
+        account_id = account_id or self._order_accounts.get(order_id)
+        if account_id is not None:
+            return await self._call_account(account_id, "cancel", account_id, order_id, now)
+        hosts = await self._all_hosts()
+        results = await asyncio.gather(*(self.transport.call(h, "cancel", None, order_id, now) for h in hosts))
+        for r in results:
+            if r is not None:
+                return unwrap(r)
+        raise UnknownOrder(order_id, "order_id unknown on every account")
+
+    async def fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
+        return await self._call_account(fill["account_id"], "fill", fill, now)
+
+    async def marks(self, marks: list[dict[str, Any]]) -> dict[str, Any]:
+        """Broadcast marks to every host; returns counts and breaches caused."""
+        for m in marks:
+            held = self._marks.get(m["instrument"])
+            if held is None or m["ts"] >= held["ts"]:
+                self._marks[m["instrument"]] = m
+        now = max(m["ts"] for m in marks)
+        hosts = await self._all_hosts()
+        results = await asyncio.gather(*(self.transport.call(h, "apply_marks", marks, now) for h in hosts))
+        breaches = [b for r in results for b in r["breaches"]]
+        return {"received": len(marks), "applied": max((r["applied"] for r in results), default=0),
+                "stale": max((r["stale"] for r in results), default=0), "breaches": breaches}
+
+    # ------------------------------------------------------------------ ops
+    async def set_kill_switch(self, scope: str, scope_id: str | None, mode: str, reason: str, by: str,
+                              now: float) -> dict[str, Any]:
+        return unwrap(await self.transport.call(self.supervisor, "set_kill_switch", scope, scope_id, mode, reason,
+                                                by, now))
+
+    async def release_kill_switch(self, scope: str, scope_id: str | None, reason: str, by: str,
+                                  now: float) -> dict[str, Any]:
+        return unwrap(await self.transport.call(self.supervisor, "release_kill_switch", scope, scope_id, reason,
+                                                by, now))
+
+    async def consolidated(self, scope: str, scope_id: str | None, top_n: int) -> dict[str, Any]:
+        return unwrap(await self.transport.call(self.supervisor, "consolidated", scope, scope_id, top_n))
+
+    async def ready(self) -> dict[str, Any]:
+        """Ping the supervisor and every host. Raises ``ShardUnavailable`` if one is down."""
+        stats = await self.transport.call(self.supervisor, "stats")
+        hosts = await self._all_hosts()
+        pings = await asyncio.gather(*(self.transport.call(h, "ping") for h in hosts))
+        return {"placement": self.placement, "accounts": stats["accounts"], "hosts": len(pings),
+                "host_accounts": {p["host_id"]: p["accounts"] for p in pings}}

@@ -1,0 +1,56 @@
+"""How the supervisor and the front call hosts. Every Ray call of the server goes through
+``riskactors.actors.ray_runtime.RayTransport``; :class:`LocalTransport` runs the same code on
+plain in-process objects, so the rest is testable without a cluster.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Protocol
+
+from ..domain import ConversionUnavailable, DomainError, DuplicateAccount, FillConflict, LimitsError, OrderConflict
+from ..domain import UnknownAccount, UnknownInstrument, UnknownOrder
+from .host import AccountHost
+
+__all__ = ["Transport", "LocalTransport", "unwrap"]
+
+
+class Transport(Protocol):
+    """Calls a method of a host/supervisor target and awaits the reply."""
+
+    async def call(self, target: Any, method: str, *args: Any) -> Any: ...
+
+    async def spawn_host(self, host_id: str, config: dict[str, Any]) -> Any: ...
+
+    async def kill(self, target: Any) -> None: ...
+
+
+class LocalTransport:
+    """In-process transport: targets are plain objects, calls are direct."""
+
+    async def call(self, target: Any, method: str, *args: Any) -> Any:
+        result = getattr(target, method)(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def spawn_host(self, host_id: str, config: dict[str, Any]) -> Any:
+        return AccountHost(host_id, config)
+
+    async def kill(self, target: Any) -> None:
+        return None
+
+
+_ERRORS: dict[str, type[DomainError]] = {cls.__name__: cls for cls in (
+    UnknownAccount, UnknownOrder, UnknownInstrument, DuplicateAccount, OrderConflict, FillConflict,
+    ConversionUnavailable)}
+
+
+def unwrap(result: Any) -> Any:
+    """Raise the core error carried by an error envelope, else return ``result``."""
+    if isinstance(result, dict) and "error" in result and len(result) == 1:
+        err = result["error"]
+        if err["type"] == "LimitsError":
+            raise LimitsError(err["field"], err["message"])
+        raise _ERRORS.get(err["type"], DomainError)(err["subject"], err["message"])
+    return result
