@@ -1,0 +1,60 @@
+"""Application factory: ``create_app(settings)`` or ``create_app(service=...)`` for tests."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from riskactors import __version__
+from riskactors.actors.service import RiskService
+from riskactors.domain import InstrumentRegistry, default_registry
+from riskactors.settings import Settings
+
+from .errors import install_error_handlers
+from .metrics import FrontMetrics
+from .msgpack import MsgpackMiddleware
+from .routers import accounts, health, ops, orders
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, service: RiskService | None = None) -> FastAPI:
+    """Build the FastAPI front.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Used to start the Ray runtime at start-up when ``service`` is not given.
+    service : RiskService, optional
+        An already running deployment (tests); the app then does not own Ray.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        runtime = None
+        if app.state.service is None:
+            from riskactors.actors import ray_runtime
+
+            runtime = await asyncio.to_thread(ray_runtime.start, settings)
+            app.state.service = runtime.service
+        try:
+            yield
+        finally:
+            if runtime is not None:
+                await asyncio.to_thread(runtime.shutdown)
+
+    app = FastAPI(title="riskactors", version=__version__, lifespan=lifespan,
+                  description="Pre-trade risk state server for prop-trading firms (HTTP contract v1).")
+    app.state.service = service
+    app.state.registry = (InstrumentRegistry.from_csv(settings.instruments_file)
+                          if settings.instruments_file else default_registry())
+    app.state.metrics = FrontMetrics()
+    app.state.settings = settings
+    install_error_handlers(app)
+    for r in (accounts.router, orders.router, ops.router, health.router):
+        app.include_router(r)
+    app.add_middleware(MsgpackMiddleware)
+    return app

@@ -1,0 +1,31 @@
+"""Dependencies shared by the routers (FastAPI ``Annotated`` style)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from riskactors.actors.service import RiskService
+from riskactors.domain import InstrumentRegistry
+
+from .metrics import FrontMetrics
+
+__all__ = ["ServiceDep", "RegistryDep", "MetricsDep"]
+
+
+def _service(request: Request) -> RiskService:
+    return request.app.state.service
+
+
+def _registry(request: Request) -> InstrumentRegistry:
+    return request.app.state.registry
+
+
+def _metrics(request: Request) -> FrontMetrics:
+    return request.app.state.metrics
+
+
+ServiceDep = Annotated[RiskService, Depends(_service)]
+RegistryDep = Annotated[InstrumentRegistry, Depends(_registry)]
+MetricsDep = Annotated[FrontMetrics, Depends(_metrics)]

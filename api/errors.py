@@ -1,0 +1,57 @@
+"""Mapping of core and infrastructure errors to HTTP responses.
+
+422: bad input (the ``detail`` names the field, FastAPI's shape); 404: unknown account or
+order; 409: conflicts (duplicate account, reused order/fill id, missing conversion rate for a
+fill); 503: a host cannot be reached (a check then answers ``reject`` with
+``SERVICE_UNAVAILABLE``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from riskactors.domain import (ConversionUnavailable, DomainError, DuplicateAccount, FillConflict, LimitsError,
+                               OrderConflict, UnknownAccount, UnknownInstrument, UnknownOrder)
+from riskactors.exceptions import ShardUnavailable
+
+__all__ = ["install_error_handlers", "unprocessable"]
+
+log = logging.getLogger("riskactors.api")
+
+_STATUS = {UnknownAccount: 404, UnknownOrder: 404, DuplicateAccount: 409, OrderConflict: 409, FillConflict: 409,
+           ConversionUnavailable: 409}
+
+
+def unprocessable(loc: list, msg: str, kind: str = "value_error") -> JSONResponse:
+    """A 422 in FastAPI's validation shape: ``{"detail": [{"loc", "msg", "type"}]}``."""
+    return JSONResponse(status_code=422, content={"detail": [{"loc": loc, "msg": msg, "type": kind}]})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(LimitsError)
+    async def _limits(request: Request, exc: LimitsError):
+        loc = ["body", exc.field] if exc.field == "plan" else ["body", "limits", exc.field]
+        return unprocessable(loc, exc.message)
+
+    @app.exception_handler(UnknownInstrument)
+    async def _instrument(request: Request, exc: UnknownInstrument):
+        return unprocessable(["body", "instrument"], f"unknown instrument {exc.subject!r}")
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError):
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 409)
+        return JSONResponse(status_code=status, content={"detail": exc.to_dict()})
+
+    @app.exception_handler(ShardUnavailable)
+    async def _unavailable(request: Request, exc: ShardUnavailable):
+        return JSONResponse(status_code=503, content={"detail": {"code": "SERVICE_UNAVAILABLE", "message": str(exc)}})
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception):  # pragma: no cover - a bug by definition
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(status_code=500, content={"detail": {"code": "INTERNAL", "message": type(exc).__name__}})

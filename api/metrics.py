@@ -1,0 +1,24 @@
+"""Prometheus metrics of the front (prometheus-client), one registry per app."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = ["FrontMetrics"]
+
+
+class FrontMetrics:
+    """Counters and latency histogram exposed at ``GET /metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.checks = Counter("riskactors_order_checks_total", "Order checks by decision", ["decision"],
+                              registry=self.registry)
+        self.reasons = Counter("riskactors_reject_reasons_total", "Reject reasons by code", ["code"],
+                               registry=self.registry)
+        self.check_seconds = Histogram("riskactors_order_check_seconds", "Order check latency in the front",
+                                       buckets=(.0005, .001, .002, .003, .005, .0075, .01, .02, .05, .1, .5, 1),
+                                       registry=self.registry)
+        self.breaches = Counter("riskactors_breaches_total", "Hard-rule breaches", ["code"], registry=self.registry)
+        self.unavailable = Counter("riskactors_unavailable_total", "Calls failed closed (host unavailable)",
+                                   registry=self.registry)

@@ -1,0 +1,255 @@
+"""Request and response schemas of HTTP contract v1. Names follow the glossary; money is in
+account currency, quantities in lots, prices in quote currency, times in epoch seconds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "AccountCreate", "AccountView", "CancelRequest", "CancelResult", "ConsolidatedRisk", "DecisionOut", "FillIn",
+    "FillResult", "KillSwitchIn", "KillSwitchOut", "LimitsIn", "LimitsPatch", "MarkIn", "MarksIn", "MarksResult",
+    "OrderCheck", "ReasonOut", "StatusChange",
+]
+
+Id = Field(min_length=1, max_length=128)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class LimitsIn(_Strict):
+    """Optional limit overrides (amounts in account currency)."""
+
+    max_leverage: float | None = Field(None, gt=0, description="Cap on notional / equity, ×")
+    account_leverage: float | None = Field(None, gt=0, description="Margin leverage, 100 = 1:100")
+    max_position_lots: float | None = Field(None, gt=0, description="Cap on |lots| per instrument")
+    max_open_positions: int | None = Field(None, ge=1)
+    daily_loss_limit: float | None = Field(None, gt=0, description="Account currency")
+    daily_loss_reference: Literal["balance", "max_balance_equity"] | None = None
+    max_loss_limit: float | None = Field(None, gt=0, description="Account currency")
+    max_loss_mode: Literal["static", "trailing"] | None = None
+    max_orders_per_second: int | None = Field(None, ge=1)
+    margin_call_level: float | None = Field(None, gt=0, description="Per cent (equity / margin × 100)")
+    warning_fraction: float | None = Field(None, gt=0, le=1, description="Fraction 0–1 of a limit")
+
+
+class LimitsPatch(LimitsIn):
+    """Limit changes plus who made them and why (recorded)."""
+
+    by: str = Field("api", min_length=1, max_length=128)
+    reason: str = Field("", max_length=1000)
+
+
+class AccountCreate(_Strict):
+    account_id: str = Id
+    user_id: str = Id
+    challenge_id: str = Id
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")
+    initial_balance: float = Field(gt=0, description="Account currency")
+    plan: str = Field(min_length=1, max_length=128, description="Limit template or plan name")
+    limits: LimitsIn | None = None
+    opened_at: float | None = Field(None, ge=0, description="Epoch seconds; default: server time")
+
+
+class ReasonOut(BaseModel):
+    code: str
+    limit: float | None
+    value: float | None
+    message: str
+
+
+class KillSwitchOut(BaseModel):
+    active: bool
+    mode: Literal["halt", "reduce_only"] | None = None
+    scope: Literal["account", "user", "challenge", "firm"] | None = None
+    id: str | None = None
+    reason: str | None = None
+    by: str | None = None
+    at: float | None = None
+    breach: bool = False
+
+
+class PositionOut(BaseModel):
+    instrument: str
+    quantity: float = Field(description="Signed lots: + long, − short")
+    average_price: float
+    mark_price: float
+    floating_pnl: float
+    realized_pnl: float
+    notional: float
+    quote_currency: str
+    opened_at: float
+
+
+class ReservationOut(BaseModel):
+    order_id: str
+    instrument: str
+    quantity: float
+    price: float | None
+    created_at: float
+    expires_at: float
+    reduces_position: bool
+
+
+class AccountView(BaseModel):
+    account_id: str
+    user_id: str
+    challenge_id: str
+    currency: str
+    plan: str
+    initial_balance: float
+    balance: float
+    equity: float
+    floating_pnl: float
+    daily_pnl: float = Field(description="Equity − start-of-day balance")
+    day_realized_pnl: float
+    margin_used: float
+    reserved_margin: float
+    free_margin: float
+    margin_level: float | None = Field(description="Per cent; null when no margin is used")
+    leverage: float | None = Field(description="Notional / equity, ×; null when equity ≤ 0")
+    notional: float
+    positions: list[PositionOut]
+    reservations: list[ReservationOut]
+    limits: dict
+    status: Literal["active", "failed", "disabled"]
+    kill_switch: KillSwitchOut
+    kill_switches: list[KillSwitchOut]
+    risk_score: float = Field(ge=0, le=100)
+    warnings: list[ReasonOut]
+    trading_day: str
+    trading_days: int
+    day_start_balance: float
+    day_start_equity: float
+    daily_loss: float
+    daily_loss_floor: float
+    max_loss: float
+    max_loss_floor: float
+    high_water_mark: float
+    breaches: list[dict]
+    created_at: float
+
+
+class StatusChange(_Strict):
+    status: Literal["active", "disabled", "failed"]
+    reason: str = Field(min_length=1, max_length=1000)
+    by: str = Field("ops", min_length=1, max_length=128)
+
+
+class OrderCheck(_Strict):
+    """An order to check. ``side`` and ``quantity`` are checked by the risk rules (a bad value
+    is a ``reject`` with ``INVALID_ORDER``, HTTP 200), other malformed input is a 422."""
+
+    order_id: str = Id
+    account_id: str = Id
+    instrument: str = Field(min_length=1, max_length=64)
+    side: str = Field(min_length=1, max_length=16, description="buy or sell")
+    quantity: float = Field(description="Lots, > 0")
+    price: float | None = Field(None, description="Limit price; market orders use the mark")
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    ts: float | None = Field(None, ge=0, description="Event time, epoch seconds; default server time")
+
+
+class DecisionOut(BaseModel):
+    order_id: str
+    account_id: str
+    decision: Literal["accept", "reject"]
+    reasons: list[ReasonOut]
+    warnings: list[ReasonOut]
+    risk_score: float
+    reduces_position: bool = False
+
+
+class CancelRequest(_Strict):
+    account_id: str | None = Field(None, min_length=1, max_length=128)
+    ts: float | None = Field(None, ge=0)
+
+
+class CancelResult(BaseModel):
+    order_id: str
+    account_id: str
+    released: bool
+    reservation: ReservationOut | None
+
+
+class FillIn(_Strict):
+    fill_id: str = Id
+    order_id: str | None = Field(None, min_length=1, max_length=128)
+    account_id: str = Id
+    instrument: str = Field(min_length=1, max_length=64)
+    side: Literal["buy", "sell"]
+    quantity: float = Field(gt=0, description="Lots")
+    price: float = Field(gt=0, description="Quote currency")
+    commission: float = Field(0.0, description="Account currency, signed; a charge is negative")
+    swap: float = Field(0.0, description="Account currency, signed")
+    ts: float | None = Field(None, ge=0)
+
+
+class FillResult(BaseModel):
+    fill_id: str
+    account_id: str
+    duplicate: bool
+    realized_pnl: float
+    net_pnl: float
+    position: PositionOut | None
+    balance: float
+    breach: list[dict]
+
+
+class MarkIn(_Strict):
+    instrument: str = Field(min_length=1, max_length=64)
+    bid: float = Field(gt=0)
+    ask: float = Field(gt=0)
+    ts: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _bid_le_ask(self):
+        if self.bid > self.ask:
+            raise ValueError(f"bid {self.bid} > ask {self.ask}")
+        return self
+
+
+class MarksIn(_Strict):
+    marks: list[MarkIn] = Field(min_length=1, max_length=10_000)
+
+
+class MarksResult(BaseModel):
+    received: int
+    applied: int
+    stale: int
+    breaches: list[dict]
+
+
+class KillSwitchIn(_Strict):
+    scope: Literal["account", "user", "challenge", "firm"]
+    id: str | None = Field(None, min_length=1, max_length=128)
+    reason: str = Field(min_length=1, max_length=1000)
+    mode: Literal["halt", "reduce_only"] = "halt"
+    by: str = Field("ops", min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _id_for_scope(self):
+        if self.scope == "firm" and self.id is not None:
+            raise ValueError("id must be omitted for scope firm")
+        if self.scope != "firm" and self.id is None:
+            raise ValueError(f"id is required for scope {self.scope}")
+        return self
+
+
+class ConsolidatedRisk(BaseModel):
+    scope: str
+    id: str | None
+    accounts: int
+    accounts_by_status: dict[str, int]
+    totals_by_currency: dict[str, dict[str, float]]
+    exposure: dict[str, dict]
+    in_warning: int
+    breached: int
+    killed: int
+    risk_score: dict[str, float]
+    closest_to_breach: list[dict]
+    kill_switches: list[dict]
