@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RISKACTORS_", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(8000, ge=0, le=65535, description="0 picks a free port (embedded replay)")
     address: str | None = None
     placement: Literal["sharded", "dedicated"] = "sharded"
     shards: int = Field(2, ge=1, le=4096)

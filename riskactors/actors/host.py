@@ -151,8 +151,10 @@ class AccountHost:
         applied, stale = self._apply_marks(marks)
         breaches: list[dict[str, Any]] = []
         if applied:
+            # only accounts with positions can change equity; the others roll their day lazily
             for acct in self.accounts.values():
-                breaches.extend(acct.on_market(self.book, now))
+                if acct.positions:
+                    breaches.extend(acct.on_market(self.book, now))
         return {"applied": applied, "stale": stale, "breaches": breaches}
 
     def set_kill_switch(self, switch: dict[str, Any], account_ids: list[str] | None, now: float) -> int:

@@ -119,16 +119,17 @@ class RiskService:
 
     async def marks(self, marks: list[dict[str, Any]]) -> dict[str, Any]:
         """Broadcast marks to every host; returns counts and breaches caused."""
+        fresh = 0
         for m in marks:
             held = self._marks.get(m["instrument"])
             if held is None or m["ts"] >= held["ts"]:
                 self._marks[m["instrument"]] = m
+                fresh += 1
         now = max(m["ts"] for m in marks)
         hosts = await self._all_hosts()
         results = await asyncio.gather(*(self.transport.call(h, "apply_marks", marks, now) for h in hosts))
         breaches = [b for r in results for b in r["breaches"]]
-        return {"received": len(marks), "applied": max((r["applied"] for r in results), default=0),
-                "stale": max((r["stale"] for r in results), default=0), "breaches": breaches}
+        return {"received": len(marks), "applied": fresh, "stale": len(marks) - fresh, "breaches": breaches}
 
     # ------------------------------------------------------------------ ops
     async def set_kill_switch(self, scope: str, scope_id: str | None, mode: str, reason: str, by: str,

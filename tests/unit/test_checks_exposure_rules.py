@@ -204,24 +204,28 @@ def test_order_without_stop_loss_is_not_projected(account, book):
 
 
 # ---------------------------------------------------------------- MAX_LOSS_LIMIT (stop-loss projection)
-def _account_with_loss_from_yesterday(book, loss: float):
-    """Moderate account (daily 500, max 2,000) that lost ``loss`` on the previous trading day."""
+def _account_with_loss_from_earlier_days(book, per_day: float = 400.0, days: int = 4):
+    """Moderate account (daily 500, max 2,000) that lost ``per_day`` (commission) on each of
+    ``days`` trading days, never breaching the daily limit; returns it and a time on the next day."""
     acct = make_account()
-    acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-loss), book, T0)
-    next_day = datetime(2025, 5, 6, 17, 0, 1, tzinfo=NY).timestamp()
-    acct.on_market(book, next_day)
-    assert acct.day_start_balance == pytest.approx(10_000 - loss)
-    return acct, next_day
+    rolls = [datetime(2025, 5, 6 + i, 17, 0, 1, tzinfo=NY).timestamp() for i in range(days)]
+    for at in [T0] + rolls[:-1]:
+        acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-per_day, ts=at), book, at)
+        assert acct.breaches == []
+    now = rolls[-1]
+    acct.on_market(book, now)
+    assert acct.day_start_balance == pytest.approx(10_000 - per_day * days)
+    return acct, now
 
 
 def test_loss_at_stop_loss_reaching_max_loss_limit_is_accepted(book):
-    acct, now = _account_with_loss_from_yesterday(book, 1_600)
+    acct, now = _account_with_loss_from_earlier_days(book)
     d = acct.check(make_order(quantity=0.4, stop_loss=0.99, ts=now), book, now)  # 1,600 + 400 = 2,000
     assert d.accepted, codes(d)
 
 
 def test_loss_at_stop_loss_over_max_loss_limit_is_rejected_max_loss_limit_only(book):
-    acct, now = _account_with_loss_from_yesterday(book, 1_600)
+    acct, now = _account_with_loss_from_earlier_days(book)
     d = acct.check(make_order(quantity=0.41, stop_loss=0.99, ts=now), book, now)  # 1,600 + 410
     assert codes(d) == [ReasonCode.MAX_LOSS_LIMIT]  # the daily loss is only 410 today
     r = reason(d, ReasonCode.MAX_LOSS_LIMIT)
@@ -230,15 +234,23 @@ def test_loss_at_stop_loss_over_max_loss_limit_is_rejected_max_loss_limit_only(b
 
 def test_max_loss_limit_from_overrides_binds_before_daily(book):
     acct = make_account(daily_loss_limit=5_000, max_loss_limit=1_000)
-    assert acct.check(make_order(quantity=1.0, stop_loss=0.99), book, T0).accepted
-    d = acct.check(make_order(quantity=1.01, stop_loss=0.99), book, T0)
+    assert acct.check(make_order(quantity=0.5, stop_loss=0.98), book, T0).accepted  # 1,000 at the stop
+    d = acct.check(make_order(quantity=0.51, stop_loss=0.98), book, T0)
     assert codes(d) == [ReasonCode.MAX_LOSS_LIMIT]
-    assert reason(d, ReasonCode.MAX_LOSS_LIMIT).value == pytest.approx(1_010)
+    assert reason(d, ReasonCode.MAX_LOSS_LIMIT).value == pytest.approx(1_020)
 
 
 # ---------------------------------------------------------------- every reason, not just the first
 def test_order_breaking_three_rules_gets_three_reason_codes(account, book):
-    # 6 lots: > 5 lots, 60x > 10x, and 6,000 USD at the stop > 500 daily and > 2,000 max
+    # 6 lots: > 5 lots, 60x > 10x, and 600 USD at the stop > 500 daily (but < 2,000 max)
+    d = account.check(make_order(quantity=6.0, stop_loss=0.999), book, T0)
+    assert sorted(codes(d)) == sorted([ReasonCode.MAX_POSITION_SIZE, ReasonCode.MAX_LEVERAGE,
+                                       ReasonCode.DAILY_LOSS_LIMIT])
+    assert reason(d, ReasonCode.DAILY_LOSS_LIMIT).value == pytest.approx(600)
+
+
+def test_order_breaking_four_rules_gets_four_reason_codes(account, book):
+    # 6,000 USD at the stop also breaks the 2,000 max loss
     d = account.check(make_order(quantity=6.0, stop_loss=0.99), book, T0)
     assert set(codes(d)) == {ReasonCode.MAX_POSITION_SIZE, ReasonCode.MAX_LEVERAGE,
                              ReasonCode.DAILY_LOSS_LIMIT, ReasonCode.MAX_LOSS_LIMIT}

@@ -1,0 +1,139 @@
+"""Command line: ``riskactors serve``, ``riskactors replay``, ``riskactors run``.
+
+Every ``serve`` flag also has an environment variable (``RISKACTORS_HOST``, ``RISKACTORS_PORT``,
+``RISKACTORS_ADDRESS``, ``RISKACTORS_PLACEMENT``, ``RISKACTORS_SHARDS``…, see
+:class:`riskactors.settings.Settings`); a flag given on the command line wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from .settings import Settings
+
+__all__ = ["main"]
+
+
+def _settings(**flags) -> Settings:
+    return Settings(**{k: v for k, v in flags.items() if v is not None})
+
+
+_server_options = [
+    click.option("--host", default=None, help="Listen address [RISKACTORS_HOST, default 127.0.0.1]"),
+    click.option("--port", type=int, default=None, help="Listen port [RISKACTORS_PORT, default 8000]"),
+    click.option("--address", default=None,
+                 help="Join this Ray cluster (auto or HOST:PORT) instead of starting an embedded Ray "
+                      "[RISKACTORS_ADDRESS]"),
+    click.option("--placement", type=click.Choice(["sharded", "dedicated"]), default=None,
+                 help="sharded: accounts hashed over N shard actors; dedicated: one actor per account "
+                      "[RISKACTORS_PLACEMENT, default sharded]"),
+    click.option("--shards", type=click.IntRange(min=1), default=None,
+                 help="Shard actors for sharded placement [RISKACTORS_SHARDS, default 2]"),
+]
+
+
+def server_options(f):
+    for opt in reversed(_server_options):
+        f = opt(f)
+    return f
+
+
+@click.group()
+@click.version_option(package_name="riskactors")
+def main() -> None:
+    """riskactors: in-memory pre-trade risk server for prop-trading firms."""
+
+
+@main.command()
+@server_options
+def serve(host, port, address, placement, shards) -> None:
+    """Start the HTTP front and the actors (embedded local Ray unless --address)."""
+    import uvicorn
+
+    from api import create_app
+
+    settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards)
+    click.echo(f"riskactors: placement={settings.placement} shards={settings.shards} "
+               f"ray={'embedded' if not settings.address else settings.address}; "
+               f"http://{settings.host}:{settings.port}/docs")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+_replay_options = [
+    click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+    click.option("--format", "fmt", type=click.Choice(["auto", "fundingpips", "mt4"]), default="auto",
+                 help="Trade file format (auto: by header)"),
+    click.option("--plan", default="two_step_phase1", show_default=True,
+                 help="Plan for accounts unknown to the server"),
+    click.option("--balance", type=float, default=None,
+                 help="Initial balance of new accounts (default 100000 USD; 1000000 for the JPY MT4 file)"),
+    click.option("--currency", default=None, help="Account currency of new accounts (default: USD; MT4 file: JPY)"),
+    click.option("--bars", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+                 help="MT4 H1 bars folder for marks (default: broker_bars_H1 beside the file)"),
+    click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N trades"),
+]
+
+
+def replay_options(f):
+    for opt in reversed(_replay_options):
+        f = opt(f)
+    return f
+
+
+@main.command()
+@replay_options
+@click.option("--url", default=None, help="Drive this running server; default: start an embedded one")
+@server_options
+def replay(file, fmt, plan, balance, currency, bars, limit, url, host, port, address, placement, shards) -> None:
+    """Replay a trade history through the HTTP API as an order router and price feed would."""
+    from .replay import ReplayOptions, load_trades, run_replay
+    from .replay.server import embedded_server
+
+    options = ReplayOptions(plan=plan, balance=balance, currency=currency)
+    trades = load_trades(file, fmt, bars=bars, limit=limit)
+    if url:
+        report = asyncio.run(run_replay(url, trades, options))
+    else:
+        settings = _settings(host=host or "127.0.0.1", port=port if port is not None else 0, address=address,
+                             placement=placement, shards=shards)
+        with embedded_server(settings) as base_url:
+            report = asyncio.run(run_replay(base_url, trades, options))
+    click.echo(report.render())
+
+
+@main.command()
+@replay_options
+@server_options
+def run(file, fmt, plan, balance, currency, bars, limit, host, port, address, placement, shards) -> None:
+    """Start the server (embedded Ray), replay FILE into it, print the report, keep serving."""
+    from .replay import ReplayOptions, load_trades, run_replay
+    from .replay.server import embedded_server
+
+    settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards)
+    options = ReplayOptions(plan=plan, balance=balance, currency=currency)
+    trades = load_trades(file, fmt, bars=bars, limit=limit)
+    with embedded_server(settings) as base_url:
+        click.echo(f"riskactors: serving at {base_url} (placement={settings.placement}); replaying {file.name} …")
+        report = asyncio.run(run_replay(base_url, trades, options))
+        click.echo(report.render())
+        click.echo("\nWhere to look:\n"
+                   f"  {base_url}/docs              OpenAPI, try the endpoints\n"
+                   f"  {base_url}/v1/risk/firm      consolidated firm risk\n"
+                   f"  {base_url}/v1/accounts/ID    one account (e.g. an id from the report)\n"
+                   f"  {base_url}/metrics           Prometheus metrics\n"
+                   "Serving until Ctrl-C.")
+        try:
+            while True:
+                import time
+
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("stopping")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
