@@ -236,6 +236,8 @@ class Account:
             Instrument not in the registry.
         ConversionUnavailable
             No quote → account rate is known; nothing is changed.
+        ValueError
+            Side not buy/sell, or quantity / price not a finite number > 0; nothing is changed.
         """
         prior = self._fills.get(fill.fill_id)
         if prior is not None:
@@ -249,8 +251,12 @@ class Account:
         if rate is None:
             raise ConversionUnavailable(fill.instrument,
                                         f"no {inst.quote_currency}->{self.currency} rate from marks")
+        sign = Side(fill.side).sign  # ValueError on a bad side, before any state change
+        for name in ("quantity", "price"):
+            v = getattr(fill, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+                raise ValueError(f"fill {fill.fill_id}: {name} must be a finite number > 0, got {v!r}")
         self.advance(now, book)
-        sign = Side(fill.side).sign
         delta = sign * fill.quantity
         pos = self.positions.get(fill.instrument)
         realized = 0.0
@@ -283,7 +289,7 @@ class Account:
         self.day_realized_pnl += net
         if fill.order_id is not None:
             r = self.reservations.get(fill.order_id)
-            if r is not None:
+            if r is not None and r.instrument == fill.instrument:
                 remaining = r.quantity - delta if r.quantity * delta > 0 else r.quantity
                 if abs(remaining) <= LOT_EPS or remaining * r.quantity < 0:
                     del self.reservations[fill.order_id]
@@ -385,9 +391,11 @@ class Account:
     # ------------------------------------------------------------------ views
     def _position_view(self, pos: Position, inst, book: MarkBook) -> dict[str, Any]:
         f, px, rate = position_floating(pos, inst, book, self.currency)
+        mark = book.get(pos.instrument)
+        mid = mark.mid if mark is not None else px  # notional at mid, as in the checks (valuation docs)
         return {"instrument": pos.instrument, "quantity": pos.quantity, "average_price": pos.average_price,
                 "mark_price": px, "floating_pnl": f, "realized_pnl": pos.realized_pnl,
-                "notional": abs(pos.quantity) * inst.contract_size * px * rate,
+                "notional": abs(pos.quantity) * inst.contract_size * mid * rate,
                 "quote_currency": inst.quote_currency, "opened_at": pos.opened_at}
 
     def view(self, book: MarkBook, now: float | None = None) -> dict[str, Any]:

@@ -156,7 +156,9 @@ def _validate(order: Order, inst) -> list[Reason]:
         if q < inst.min_lot - LOT_EPS:
             bad.append(f"quantity {q:g} lots under the minimum {inst.min_lot:g}")
         steps = q / inst.lot_step
-        if abs(steps - round(steps)) > 1e-6:
+        if not math.isfinite(steps):  # round(inf) raises: an absurd size is invalid, not a crash
+            bad.append(f"quantity {q:g} lots is too large")
+        elif abs(steps - round(steps)) > 1e-6:
             bad.append(f"quantity {q:g} lots not a multiple of the lot step {inst.lot_step:g}")
     for name in ("price", "stop_loss", "take_profit"):
         v = getattr(order, name)

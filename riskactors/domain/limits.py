@@ -84,7 +84,8 @@ class Limits:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise LimitsError(name, f"must be an integer ≥ 1, got {value!r}")
-        if not 0 < self.warning_fraction <= 1:
+        wf = self.warning_fraction
+        if not isinstance(wf, (int, float)) or isinstance(wf, bool) or not 0 < wf <= 1:
             raise LimitsError("warning_fraction", f"must be in (0, 1], got {self.warning_fraction!r}")
         try:
             object.__setattr__(self, "max_loss_mode", MaxLossMode(self.max_loss_mode))

@@ -32,7 +32,10 @@ class MarkBook:
                 self._pairs.setdefault((inst.base_currency, inst.quote_currency), []).append(inst.symbol)
 
     def apply(self, mark: Mark) -> bool:
-        """Store ``mark`` unless an equal-or-newer one is held. Returns True if stored.
+        """Store ``mark`` unless a newer one is held. Returns True if stored.
+
+        A mark with the same ``ts`` as the held one replaces it (several ticks may share a
+        timestamp at the feed's resolution; the last one received wins).
 
         Out-of-order marks (older ``ts`` than the held one) are ignored, so a late packet
         never moves prices backwards.

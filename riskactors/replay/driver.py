@@ -242,6 +242,9 @@ class _Driver:
                 cat = "file conventions differ: " + ", ".join(t.notes)
             elif overlapped:
                 cat = "netting: another trade of the account on this symbol was open (average price differs)"
+            elif self.registry.get(t.symbol).quote_currency != self.currency and not t.conversion_rate:
+                cat = ("quote→account conversion from the latest marks (no broker rate in the file) "
+                       "differs from the broker's rate")
             else:
                 cat = "unexplained by the row's fields (e.g. partial closes at the broker)"
             rep.mismatches[cat].append(f"{t.trade_id} {t.symbol} server {pnl:.2f} vs file {t.profit:.2f}")

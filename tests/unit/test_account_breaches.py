@@ -3,9 +3,11 @@ trailing). A breach fails the account and trips its kill switch in reduce_only."
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
-from conftest import T0, accepted, codes, make_account, make_fill, make_order, set_mark
+from unitkit import NY, T0, accepted, codes, make_account, make_fill, make_order, set_mark
 from riskactors.domain import AccountStatus, ReasonCode
 
 
@@ -80,8 +82,6 @@ def test_commission_on_a_fill_can_breach_and_the_fill_reports_it(book):
 
 
 def test_daily_loss_from_max_balance_equity_reference_uses_start_of_day_equity(book):
-    from datetime import datetime
-    from conftest import NY
     acct = _long_one_lot(book, daily_loss_reference="max_balance_equity")
     set_mark(book, "EURUSD", 1.01, ts=T0 + 1)  # equity 11,000, balance 10,000
     roll = datetime(2025, 5, 6, 17, 0, tzinfo=NY).timestamp()
@@ -95,8 +95,6 @@ def test_daily_loss_from_max_balance_equity_reference_uses_start_of_day_equity(b
 
 
 def test_balance_reference_ignores_start_of_day_floating_profit(book):
-    from datetime import datetime
-    from conftest import NY
     acct = _long_one_lot(book)
     set_mark(book, "EURUSD", 1.01, ts=T0 + 1)
     roll = datetime(2025, 5, 6, 17, 0, tzinfo=NY).timestamp()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import T0, make_account, make_book, make_fill, set_mark
+from unitkit import T0, make_account, make_book, make_fill, make_order, set_mark
 from riskactors.domain import UnknownInstrument
 
 
@@ -123,3 +123,24 @@ def test_view_notional_margin_and_leverage(account, book):
     assert v["free_margin"] == pytest.approx(9_500)
     assert v["margin_level"] == pytest.approx(2_000)  # per cent
     assert v["leverage"] == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("change", [{"side": "hold"}, {"quantity": 0.0}, {"quantity": -0.5},
+                                    {"quantity": float("nan")}, {"price": 0.0}, {"price": -1.0}])
+def test_malformed_fill_raises_value_error_before_any_state_change(account, book, change):
+    later = T0 + 6 * 3600  # after the 17:00 New York roll: not even the day may roll
+    seq, day = account.event_seq, account.trading_day
+    kwargs = dict(quantity=0.5, price=1.0, ts=later, commission=-1.0)
+    kwargs.update(change)
+    with pytest.raises(ValueError):
+        account.apply_fill(make_fill(**kwargs), book, later)
+    assert account.positions == {} and account.balance == 10_000
+    assert account.event_seq == seq and account.trading_day == day
+
+
+def test_fill_of_another_instrument_does_not_release_the_order_reservation(account, book):
+    set_mark(book, "GBPUSD", 1.25)
+    o = make_order(quantity=0.5)
+    account.submit(o, book, T0)
+    account.apply_fill(make_fill(instrument="GBPUSD", quantity=0.5, price=1.25, order_id=o.order_id), book, T0)
+    assert account.reservations[o.order_id].quantity == 0.5

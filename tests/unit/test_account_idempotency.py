@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from conftest import T0, make_account, make_fill, make_order, set_mark
+from unitkit import T0, make_fill, make_order, set_mark
 from riskactors.domain import FillConflict, Order, OrderConflict
 
 

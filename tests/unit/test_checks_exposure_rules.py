@@ -8,13 +8,13 @@ below the entry costs 1,000 USD per lot.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
-from conftest import (NY, T0, accepted, codes, make_account, make_book, make_fill, make_order, reason,
+from unitkit import (NY, T0, accepted, codes, make_account, make_book, make_fill, make_order, reason,
                       set_mark)
-from riskactors.domain import KillMode, KillScope, KillSwitch, ReasonCode
+from riskactors.domain import AccountStatus, KillMode, KillScope, KillSwitch, ReasonCode
 
 
 # ---------------------------------------------------------------- MAX_POSITION_SIZE
@@ -258,7 +258,6 @@ def test_order_breaking_four_rules_gets_four_reason_codes(account, book):
 
 
 def test_kill_switch_status_and_exposure_reasons_are_all_returned(account, book):
-    from riskactors.domain import AccountStatus
     account.set_kill_switch(KillSwitch(KillScope.FIRM, None, KillMode.HALT, "incident", "ops", T0), T0)
     account.set_status(AccountStatus.DISABLED, "ops", "review", T0)
     d = account.check(make_order(quantity=1.01), book, T0)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from conftest import T0, accepted, codes, make_account, make_book, make_order, reason, set_mark
+from unitkit import T0, accepted, codes, make_account, make_book, make_order, reason, set_mark
 from riskactors.domain import ReasonCode
 
 

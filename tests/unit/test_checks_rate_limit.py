@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import T0, accepted, codes, make_account, make_order, reason
+from unitkit import T0, accepted, codes, make_account, make_order, reason
 from riskactors.domain import ReasonCode
 
 

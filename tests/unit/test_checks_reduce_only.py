@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import T0, accepted, codes, make_account, make_fill, make_limits, make_order, reason
+from unitkit import (T0, accepted, codes, make_account, make_book, make_fill, make_limits, make_order, reason,
+                      set_mark)
 from riskactors.domain import AccountStatus, ReasonCode
 
 
@@ -66,7 +67,6 @@ def test_same_side_order_is_never_reducing(book):
 
 
 def test_reducing_order_needs_no_price_and_no_rate(account):
-    from conftest import make_book, set_mark
     book = make_book(("USDJPY", 150.0))
     account.apply_fill(make_fill(instrument="USDJPY", quantity=0.1, price=150.0), book, T0)
     empty = make_book()  # marks lost, e.g. after a restart: closing still passes

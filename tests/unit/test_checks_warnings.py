@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import T0, make_account, make_fill, make_order, warning, warning_codes
+from unitkit import T0, make_account, make_fill, make_order, warning, warning_codes
 from riskactors.domain import WarningCode
 
 

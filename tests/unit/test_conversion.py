@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from conftest import T0, make_account, make_book, make_fill, set_mark
+from unitkit import T0, make_account, make_book, make_fill, make_order, set_mark
 from riskactors.domain import ConversionUnavailable, Mark, MarkBook, default_registry
 
 
@@ -104,7 +104,6 @@ def test_fill_without_a_conversion_rate_raises_and_changes_nothing(account):
     book = make_book(("EURJPY", 160.0), ("EURUSD", 1.1))
     account.apply_fill(make_fill(quantity=0.1, price=1.1), book, T0)
     o = "ord-pending"
-    from conftest import make_order
     account.submit(make_order(order_id=o, quantity=0.1), book, T0)
     before = (account.balance, copy.deepcopy(account.positions), copy.deepcopy(account.reservations),
               account.event_seq, account.trading_day, account.day_start_balance)
@@ -120,3 +119,10 @@ def test_fill_without_a_conversion_rate_raises_and_changes_nothing(account):
     set_mark(book, "USDJPY", 150.0, ts=T0 + 1)
     out = account.apply_fill(f, book, T0 + 1)
     assert out["duplicate"] is False and "EURJPY" in account.positions
+
+
+def test_mark_with_the_same_ts_replaces_the_held_one():
+    book = MarkBook(default_registry())
+    assert book.apply(Mark("EURUSD", 1.1, 1.1, T0))
+    assert book.apply(Mark("EURUSD", 1.2, 1.2, T0))
+    assert book.get("EURUSD").bid == 1.2

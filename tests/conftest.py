@@ -1,0 +1,100 @@
+"""Shared fixtures: one local Ray per test session, deployments per placement, data paths.
+
+Ray is started lazily (only when a test needs it), once, with ``num_cpus=2`` and the
+dashboard off, and shut down at the end of the session by its own handle.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("RISKACTORS_DATA", REPO.parent / "shared" / "data"))
+
+
+def require_data(relative: str) -> Path:
+    """Path of ``../shared/data/<relative>``; fails under CI, skips elsewhere, when missing."""
+    path = DATA / relative
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"reference data missing under CI: {path}")
+        pytest.skip(f"reference data not present: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """The session's local Ray (started once)."""
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="riskactors-tests")
+        started = True
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+def _deployment(ray_session, placement: str, shards: int = 2):
+    from riskactors.actors import ray_runtime
+    from riskactors.settings import Settings
+
+    settings = Settings(placement=placement, shards=shards, call_timeout_seconds=10.0)
+    runtime = ray_runtime.start(settings)
+    return settings, runtime
+
+
+@pytest.fixture(scope="session")
+def sharded_deployment(ray_session):
+    """(settings, RayRuntime) with sharded placement over 2 shard actors, for the session."""
+    settings, runtime = _deployment(ray_session, "sharded")
+    yield settings, runtime
+    runtime.shutdown()
+
+
+@pytest.fixture(scope="session")
+def dedicated_deployment(ray_session):
+    """(settings, RayRuntime) with dedicated placement (keep accounts few: ~57 MiB each)."""
+    settings, runtime = _deployment(ray_session, "dedicated")
+    yield settings, runtime
+    runtime.shutdown()
+
+
+@pytest.fixture(params=["sharded", "dedicated"])
+def deployment(request):
+    """Both placements, parametrized."""
+    return request.getfixturevalue(f"{request.param}_deployment")
+
+
+@pytest.fixture
+def app_client(deployment):
+    """An ``httpx.AsyncClient`` bound in-process to the real app over the real Ray deployment.
+
+    Account ids must be unique per test (the deployment lives for the whole session):
+    use the ``uid`` fixture.
+    """
+    import httpx
+
+    from api import create_app
+
+    settings, runtime = deployment
+    app = create_app(settings, runtime.service)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://riskactors.test")
+
+
+@pytest.fixture
+def uid(request):
+    """A short id unique to the test (prefix account/user/challenge ids with it)."""
+    import hashlib
+
+    return "t" + hashlib.blake2b(request.node.nodeid.encode(), digest_size=5).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend():
+    """Async tests run with ``@pytest.mark.anyio`` on asyncio (anyio's pytest plugin)."""
+    return "asyncio"

@@ -1,0 +1,58 @@
+"""Layering: the pure core (riskactors/domain) imports no infrastructure library, and reads no clock."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import riskactors.domain
+
+DOMAIN = Path(riskactors.domain.__file__).resolve().parent
+FORBIDDEN = {"ray", "fastapi", "starlette", "uvicorn", "msgpack", "pydantic", "pydantic_settings"}
+DOMAIN_FILES = sorted(DOMAIN.rglob("*.py"))
+
+
+def _imported_top_level_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in {
+                "import_module", "__import__"} and node.args and isinstance(node.args[0], ast.Constant):
+            found.add(str(node.args[0].value).split(".")[0])
+    return found
+
+
+def test_domain_package_has_modules_to_check():
+    names = {p.name for p in DOMAIN_FILES}
+    assert {"account.py", "checks.py", "model.py", "limits.py", "marks.py"} <= names
+
+
+@pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda p: p.name)
+def test_domain_module_imports_no_infrastructure_library(path):
+    bad = _imported_top_level_modules(path) & FORBIDDEN
+    assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda p: p.name)
+def test_domain_module_does_not_read_the_clock(path):
+    # time is an argument (``now``); time.time(), datetime.now() and friends are not used in the core
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    calls = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            calls.add(f"{node.value.id}.{node.attr}")
+    clocks = {"time.time", "time.monotonic", "time.perf_counter", "time.time_ns", "datetime.now", "datetime.utcnow",
+              "date.today"}
+    assert not calls & clocks, f"{path.name} reads the clock: {sorted(calls & clocks)}"
+
+
+def test_the_layering_check_detects_a_forbidden_import(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import ray.util\nfrom fastapi import APIRouter\nfrom . import model\n", encoding="utf-8")
+    assert _imported_top_level_modules(probe) & FORBIDDEN == {"ray", "fastapi"}
