@@ -27,7 +27,7 @@ install-test: $(VENV)/.installed-test
 
 ## make run: start the server on an embedded local Ray, replay real trades into it, keep serving
 run: install
-	$(BIN)/riskactors run --host $(HOST) --port $(PORT) --replay-file $(FP_TRADES)
+	$(BIN)/riskactors run $(FP_TRADES) --host $(HOST) --port $(PORT)
 
 ## make test: the whole suite (unit, integration on one local Ray, HTTP API, replay)
 test: install-test

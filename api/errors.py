@@ -13,7 +13,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from riskactors.domain import (ConversionUnavailable, DomainError, DuplicateAccount, FillConflict, LimitsError,
+from riskactors.domain import (ConversionUnavailable, DomainError, DuplicateAccount, FillConflict, InvalidFill,
+                               LimitsError,
                                OrderConflict, UnknownAccount, UnknownInstrument, UnknownOrder)
 from riskactors.exceptions import ShardUnavailable
 
@@ -41,6 +42,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnknownInstrument)
     async def _instrument(request: Request, exc: UnknownInstrument):
         return unprocessable(["body", "instrument"], f"unknown instrument {exc.subject!r}")
+
+    @app.exception_handler(InvalidFill)
+    async def _invalid_fill(request: Request, exc: InvalidFill):
+        return unprocessable(["body"], exc.message)
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError):

@@ -9,7 +9,7 @@ import inspect
 from typing import Any, Protocol
 
 from ..domain import ConversionUnavailable, DomainError, DuplicateAccount, FillConflict, LimitsError, OrderConflict
-from ..domain import UnknownAccount, UnknownInstrument, UnknownOrder
+from ..domain import InvalidFill, UnknownAccount, UnknownInstrument, UnknownOrder
 from .host import AccountHost
 
 __all__ = ["Transport", "LocalTransport", "unwrap"]
@@ -43,7 +43,7 @@ class LocalTransport:
 
 _ERRORS: dict[str, type[DomainError]] = {cls.__name__: cls for cls in (
     UnknownAccount, UnknownOrder, UnknownInstrument, DuplicateAccount, OrderConflict, FillConflict,
-    ConversionUnavailable)}
+    ConversionUnavailable, InvalidFill)}
 
 
 def unwrap(result: Any) -> Any:

@@ -14,7 +14,8 @@ from typing import Any
 
 from .checks import Snapshot, check_order
 from .codes import AccountStatus, DailyLossReference, KillMode, KillScope, MaxLossMode, ReasonCode, Side
-from .errors import ConversionUnavailable, FillConflict, OrderConflict, UnknownInstrument, UnknownOrder
+from .errors import (ConversionUnavailable, FillConflict, InvalidFill, OrderConflict, UnknownInstrument,
+                     UnknownOrder)
 from .limits import Limits
 from .marks import MarkBook
 from .model import (INACTIVE_KILL_SWITCH, LOT_EPS, MONEY_EPS, Decision, Fill, KillSwitch, Order, Position,
@@ -26,6 +27,9 @@ __all__ = ["Account", "AccountConfig"]
 
 _MAX_REMEMBERED_ORDERS = 20_000
 _MAX_EVENTS = 2_000
+#: Fill ids remembered per account for idempotency; a retry older than this many later
+#: fills of the same account would be applied again (documented limit).
+_MAX_REMEMBERED_FILLS = 200_000
 
 
 @dataclass(frozen=True)
@@ -236,7 +240,7 @@ class Account:
             Instrument not in the registry.
         ConversionUnavailable
             No quote → account rate is known; nothing is changed.
-        ValueError
+        InvalidFill
             Side not buy/sell, or quantity / price not a finite number > 0; nothing is changed.
         """
         prior = self._fills.get(fill.fill_id)
@@ -251,11 +255,13 @@ class Account:
         if rate is None:
             raise ConversionUnavailable(fill.instrument,
                                         f"no {inst.quote_currency}->{self.currency} rate from marks")
-        sign = Side(fill.side).sign  # ValueError on a bad side, before any state change
+        if fill.side not in (Side.BUY.value, Side.SELL.value):
+            raise InvalidFill(fill.fill_id, f"side must be buy or sell, got {fill.side!r}")
+        sign = Side(fill.side).sign
         for name in ("quantity", "price"):
             v = getattr(fill, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
-                raise ValueError(f"fill {fill.fill_id}: {name} must be a finite number > 0, got {v!r}")
+                raise InvalidFill(fill.fill_id, f"{name} must be a finite number > 0, got {v!r}")
         self.advance(now, book)
         delta = sign * fill.quantity
         pos = self.positions.get(fill.instrument)
@@ -304,6 +310,8 @@ class Account:
                   "realized_pnl": realized, "net_pnl": net, "position": position_view,
                   "balance": self.balance, "breach": breaches}
         self._fills[fill.fill_id] = (fill.fingerprint(), result)
+        if len(self._fills) > _MAX_REMEMBERED_FILLS:  # oldest first (dicts keep insertion order)
+            del self._fills[next(iter(self._fills))]
         return result
 
     # ------------------------------------------------------------------ marks and breaches

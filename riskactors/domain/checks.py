@@ -6,8 +6,9 @@ Every rule is evaluated and every reason that applies is returned. Rules and cod
 code                   rule (money in account currency, lots per instrument)
 =====================  =====================================================================
 INVALID_ORDER          side not buy/sell; quantity ≤ 0, not finite, under the minimum lot or
-                       not a multiple of the lot step; price/stop-loss/take-profit ≤ 0; a
-                       stop-loss or take-profit on the wrong side of the price
+                       not a multiple of the lot step; price/stop-loss/take-profit ≤ 0 or not
+                       finite. (A stop-loss beyond the price is allowed — traders move stops
+                       into profit — and then adds no loss to the projections below.)
 UNKNOWN_INSTRUMENT     symbol not in the registry
 KILL_SWITCH            an active switch in scope account/user/challenge/firm: ``halt`` rejects
                        everything, ``reduce_only`` everything but position-reducing orders

@@ -10,13 +10,14 @@ Hierarchy::
     ├── DuplicateAccount      account id already registered    (HTTP 409)
     ├── OrderConflict         order id reused, other content   (HTTP 409)
     ├── FillConflict          fill id reused, other content    (HTTP 409)
-    └── ConversionUnavailable no quote→account rate known      (HTTP 409)
+    ├── ConversionUnavailable no quote→account rate known      (HTTP 409)
+    └── InvalidFill           side/quantity/price unusable     (HTTP 422)
 """
 
 from __future__ import annotations
 
 __all__ = ["DomainError", "UnknownAccount", "UnknownOrder", "UnknownInstrument", "DuplicateAccount",
-           "OrderConflict", "FillConflict", "ConversionUnavailable"]
+           "OrderConflict", "FillConflict", "ConversionUnavailable", "InvalidFill"]
 
 
 class DomainError(Exception):
@@ -59,3 +60,9 @@ class FillConflict(DomainError):
 
 class ConversionUnavailable(DomainError):
     code = "NO_CONVERSION_RATE"
+
+
+class InvalidFill(DomainError, ValueError):
+    """A fill whose side, quantity or price cannot be applied (nothing is changed)."""
+
+    code = "INVALID_FILL"
