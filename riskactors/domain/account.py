@@ -470,11 +470,13 @@ class Account:
         exposure = {}
         for p in v["positions"]:
             inst = book.registry.get(p["instrument"])
+            mark = book.get(p["instrument"])
+            mid = mark.mid if mark is not None else p["mark_price"]  # at mid, like the view's notional
             exposure[p["instrument"]] = {
                 "net_lots": p["quantity"], "gross_lots": abs(p["quantity"]),
                 "quote_currency": inst.quote_currency,
-                "net_notional_quote": p["quantity"] * inst.contract_size * p["mark_price"],
-                "gross_notional_quote": abs(p["quantity"]) * inst.contract_size * p["mark_price"],
+                "net_notional_quote": p["quantity"] * inst.contract_size * mid,
+                "gross_notional_quote": abs(p["quantity"]) * inst.contract_size * mid,
             }
         return {
             "account_id": self.account_id, "user_id": self.user_id, "challenge_id": self.challenge_id,
