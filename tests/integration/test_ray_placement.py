@@ -1,0 +1,93 @@
+"""Placement and failure behaviour on a real (session) Ray."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from riskactors.actors.placement import stable_shard
+
+
+def _client(settings, runtime) -> httpx.AsyncClient:
+    from api import create_app
+
+    app = create_app(settings, runtime.service)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ray.test", timeout=60)
+
+
+def _account(aid: str, **extra) -> dict:
+    return {"account_id": aid, "user_id": f"u-{aid}", "challenge_id": "c-ray", "currency": "USD",
+            "initial_balance": 10_000, "plan": "moderate", **extra}
+
+
+def test_stable_shard_is_deterministic_and_spreads():
+    assert stable_shard("10452073", 4) == stable_shard("10452073", 4)
+    counts = [0, 0, 0, 0]
+    for i in range(4000):
+        counts[stable_shard(f"acct-{i}", 4)] += 1
+    assert min(counts) > 800  # roughly uniform: each shard within ±20 % of 1000
+
+
+@pytest.fixture
+def one_shard(ray_session):
+    from riskactors.actors import ray_runtime
+    from riskactors.settings import Settings
+
+    settings = Settings(placement="sharded", shards=1, call_timeout_seconds=2.0)
+    runtime = ray_runtime.start(settings)
+    yield settings, runtime
+    runtime.shutdown()
+
+
+@pytest.mark.anyio
+async def test_dead_shard_makes_check_fail_closed_with_503(one_shard, ray_session):
+    settings, runtime = one_shard
+    now = time.time()
+    async with _client(settings, runtime) as c:
+        assert (await c.post("/v1/marks", json={"marks": [{"instrument": "EURUSD", "bid": 1.1, "ask": 1.1,
+                                                            "ts": now}]})).status_code == 200
+        assert (await c.post("/v1/accounts", json=_account("dead-1"))).status_code == 201
+        ok = await c.post("/v1/orders/check", json={"order_id": "d1", "account_id": "dead-1", "instrument": "EURUSD",
+                                                    "side": "buy", "quantity": 0.1, "ts": now})
+        assert ok.json()["decision"] == "accept"
+        ray_session.kill(runtime.shards[0], no_restart=True)
+        r = await c.post("/v1/orders/check", json={"order_id": "d2", "account_id": "dead-1", "instrument": "EURUSD",
+                                                   "side": "buy", "quantity": 0.1, "ts": now + 1})
+        assert r.status_code == 503
+        body = r.json()
+        assert body["decision"] == "reject"
+        assert [x["code"] for x in body["reasons"]] == ["SERVICE_UNAVAILABLE"]
+        ready = await c.get("/ready")
+        assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+        view = await c.get("/v1/accounts/dead-1")
+        assert view.status_code == 503 and view.json()["detail"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+@pytest.mark.anyio
+async def test_dedicated_placement_gives_each_account_its_own_actor(dedicated_deployment, uid):
+    settings, runtime = dedicated_deployment
+    async with _client(settings, runtime) as c:
+        before = (await c.get("/ready")).json()["hosts"]
+        for i in range(2):
+            r = await c.post("/v1/accounts", json=_account(f"{uid}-{i}"))
+            assert r.status_code == 201
+        ready = (await c.get("/ready")).json()
+        assert ready["placement"] == "dedicated"
+        assert ready["hosts"] == before + 2
+        assert ready["host_accounts"][f"account-{uid}-0"] == 1
+        assert ready["host_accounts"][f"account-{uid}-1"] == 1
+
+
+@pytest.mark.anyio
+async def test_sharded_placement_puts_account_on_its_hash_shard(sharded_deployment, uid):
+    settings, runtime = sharded_deployment
+    async with _client(settings, runtime) as c:
+        before = (await c.get("/ready")).json()["host_accounts"]
+        aid = f"{uid}-s"
+        assert (await c.post("/v1/accounts", json=_account(aid))).status_code == 201
+        after = (await c.get("/ready")).json()["host_accounts"]
+        shard = f"shard-{stable_shard(aid, settings.shards)}"
+        assert after[shard] == before[shard] + 1
+        assert sum(after.values()) == sum(before.values()) + 1
