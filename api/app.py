@@ -12,7 +12,7 @@ from riskactors.actors.service import RiskService
 from riskactors.domain import InstrumentRegistry, default_registry
 from riskactors.settings import Settings
 
-from .errors import install_error_handlers
+from .errors import ERROR_RESPONSES, install_error_handlers
 from .metrics import FrontMetrics
 from .msgpack import MsgpackMiddleware
 from .routers import accounts, health, ops, orders
@@ -54,7 +54,8 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
     app.state.metrics = FrontMetrics()
     app.state.settings = settings
     install_error_handlers(app)
-    for r in (accounts.router, orders.router, ops.router, health.router):
-        app.include_router(r)
+    for r in (accounts.router, orders.router, ops.router):
+        app.include_router(r, responses=ERROR_RESPONSES)
+    app.include_router(health.router)
     app.add_middleware(MsgpackMiddleware)
     return app

@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from riskactors.domain import (ConversionUnavailable, DomainError, DuplicateAccount, FillConflict, InvalidFill,
                                LimitsError,
                                OrderConflict, UnknownAccount, UnknownInstrument, UnknownOrder)
 from riskactors.exceptions import ShardUnavailable
 
-__all__ = ["install_error_handlers", "unprocessable"]
+__all__ = ["install_error_handlers", "unprocessable", "ERROR_RESPONSES"]
 
 log = logging.getLogger("riskactors.api")
 
@@ -31,8 +33,27 @@ def unprocessable(loc: list, msg: str, kind: str = "value_error") -> JSONRespons
     return JSONResponse(status_code=422, content={"detail": [{"loc": loc, "msg": msg, "type": kind}]})
 
 
+_PROBLEM = {"type": "object", "properties": {"detail": {}}}
+#: Error answers every route may give, documented in OpenAPI.
+ERROR_RESPONSES: dict = {
+    404: {"description": "Unknown account, order, user or challenge",
+          "content": {"application/json": {"schema": _PROBLEM}}},
+    409: {"description": "Conflict: duplicate account, reused order/fill id, no conversion rate",
+          "content": {"application/json": {"schema": _PROBLEM}}},
+    422: {"description": "Invalid input; detail[].loc names the field"},
+    503: {"description": "A risk host cannot be reached (fail closed)",
+          "content": {"application/json": {"schema": _PROBLEM}}},
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400:  # an unparsable body (bad JSON): bad input is a 422 here
+            return unprocessable(["body"], str(exc.detail), "body_parse_error")
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(LimitsError)
     async def _limits(request: Request, exc: LimitsError):

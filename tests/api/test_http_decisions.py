@@ -49,6 +49,13 @@ async def test_single_rule_rejects_name_their_code(api):
     await api.register("a", max_open_positions=1, max_orders_per_second=1000)
     await api.marks({"EURUSD": (1.10000, 1.10020), "XAUUSD": (2300.00, 2300.50)})
 
+    # never priced, and no NZD->USD rate from any mark: fail closed
+    d = await api.check(acct, "AUDNZD", "buy", 0.1)
+    assert d["decision"] == "reject" and sorted(codes(d["reasons"])) == ["NO_CONVERSION_RATE", "NO_PRICE"]
+    # a limit price gives a price, still no rate
+    d = await api.check(acct, "AUDNZD", "buy", 0.1, price=1.09)
+    assert codes(d["reasons"]) == ["NO_CONVERSION_RATE"]
+
     d = await api.check(acct, "EURUSD", "buy", 5.01)
     assert d["decision"] == "reject" and codes(d["reasons"]) == ["MAX_POSITION_SIZE"]
     assert reason(d, "MAX_POSITION_SIZE")["limit"] == 5 and reason(d, "MAX_POSITION_SIZE")["value"] == approx(5.01)
@@ -75,6 +82,24 @@ async def test_order_rate_limit_counts_checks_in_the_sliding_second(api):
     assert reason(decisions[2], "ORDER_RATE_LIMIT")["limit"] == 2 and reason(decisions[2], "ORDER_RATE_LIMIT")["value"] == 3
     # a second later the window has moved on
     assert (await api.check(acct, "EURUSD", "buy", 0.01, ts=ts + 1.5))["decision"] == "accept"
+
+
+async def test_disabled_account_accepts_nothing_until_reactivated(api):
+    acct = api.id("a")
+    await api.register("a")
+    await api.marks({"EURUSD": (1.10000, 1.10020)})
+    await api.trade(acct, "EURUSD", "buy", 1.0, 1.10020)
+    r = await api.client.put(f"/v1/accounts/{acct}/status", json={"status": "disabled", "reason": "KYC", "by": "ops"})
+    assert r.status_code == 200 and r.json()["status"] == "disabled"
+    for side in ("buy", "sell"):  # not even a closing order
+        d = await api.check(acct, "EURUSD", side, 0.5)
+        assert d["decision"] == "reject" and codes(d["reasons"]) == ["ACCOUNT_NOT_ACTIVE"]
+    r = await api.client.put(f"/v1/accounts/{acct}/status", json={"status": "active", "reason": "KYC done"})
+    assert r.status_code == 200 and r.json()["status"] == "active"
+    assert (await api.check(acct, "EURUSD", "sell", 0.5))["decision"] == "accept"
+    events = (await api.client.get(f"/v1/accounts/{acct}/events")).json()["events"]
+    assert [(e["before"], e["after"]) for e in events if e["type"] == "status_changed"] == \
+        [("active", "disabled"), ("disabled", "active")]
 
 
 # ------------------------------------------------------------------------------ idempotency

@@ -46,6 +46,16 @@ async def test_register_bad_input_is_422_naming_the_field(api):
     assert (await c.get(f"/v1/accounts/{api.id('a')}")).status_code == 404
 
 
+async def test_registration_retried_after_a_422_succeeds(api):
+    """Ops typo the plan, get a 422, resubmit at once: the retry is a 201 (on dedicated placement
+    the actor spawned for the failed attempt must not hold the account's name)."""
+    body = _account(api, plan="modrate")
+    assert locs(await api.client.post("/v1/accounts", json=body)) == [["body", "plan"]]
+    r = await api.client.post("/v1/accounts", json={**body, "plan": "moderate"})
+    assert r.status_code == 201, r.text
+    assert r.json()["plan"] == "moderate"
+
+
 async def test_limits_patch_bad_input_is_422_naming_the_field(api):
     acct = api.id("a")
     await api.register("a")

@@ -74,6 +74,14 @@ async def test_check_fill_and_marks_in_msgpack_equal_their_json_answers(api):
     status, cancelled = await _mp(c, f"/v1/orders/{d['order_id']}/cancel", {"account_id": a})
     assert status == 200 and cancelled["released"] is True and cancelled["reservation"]["quantity"] == -0.5
 
+    # JSON in, msgpack out (Accept only), and a GET answered in msgpack
+    r = await c.post("/v1/orders/check", json={**order_b, "order_id": api.id("ob")},
+                     headers={"accept": MP})
+    assert r.headers["content-type"] == MP and msgpack.unpackb(r.content) == js_dec
+    r = await c.get(f"/v1/accounts/{a}", headers={"accept": MP})
+    assert r.status_code == 200 and r.headers["content-type"] == MP
+    assert msgpack.unpackb(r.content)["positions"][0]["quantity"] == 1.5
+
     # views agree
     va, vb = await api.view(a), await api.view(b)
     for key in ("balance", "equity", "floating_pnl", "margin_used", "positions", "risk_score"):
