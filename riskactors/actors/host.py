@@ -89,9 +89,12 @@ class AccountHost:
             return error_envelope(exc)
 
     def view(self, account_id: str, now: float) -> dict[str, Any]:
-        """Account view (see :meth:`Account.view`)."""
+        """Account view (see :meth:`Account.view`) after the time-driven events due at ``now``
+        (day roll, reservation expiry), so a quiet account still shows today's figures."""
         try:
-            return self._account(account_id).view(self.book, now)
+            acct = self._account(account_id)
+            acct.advance(now, self.book)
+            return acct.view(self.book, now)
         except DomainError as exc:
             return error_envelope(exc)
 
@@ -191,6 +194,11 @@ class AccountHost:
         except DomainError as exc:
             return error_envelope(exc)
 
-    def summaries(self, account_ids: list[str] | None) -> list[dict[str, Any]]:
-        """Consolidation rows for the given accounts (``None``: all here)."""
-        return [acct.summary(self.book) for acct in self._targets(account_ids)]
+    def summaries(self, account_ids: list[str] | None, now: float) -> list[dict[str, Any]]:
+        """Consolidation rows for the given accounts (``None``: all here), after the
+        time-driven events due at ``now``."""
+        rows = []
+        for acct in self._targets(account_ids):
+            acct.advance(now, self.book)
+            rows.append(acct.summary(self.book))
+        return rows

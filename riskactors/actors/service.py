@@ -142,8 +142,10 @@ class RiskService:
         return unwrap(await self.transport.call(self.supervisor, "release_kill_switch", scope, scope_id, reason,
                                                 by, now))
 
-    async def consolidated(self, scope: str, scope_id: str | None, top_n: int) -> dict[str, Any]:
-        return unwrap(await self.transport.call(self.supervisor, "consolidated", scope, scope_id, top_n))
+    async def consolidated(self, scope: str, scope_id: str | None, top_n: int,
+                           now: float | None = None) -> dict[str, Any]:
+        now = self.now() if now is None else now
+        return unwrap(await self.transport.call(self.supervisor, "consolidated", scope, scope_id, top_n, now))
 
     async def ready(self) -> dict[str, Any]:
         """Ping the supervisor and every host. Raises ``ShardUnavailable`` if one is down."""

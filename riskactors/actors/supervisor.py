@@ -163,14 +163,14 @@ class Supervisor:
                 "accounts_released": released, "reason": reason, "by": by, "at": now}
 
     # ------------------------------------------------------------------ consolidation
-    async def consolidated(self, scope: str, scope_id: str | None, top_n: int) -> dict[str, Any]:
+    async def consolidated(self, scope: str, scope_id: str | None, top_n: int, now: float) -> dict[str, Any]:
         """Consolidated risk of a user, a challenge or the firm (see ``domain.aggregate``)."""
         ids = self._accounts_in(scope, scope_id)
         if scope == "firm":
             groups: dict[str, list[str] | None] = {k: None for k in self.hosts}
         else:
             groups = dict(self._group(ids))
-        calls = [self.transport.call(self.hosts[k], "summaries", g) for k, g in groups.items()]
+        calls = [self.transport.call(self.hosts[k], "summaries", g, now) for k, g in groups.items()]
         rows = [row for part in await asyncio.gather(*calls) for row in unwrap(part)]
         result = consolidate(rows, scope, scope_id, top_n)
         result["kill_switches"] = [sw for (s, i), sw in self.switches.items()
