@@ -48,7 +48,7 @@ class AccountCreate(_Strict):
     user_id: str = Id
     challenge_id: str = Id
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")
-    initial_balance: float = Field(gt=0, description="Account currency")
+    initial_balance: float = Field(gt=0, le=1e15, description="Account currency")
     plan: str = Field(min_length=1, max_length=128, description="Limit template or plan name")
     limits: LimitsIn | None = None
     opened_at: float | None = Field(None, ge=0, description="Epoch seconds; default: server time")
@@ -182,10 +182,10 @@ class FillIn(_Strict):
     account_id: str = Id
     instrument: str = Field(min_length=1, max_length=64)
     side: Literal["buy", "sell"]
-    quantity: float = Field(gt=0, description="Lots")
-    price: float = Field(gt=0, description="Quote currency")
-    commission: float = Field(0.0, description="Account currency, signed; a charge is negative")
-    swap: float = Field(0.0, description="Account currency, signed")
+    quantity: float = Field(gt=0, le=1e7, description="Lots")
+    price: float = Field(gt=0, le=1e12, description="Quote currency")
+    commission: float = Field(0.0, ge=-1e12, le=1e12, description="Account currency, signed; a charge is negative")
+    swap: float = Field(0.0, ge=-1e12, le=1e12, description="Account currency, signed")
     ts: float | None = Field(None, ge=0)
 
 
@@ -202,8 +202,8 @@ class FillResult(BaseModel):
 
 class MarkIn(_Strict):
     instrument: str = Field(min_length=1, max_length=64)
-    bid: float = Field(gt=0)
-    ask: float = Field(gt=0)
+    bid: float = Field(gt=0, le=1e12)
+    ask: float = Field(gt=0, le=1e12)
     ts: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")

@@ -41,6 +41,7 @@ import time
 import uuid
 from collections import Counter, deque
 
+import gevent
 from locust import FastHttpUser, constant, constant_throughput, events, task
 
 CHECK_NAME = "/v1/orders/check"
@@ -157,8 +158,15 @@ class OrderRouter(FastHttpUser):
         self.seq = itertools.count()
         self.accounts = [f"bench-{RUN_ID}-u{self.number}-a{i}" for i in range(ACCOUNTS_PER_USER)]
         self.open_orders: deque[tuple[str, str]] = deque(maxlen=MAX_OPEN_PER_USER)
-        if BASELINE:
-            return
+        if not BASELINE:
+            self._register()
+        if RATE_PER_USER > 0:
+            # Random phase: users spawned together with the same period would otherwise send in
+            # bursts of N every 1/rate s (measured: baseline p50 9.6 ms with 32 users vs 2.0 ms
+            # with 4 at 250/s); with random phases the arrivals are spread like a router's.
+            gevent.sleep(random.uniform(0.0, 1.0 / RATE_PER_USER))
+
+    def _register(self) -> None:
         for account_id in self.accounts:
             body = {"account_id": account_id, "user_id": f"bench-{RUN_ID}-u{self.number}",
                     "challenge_id": f"bench-{RUN_ID}", "currency": "USD", "initial_balance": INITIAL_BALANCE,

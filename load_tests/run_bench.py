@@ -551,6 +551,11 @@ def main(argv: list[str] | None = None) -> int:
             if "server_front_mean_ms" in r:
                 print(f"server front (handler, /metrics) mean during {r['tool']} {r['mode']}: "
                       f"{r['server_front_mean_ms']:.2f} ms")
+        noisy = [r for r in rows if (r.get("cpu_cores") or {}).get("foreign", 0) > 0.25]
+        if noisy:
+            worst = max(r["cpu_cores"]["foreign"] for r in noisy)
+            print(f"NOTE: other processes on this machine used up to {worst:.2f} of {os.cpu_count()} cores during "
+                  f"{len(noisy)} of {len(rows)} runs (cpu_cores.foreign in the JSON): those numbers are contaminated")
         for f in floors:
             print(f"floor ({f['tool']}): server p95 {_f(f['p95_ms'])} ms at {f['rps']:.1f}/s "
                   f"(offered {f['offered_rps']:g}/s) < {f['floor_ms']:g} ms: {f['result']}"

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import pytest
 
-from httpkit import CONTRACT
+from httpkit import CONTRACT, codes
 
 pytestmark = pytest.mark.anyio
 
 approx = lambda x: pytest.approx(x, rel=1e-9, abs=1e-6)  # noqa: E731
 
 
-async def test_register_trade_value_and_close_gives_exact_numbers(api, placement):
+async def test_register_trade_value_and_close_gives_exact_numbers(api):
     acct = api.id("a")
     created = await api.register("a")
     assert created["account_id"] == acct and created["user_id"] == api.id("u1")
@@ -134,11 +134,7 @@ async def test_patch_limits_is_applied_and_recorded_as_event(api):
     # the new limit is enforced
     await api.marks({"EURUSD": (1.10000, 1.10020)})
     d = await api.check(acct, "EURUSD", "buy", 3.0)
-    assert d["decision"] == "reject" and codes_of(d) == ["MAX_POSITION_SIZE"]
-
-
-def codes_of(decision):
-    return [r["code"] for r in decision["reasons"]]
+    assert d["decision"] == "reject" and codes(d["reasons"]) == ["MAX_POSITION_SIZE"]
 
 
 async def test_health_ready_docs_and_openapi(api, placement):
