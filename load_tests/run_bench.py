@@ -415,28 +415,51 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--wrk-accounts", type=int, default=128, help="accounts the wrk runs spread checks over")
     p.add_argument("--accounts-per-user", type=int, default=2, help="accounts each Locust user registers")
     p.add_argument("--cancel-share", type=float, default=0.2, help="share of accepted orders Locust cancels")
-    p.add_argument("--shards", type=int, default=None, help="shard actors of the server (default: its own, 2)")
+    p.add_argument("--shards", type=int, default=None, help="shard actors of the server (None: the server's own default, 2)")
     p.add_argument("--floor-ms", type=float, default=10.0, help="p95 the server must stay under at --rate")
     p.add_argument("--warmup", type=int, default=300, help="sequential warm-up checks per target")
     p.add_argument("--ready-timeout", type=float, default=120.0)
     p.add_argument("--py-spy", action="store_true",
                    help="record the server (and its Ray workers) with py-spy during its fixed-rate run")
+    p.add_argument("--modes", default="fixed,max", help="which modes to run: fixed, max or both (comma-separated)")
+    p.add_argument("--quiet-wait", type=float, default=0.0,
+                   help="before each run wait up to this many seconds for other processes to use < 0.25 cores "
+                        "(shared machines); 0: do not wait")
     p.add_argument("--fail-on-floor", action="store_true", help="exit 1 when the floor check fails")
     a = p.parse_args(argv)
     if a.rate <= 0 or a.duration <= 0 or a.users <= 0:
         p.error("--rate, --duration and --users must be > 0")
+    a.modes = [m.strip() for m in a.modes.split(",") if m.strip()]
+    if not a.modes or any(m not in ("fixed", "max") for m in a.modes):
+        p.error("--modes: a comma-separated subset of fixed,max")
     return a
 
 
 def plan_runs(args) -> list[tuple[str, str]]:
     if args.tool == "locust":
-        return [("locust", "fixed"), ("locust", "max")]
-    if args.tool == "wrk":
-        return [("wrk", "fixed"), ("wrk", "max")]
-    runs = [("locust", "fixed"), ("locust", "max")]
-    if args.wrk_paced:
-        runs.append(("wrk", "fixed"))
-    return runs + [("wrk", "max")]
+        runs = [("locust", "fixed"), ("locust", "max")]
+    elif args.tool == "wrk":
+        runs = [("wrk", "fixed"), ("wrk", "max")]
+    else:
+        runs = [("locust", "fixed"), ("locust", "max")] + ([("wrk", "fixed")] if args.wrk_paced else [])
+        runs.append(("wrk", "max"))
+    return [r for r in runs if r[1] in args.modes]
+
+
+def wait_quiet(servers: list["Server"], limit_s: float, threshold: float = 0.25) -> float | None:
+    """Wait (at most ``limit_s``) until processes other than ours use < ``threshold`` cores,
+    sampled over 1 s. Returns the last foreign load seen (cores), ``None`` without psutil."""
+    if psutil is None or limit_s <= 0:
+        return None
+    deadline = time.monotonic() + limit_s
+    foreign = None
+    while True:
+        a, t0 = cpu_snapshot(servers), time.monotonic()
+        time.sleep(1.0)
+        d = cpu_delta(a, cpu_snapshot(servers), time.monotonic() - t0)
+        foreign = d["foreign"] if d else None
+        if foreign is None or foreign < threshold or time.monotonic() >= deadline:
+            return foreign
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -489,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
                 spy = None
                 if args.py_spy and not is_base and mode == "fixed":
                     spy = start_py_spy(srv.pid, args.duration, run_dir / f"py-spy-{tool}-{mode}.svg")
+                quiet = wait_quiet(servers, args.quiet_wait)
                 load = os.getloadavg()[0]
                 time.sleep(1.0)
                 print(f"run: {tool:6s} {name:8s} {mode:5s} ... ", end="", flush=True)
@@ -501,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
                 if spy is not None:
                     stop_py_spy(spy)
                 row.update(target=name, mode=mode, offered_rps=args.rate if mode == "fixed" else None,
-                           loadavg_1m_before=round(load, 2), run_id=run_id)
+                           loadavg_1m_before=round(load, 2), run_id=run_id, foreign_cores_before=quiet)
                 after = None if is_base else front_check_seconds(srv.url)
                 if before and after and after["count"] > before["count"]:
                     row["server_front_mean_ms"] = ((after["sum"] - before["sum"]) /

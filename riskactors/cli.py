@@ -127,12 +127,22 @@ def run(file, fmt, plan, balance, currency, bars, limit, host, port, address, pl
                    f"  {base_url}/metrics           Prometheus metrics\n"
                    "Serving until Ctrl-C.")
         try:
-            while True:
-                import time
-
-                time.sleep(3600)
+            _wait_for_stop_signal()
         except KeyboardInterrupt:
-            click.echo("stopping")
+            pass
+        click.echo("stopping: shutting down the front and Ray")
+
+
+def _wait_for_stop_signal() -> None:
+    """Block until SIGINT (Ctrl-C) or SIGTERM; both end in an orderly shutdown."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover
