@@ -120,10 +120,11 @@ def run(file, fmt, plan, balance, currency, bars, limit, host, port, address, pl
         click.echo(f"riskactors: serving at {base_url} (placement={settings.placement}); replaying {file.name} …")
         report = asyncio.run(run_replay(base_url, trades, options))
         click.echo(report.render())
+        sample = report.sample_account or "ID"
         click.echo("\nWhere to look:\n"
                    f"  {base_url}/docs              OpenAPI, try the endpoints\n"
                    f"  {base_url}/v1/risk/firm      consolidated firm risk\n"
-                   f"  {base_url}/v1/accounts/ID    one account (e.g. an id from the report)\n"
+                   f"  {base_url}/v1/accounts/{sample}    one account of the replay\n"
                    f"  {base_url}/metrics           Prometheus metrics\n"
                    "Serving until Ctrl-C.")
         try:

@@ -39,13 +39,40 @@ def ray_session():
         ray.shutdown()
 
 
-def _deployment(ray_session, placement: str, shards: int = 2):
+def _deployment(ray_session, placement: str, shards: int = 2, timeout: float = 10.0):
     from riskactors.actors import ray_runtime
     from riskactors.settings import Settings
 
-    settings = Settings(placement=placement, shards=shards, call_timeout_seconds=10.0)
+    settings = Settings(placement=placement, shards=shards, call_timeout_seconds=timeout)
     runtime = ray_runtime.start(settings)
     return settings, runtime
+
+
+def asgi_client(settings, runtime, timeout: float = 60.0):
+    """An ``httpx.AsyncClient`` bound in-process to a new app over ``runtime``'s actors."""
+    import httpx
+
+    from api import create_app
+
+    app = create_app(settings, runtime.service)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://riskactors.test",
+                             timeout=timeout)
+
+
+@pytest.fixture
+def fresh_deployment(ray_session):
+    """Factory of deployments private to one test (own actors and marks), shut down after it:
+    ``settings, runtime = fresh_deployment("sharded", shards=1, timeout=2.0)``."""
+    made = []
+
+    def make(placement: str = "sharded", shards: int = 2, timeout: float = 30.0):
+        settings, runtime = _deployment(ray_session, placement, shards, timeout)
+        made.append(runtime)
+        return settings, runtime
+
+    yield make
+    for runtime in made:
+        runtime.shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -77,13 +104,8 @@ def app_client(deployment):
     Account ids must be unique per test (the deployment lives for the whole session):
     use the ``uid`` fixture.
     """
-    import httpx
-
-    from api import create_app
-
     settings, runtime = deployment
-    app = create_app(settings, runtime.service)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://riskactors.test")
+    return asgi_client(settings, runtime)
 
 
 @pytest.fixture

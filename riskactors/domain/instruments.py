@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["Instrument", "InstrumentRegistry", "default_registry"]
+__all__ = ["Instrument", "InstrumentRegistry", "default_registry", "package_data"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,14 +126,12 @@ def _parse_rows(rows, origin: str):
         )
 
 
-_DEFAULT: InstrumentRegistry | None = None
+def package_data(name: str) -> Path:
+    """Path of a data file shipped in ``riskactors/data`` (an installed package is a folder)."""
+    return Path(str(resources.files("riskactors") / "data" / name))
 
 
+@cache
 def default_registry() -> InstrumentRegistry:
-    """The registry shipped with the package (cached after the first load)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        ref = resources.files("riskactors") / "data" / "instruments.csv"
-        with resources.as_file(ref) as path:
-            _DEFAULT = InstrumentRegistry.from_csv(path)
-    return _DEFAULT
+    """The registry shipped with the package (loaded once)."""
+    return InstrumentRegistry.from_csv(package_data("instruments.csv"))

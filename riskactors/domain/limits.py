@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields, replace
-from importlib import resources
+from functools import cache
 from pathlib import Path
 from typing import Any, Mapping
 
 from .codes import DailyLossReference, MaxLossMode
+from .instruments import package_data
 
 __all__ = ["Limits", "LimitsError", "PlanBook", "default_planbook", "LIMIT_FIELDS"]
 
@@ -182,14 +183,7 @@ class PlanBook:
         return base.with_overrides(overrides)
 
 
-_DEFAULT: PlanBook | None = None
-
-
+@cache
 def default_planbook() -> PlanBook:
-    """The plans shipped with the package (cached)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        ref = resources.files("riskactors") / "data" / "plans.json"
-        with resources.as_file(ref) as path:
-            _DEFAULT = PlanBook.from_json(path)
-    return _DEFAULT
+    """The plans shipped with the package (loaded once)."""
+    return PlanBook.from_json(package_data("plans.json"))

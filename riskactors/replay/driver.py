@@ -59,6 +59,7 @@ class ReplayReport:
     mismatches: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     firm: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    sample_account: str | None = None
 
     def render(self) -> str:
         """Human-readable report."""
@@ -131,6 +132,7 @@ class _Driver:
         for t in self.tf.trades:
             first.setdefault(t.account_id, t)
         sem = asyncio.Semaphore(self.options.concurrency)
+        self.report.sample_account = next(iter(first), None)
 
         async def one(t: Trade) -> None:
             async with sem:

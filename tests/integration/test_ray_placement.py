@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
 from riskactors.actors.placement import stable_shard
-
-
-def _client(settings, runtime) -> httpx.AsyncClient:
-    from api import create_app
-
-    app = create_app(settings, runtime.service)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ray.test", timeout=60)
+from tests.conftest import asgi_client
 
 
 def _account(aid: str, **extra) -> dict:
@@ -31,21 +24,15 @@ def test_stable_shard_is_deterministic_and_spreads():
 
 
 @pytest.fixture
-def one_shard(ray_session):
-    from riskactors.actors import ray_runtime
-    from riskactors.settings import Settings
-
-    settings = Settings(placement="sharded", shards=1, call_timeout_seconds=2.0)
-    runtime = ray_runtime.start(settings)
-    yield settings, runtime
-    runtime.shutdown()
+def one_shard(fresh_deployment):
+    return fresh_deployment("sharded", shards=1, timeout=2.0)
 
 
 @pytest.mark.anyio
 async def test_dead_shard_makes_check_fail_closed_with_503(one_shard, ray_session):
     settings, runtime = one_shard
     now = time.time()
-    async with _client(settings, runtime) as c:
+    async with asgi_client(settings, runtime) as c:
         assert (await c.post("/v1/marks", json={"marks": [{"instrument": "EURUSD", "bid": 1.1, "ask": 1.1,
                                                             "ts": now}]})).status_code == 200
         assert (await c.post("/v1/accounts", json=_account("dead-1"))).status_code == 201
@@ -68,7 +55,7 @@ async def test_dead_shard_makes_check_fail_closed_with_503(one_shard, ray_sessio
 @pytest.mark.anyio
 async def test_dedicated_placement_gives_each_account_its_own_actor(dedicated_deployment, uid):
     settings, runtime = dedicated_deployment
-    async with _client(settings, runtime) as c:
+    async with asgi_client(settings, runtime) as c:
         before = (await c.get("/ready")).json()["hosts"]
         for i in range(2):
             r = await c.post("/v1/accounts", json=_account(f"{uid}-{i}"))
@@ -83,7 +70,7 @@ async def test_dedicated_placement_gives_each_account_its_own_actor(dedicated_de
 @pytest.mark.anyio
 async def test_sharded_placement_puts_account_on_its_hash_shard(sharded_deployment, uid):
     settings, runtime = sharded_deployment
-    async with _client(settings, runtime) as c:
+    async with asgi_client(settings, runtime) as c:
         before = (await c.get("/ready")).json()["host_accounts"]
         aid = f"{uid}-s"
         assert (await c.post("/v1/accounts", json=_account(aid))).status_code == 201

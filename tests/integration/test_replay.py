@@ -10,29 +10,19 @@ import httpx
 import pytest
 
 from riskactors.replay import ReplayOptions, load_trades, run_replay
-from tests.conftest import require_data
+from tests.conftest import asgi_client, require_data
 
 FP = "fundingpips-trades-short/test_task_trades_short.csv"
 MT4 = "mt4-ronnaru/closed_trades_DetailedStatement.csv"
 
 
 @pytest.fixture
-def replay_deployment(ray_session):
-    from riskactors.actors import ray_runtime
-    from riskactors.settings import Settings
-
-    settings = Settings(placement="sharded", shards=2, call_timeout_seconds=30.0)
-    runtime = ray_runtime.start(settings)
-    yield settings, runtime
-    runtime.shutdown()
+def replay_deployment(fresh_deployment):
+    return fresh_deployment("sharded", shards=2, timeout=30.0)
 
 
 def _client(deployment) -> httpx.AsyncClient:
-    from api import create_app
-
-    settings, runtime = deployment
-    app = create_app(settings, runtime.service)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://replay.test", timeout=60)
+    return asgi_client(*deployment)
 
 
 @pytest.mark.anyio
