@@ -14,15 +14,15 @@ from .metrics import FrontMetrics
 __all__ = ["ServiceDep", "RegistryDep", "MetricsDep"]
 
 
-def _service(request: Request) -> RiskService:
+async def _service(request: Request) -> RiskService:
     return request.app.state.service
 
 
-def _registry(request: Request) -> InstrumentRegistry:
+async def _registry(request: Request) -> InstrumentRegistry:
     return request.app.state.registry
 
 
-def _metrics(request: Request) -> FrontMetrics:
+async def _metrics(request: Request) -> FrontMetrics:
     return request.app.state.metrics
 
 

@@ -16,7 +16,52 @@ from ..exceptions import ShardUnavailable
 from .placement import shard_key, stable_shard
 from .transport import unwrap
 
-__all__ = ["RiskService"]
+__all__ = ["RiskService", "CheckBatcher"]
+
+
+class CheckBatcher:
+    """Coalesces the checks bound for one host into ``check_many`` actor calls.
+
+    At most one call per host is in flight from this front; checks that arrive while it is
+    in flight go together in the next call (in arrival order, so the host still applies them
+    one at a time in order). At low load a check is sent at once, alone; under load one actor
+    round trip serves many checks. Ray runs an actor's calls from one caller in submission
+    order, and a batch is one call, so ordering per account is kept.
+    """
+
+    def __init__(self, transport: Any, host: Any, max_batch: int = 512):
+        self.transport = transport
+        self.host = host
+        self.max_batch = max_batch
+        self._pending: list[tuple[dict[str, Any], float, asyncio.Future]] = []
+        self._running = False
+
+    async def check(self, order: dict[str, Any], now: float) -> Any:
+        fut = asyncio.get_running_loop().create_future()
+        self._pending.append((order, now, fut))
+        if not self._running:
+            self._running = True
+            asyncio.ensure_future(self._drain())
+        return await fut
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                try:
+                    results = await self.transport.call(self.host, "check_many", [b[0] for b in batch],
+                                                        [b[1] for b in batch])
+                except BaseException as exc:  # noqa: BLE001 - every waiter gets the failure
+                    for _, _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for (_, _, fut), result in zip(batch, results):
+                    if not fut.done():
+                        fut.set_result(result)
+        finally:
+            self._running = False
 
 
 class RiskService:
@@ -41,6 +86,7 @@ class RiskService:
         self._hosts: dict[str, Any] = {shard_key(i): s for i, s in enumerate(self.shards)}
         self._marks: dict[str, dict[str, Any]] = {}
         self._order_accounts: dict[str, str] = {}
+        self._batchers: dict[int, CheckBatcher] = {}
 
     @staticmethod
     def now() -> float:
@@ -96,7 +142,11 @@ class RiskService:
     # ------------------------------------------------------------------ orders and fills
     async def check(self, order: dict[str, Any], now: float) -> dict[str, Any]:
         """Pre-trade check. Raises ``ShardUnavailable`` (fail closed) or a core error."""
-        decision = await self._call_account(order["account_id"], "check", order, now)
+        host = await self._host(order["account_id"])
+        batcher = self._batchers.get(id(host))
+        if batcher is None or batcher.host is not host:
+            batcher = self._batchers[id(host)] = CheckBatcher(self.transport, host)
+        decision = unwrap(await batcher.check(order, now))
         if len(self._order_accounts) > 200_000:
             self._order_accounts.clear()
         self._order_accounts[order["order_id"]] = order["account_id"]
