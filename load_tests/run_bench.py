@@ -422,7 +422,7 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--py-spy", action="store_true",
                    help="record the server (and its Ray workers) with py-spy during its fixed-rate run")
     p.add_argument("--modes", default="fixed,max", help="which modes to run: fixed, max or both (comma-separated)")
-    p.add_argument("--quiet-wait", type=float, default=0.0,
+    p.add_argument("--quiet-wait", type=float, default=60.0,
                    help="before each run wait up to this many seconds for other processes to use < 0.25 cores "
                         "(shared machines); 0: do not wait")
     p.add_argument("--fail-on-floor", action="store_true", help="exit 1 when the floor check fails")
@@ -509,12 +509,12 @@ def main(argv: list[str] | None = None) -> int:
                 if tool == "wrk" and not is_base:
                     register_accounts(srv.url, run_id, args.wrk_accounts)
                 before = None if is_base else front_check_seconds(srv.url)
-                spy = None
-                if args.py_spy and not is_base and mode == "fixed":
-                    spy = start_py_spy(srv.pid, args.duration, run_dir / f"py-spy-{tool}-{mode}.svg")
                 quiet = wait_quiet(servers, args.quiet_wait)
                 load = os.getloadavg()[0]
                 time.sleep(1.0)
+                spy = None
+                if args.py_spy and not is_base and mode == "fixed":
+                    spy = start_py_spy(srv.pid, args.duration, run_dir / f"py-spy-{tool}-{mode}.svg")
                 print(f"run: {tool:6s} {name:8s} {mode:5s} ... ", end="", flush=True)
                 cpu0, t0 = cpu_snapshot(servers), time.monotonic()
                 if tool == "locust":

@@ -8,6 +8,7 @@ an argument (``now``, epoch seconds), never read here, so replays are exact.
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,10 @@ class Account:
         self.balance = self.initial_balance
         self.positions: dict[str, Position] = {}
         self.reservations: dict[str, Reservation] = {}
+        # running [buy lots, sell lots] of reservations per instrument and an expiry heap, so a
+        # check does not scan every outstanding reservation (kept by _reserve/_unreserve)
+        self._reserved: dict[str, list[float]] = {}
+        self._expiry: list[tuple[float, str]] = []
         self.status = AccountStatus.ACTIVE
         self.switches: dict[tuple[str, str | None], KillSwitch] = {}
         self.trading_day = self.config.calendar.day_of(now)
@@ -139,10 +144,40 @@ class Account:
             self.day_realized_pnl = 0.0
             self._record("day_rolled", now, trading_day=day.isoformat(),
                          start_balance=self.balance, start_equity=snap.equity)
-        expired = [oid for oid, r in self.reservations.items() if r.expires_at <= now]
-        for oid in expired:
-            r = self.reservations.pop(oid)
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            expires_at, oid = heapq.heappop(heap)
+            r = self.reservations.get(oid)
+            if r is None or r.expires_at != expires_at:
+                continue  # already filled or cancelled
+            self._unreserve(oid)
             self._record("reservation_expired", now, order_id=oid, instrument=r.instrument, quantity=r.quantity)
+
+    # ------------------------------------------------------------------ reservation index
+    def _reserve(self, r: Reservation) -> None:
+        self.reservations[r.order_id] = r
+        sums = self._reserved.setdefault(r.instrument, [0.0, 0.0, 0])
+        sums[0 if r.quantity > 0 else 1] += r.quantity
+        sums[2] += 1
+        heapq.heappush(self._expiry, (r.expires_at, r.order_id))
+
+    def _unreserve(self, order_id: str) -> Reservation:
+        r = self.reservations.pop(order_id)
+        sums = self._reserved[r.instrument]
+        sums[0 if r.quantity > 0 else 1] -= r.quantity
+        sums[2] -= 1
+        if sums[2] == 0:
+            del self._reserved[r.instrument]  # reset: no float drift survives an empty book
+        return r
+
+    def reserved_lots(self, instrument: str) -> tuple[float, float]:
+        """(buy lots ≥ 0, sell lots ≤ 0) reserved on ``instrument`` by pending orders."""
+        sums = self._reserved.get(instrument)
+        return (sums[0], sums[1]) if sums else (0.0, 0.0)
+
+    def reserved_instruments(self) -> dict[str, tuple[float, float]]:
+        """Instrument → (buy lots, sell lots) of every pending reservation."""
+        return {inst: (sums[0], sums[1]) for inst, sums in self._reserved.items()}
 
     # ------------------------------------------------------------------ checks
     def check(self, order: Order, book: MarkBook, now: float) -> Decision:
@@ -179,10 +214,10 @@ class Account:
             self._recent_checks.append(now)
         if decision.accepted:
             side = Side(order.side)
-            self.reservations[order.order_id] = Reservation(
+            self._reserve(Reservation(
                 order_id=order.order_id, instrument=order.instrument, quantity=side.sign * order.quantity,
                 price=order.price, created_at=now, expires_at=now + self.config.reservation_ttl,
-                reduces_position=decision.reduces_position)
+                reduces_position=decision.reduces_position))
         result = decision.to_dict()
         self._orders[order.order_id] = (order.fingerprint(), result)
         if len(self._orders) > _MAX_REMEMBERED_ORDERS:
@@ -206,7 +241,7 @@ class Account:
         UnknownOrder
             The order was never checked on this account.
         """
-        r = self.reservations.pop(order_id, None)
+        r = self._unreserve(order_id) if order_id in self.reservations else None
         if r is not None:
             self._record("order_cancelled", now, order_id=order_id, instrument=r.instrument, quantity=r.quantity)
             return {"order_id": order_id, "account_id": self.account_id, "released": True,
@@ -298,8 +333,9 @@ class Account:
             if r is not None and r.instrument == fill.instrument:
                 remaining = r.quantity - delta if r.quantity * delta > 0 else r.quantity
                 if abs(remaining) <= LOT_EPS or remaining * r.quantity < 0:
-                    del self.reservations[fill.order_id]
+                    self._unreserve(fill.order_id)
                 else:
+                    self._reserved[r.instrument][0 if r.quantity > 0 else 1] += remaining - r.quantity
                     r.quantity = remaining
         position_view = self._position_view(pos, inst, book) if fill.instrument in self.positions else None
         self._record("fill_applied", now, fill_id=fill.fill_id, order_id=fill.order_id,

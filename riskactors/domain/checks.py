@@ -199,8 +199,8 @@ def check_order(snap: Snapshot, order: Order, now: float) -> Decision:
     # position-reducing? (opposite side, within what is not already being closed)
     pos = acct.positions.get(order.instrument)
     held = pos.quantity if pos is not None else 0.0
-    pending_reduce = sum(r.quantity for r in acct.reservations.values()
-                         if r.instrument == order.instrument and r.quantity * held < 0)
+    buys, sells = acct.reserved_lots(order.instrument)
+    pending_reduce = sells if held > 0 else buys if held < 0 else 0.0
     closable = abs(held) - abs(pending_reduce)
     reduces = bool(delta) and held * delta < 0 and q <= closable + LOT_EPS
 
@@ -262,9 +262,10 @@ def _exposure_rules(snap: Snapshot, order: Order, inst, sign: int, q: float, pri
     buckets: dict[str, list[float]] = {}
     for s, p in acct.positions.items():
         buckets[s] = [p.quantity, 0.0, 0.0]
-    for r in acct.reservations.values():
-        b = buckets.setdefault(r.instrument, [0.0, 0.0, 0.0])
-        b[1 if r.quantity > 0 else 2] += r.quantity
+    for inst_sym, (buys, sells) in acct.reserved_instruments().items():
+        b = buckets.setdefault(inst_sym, [0.0, 0.0, 0.0])
+        b[1] += buys
+        b[2] += sells
     was_open = order.instrument in buckets and max(abs(buckets[order.instrument][0] + buckets[order.instrument][1]),
                                                   abs(buckets[order.instrument][0] + buckets[order.instrument][2])) > LOT_EPS
     b = buckets.setdefault(order.instrument, [0.0, 0.0, 0.0])
