@@ -38,7 +38,7 @@ unit: install-test
 
 ## make bench: the load test (see load_tests/README.md)
 bench: install-test
-	$(BIN)/python load_tests/run_bench.py
+	$(BIN)/python load_tests/run_bench.py --wrk-paced
 
 clean:
 	rm -rf $(VENV) build *.egg-info
