@@ -6,6 +6,7 @@ quote currency, money in account currency, times in seconds since the Unix epoch
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -111,10 +112,16 @@ class Reason:
     value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": str(self.code),
-                "limit": None if self.limit is None else float(self.limit),
-                "value": None if self.value is None else float(self.value),
-                "message": self.message}
+        return {"code": str(self.code), "limit": _finite_or_none(self.limit),
+                "value": _finite_or_none(self.value), "message": self.message}
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    """``x`` as a float, or ``None`` when absent or not finite (JSON has no infinity)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True, slots=True)

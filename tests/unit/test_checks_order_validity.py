@@ -161,3 +161,10 @@ def test_eur_account_trading_gbpjpy_without_usd_legs_is_rejected_no_conversion_r
     assert codes(acct.check(make_order(instrument="GBPJPY"), book, T0)) == [ReasonCode.NO_CONVERSION_RATE]
     set_mark(book, "EURUSD", 1.1)  # now JPY->USD->EUR
     assert acct.check(make_order(instrument="GBPJPY"), book, T0).accepted
+
+
+def test_reason_with_non_finite_numbers_serializes_them_as_null():
+    from riskactors.domain import Reason
+
+    d = Reason("MAX_LEVERAGE", "equity ≤ 0", float("inf"), float("nan")).to_dict()
+    assert d == {"code": "MAX_LEVERAGE", "limit": None, "value": None, "message": "equity ≤ 0"}

@@ -1,0 +1,87 @@
+"""``riskactors serve`` as a user runs it: a separate process with its own embedded Ray,
+configured by flags and environment variables, stopped by its own handle."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+BIN = Path(sys.executable).parent / "riskactors"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served():
+    port = _free_port()
+    env = dict(os.environ, RISKACTORS_PORT=str(port), RISKACTORS_PLACEMENT="dedicated")
+    env.pop("RAY_ADDRESS", None)
+    # the flag --placement wins over RISKACTORS_PLACEMENT; the port comes from the environment
+    proc = subprocess.Popen([str(BIN), "serve", "--placement", "sharded", "--shards", "3"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, f"serve exited early: {proc.stdout.read()[-2000:]}"
+            try:
+                if httpx.get(base + "/ready", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "server not ready in 120 s"
+            time.sleep(0.5)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+
+
+def test_serve_uses_flags_over_env_and_answers_the_contract(served):
+    base, proc = served
+    ready = httpx.get(base + "/ready").json()
+    assert ready["status"] == "ready"
+    assert ready["placement"] == "sharded" and ready["hosts"] == 3
+    assert httpx.get(base + "/health").json() == {"status": "ok"}
+    r = httpx.post(base + "/v1/accounts", json={"account_id": "cli-1", "user_id": "u", "challenge_id": "c",
+                                                "currency": "USD", "initial_balance": 10_000, "plan": "moderate"})
+    assert r.status_code == 201 and r.json()["balance"] == 10_000
+    httpx.post(base + "/v1/marks", json={"marks": [{"instrument": "EURUSD", "bid": 1.1, "ask": 1.1}]})
+    d = httpx.post(base + "/v1/orders/check", json={"order_id": "o", "account_id": "cli-1", "instrument": "EURUSD",
+                                                    "side": "buy", "quantity": 1.0}).json()
+    # 1 lot = 110,000 USD on 10,000 equity: 11x > moderate's 10x
+    assert d["decision"] == "reject" and [x["code"] for x in d["reasons"]] == ["MAX_LEVERAGE"]
+    assert "riskactors_order_checks_total" in httpx.get(base + "/metrics").text
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "the embedded Ray runs in child processes"
+    proc.terminate()
+    # uvicorn shuts down gracefully (lifespan: actors killed, Ray shut down), then re-raises
+    # SIGTERM so the exit status says how it ended
+    assert proc.wait(timeout=60) in (0, -15)
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"left behind: {[p.pid for p in alive]}"
+
+
+def test_cli_help_lists_serve_and_replay():
+    out = subprocess.run([str(BIN), "--help"], capture_output=True, text=True, check=True).stdout
+    assert "serve" in out and "replay" in out and "run" in out
+    serve = subprocess.run([str(BIN), "serve", "--help"], capture_output=True, text=True, check=True).stdout
+    for flag in ("--host", "--port", "--address", "--placement", "--shards", "RISKACTORS_PORT"):
+        assert flag in serve
