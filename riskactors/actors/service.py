@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 from ..domain import UnknownAccount, UnknownOrder
-from ..exceptions import ShardUnavailable
 from .placement import shard_key, stable_shard
 from .transport import unwrap
 

@@ -22,7 +22,7 @@ from .marks import MarkBook
 from .model import (INACTIVE_KILL_SWITCH, LOT_EPS, MONEY_EPS, Decision, Fill, KillSwitch, Order, Position,
                     Reservation)
 from .tradingday import TradingDayCalendar
-from .valuation import margin_rate, position_floating, risk_score
+from .valuation import margin_rate, position_floating
 
 __all__ = ["Account", "AccountConfig"]
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from .codes import AccountStatus, DecisionKind, KillMode, ReasonCode, Side, WarningCode
 from .model import LOT_EPS, MONEY_EPS, Decision, Order, Reason, Reservation
-from .valuation import instrument_exposure, margin_rate, risk_score
+from .valuation import instrument_exposure, risk_score
 
 if TYPE_CHECKING:  # pragma: no cover
     from .account import Account

@@ -7,7 +7,7 @@ quote currency, money in account currency, times in seconds since the Unix epoch
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .codes import DecisionKind, KillMode, KillScope

@@ -67,7 +67,7 @@ class ReplayReport:
                  f"  trades replayed        {self.trades}",
                  f"  accounts registered    {self.accounts_registered} (already known: {self.accounts_existing})",
                  f"  marks posted           {self.marks_posted}",
-                 f"  decisions              " + ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items())),
+                 "  decisions              " + ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items())),
                  "  reject reasons         " + (", ".join(f"{k} {v}" for k, v in self.reasons.most_common()) or "none"),
                  "  warnings               " + (", ".join(f"{k} {v}" for k, v in self.warnings.most_common()) or "none"),
                  f"  fills applied          {self.fills}"

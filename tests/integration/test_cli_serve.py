@@ -85,3 +85,18 @@ def test_cli_help_lists_serve_and_replay():
     serve = subprocess.run([str(BIN), "serve", "--help"], capture_output=True, text=True, check=True).stdout
     for flag in ("--host", "--port", "--address", "--placement", "--shards", "RISKACTORS_PORT"):
         assert flag in serve
+
+
+def test_replay_command_with_embedded_server_prints_the_report():
+    from tests.conftest import require_data
+
+    trades = require_data("fundingpips-trades-short/test_task_trades_short.csv")
+    env = dict(os.environ)
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run([str(BIN), "replay", str(trades), "--limit", "25", "--shards", "1"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "replay report (fundingpips)" in out
+    assert "trades replayed        25" in out
+    assert "realized P&L = file profit" in out and "firm view: 25 accounts" in out
