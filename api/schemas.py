@@ -55,7 +55,10 @@ class AccountCreate(_Strict):
 
 
 class ReasonOut(BaseModel):
-    code: str
+    """A reject reason or a warning. ``limit`` and ``value`` share the unit named in ``message``
+    (null for rules that are not numeric, or a value that is not finite)."""
+
+    code: str = Field(description="Stable code, e.g. MAX_LEVERAGE, DAILY_LOSS_WARNING")
     limit: float | None
     value: float | None
     message: str
@@ -155,13 +158,15 @@ class OrderCheck(_Strict):
 
 
 class DecisionOut(BaseModel):
+    """Answer of a pre-trade check. A reject lists every reason that applies."""
+
     order_id: str
     account_id: str
     decision: Literal["accept", "reject"]
     reasons: list[ReasonOut]
     warnings: list[ReasonOut]
-    risk_score: float
-    reduces_position: bool = False
+    risk_score: float = Field(description="0–100, projected with this order and pending reservations")
+    reduces_position: bool = Field(False, description="True when the order only reduces a position")
 
 
 class CancelRequest(_Strict):

@@ -77,6 +77,8 @@ class ReplayReport:
             lines.append(f"    {b['account_id']}: {b['code']} at {b.get('at_iso', b['at'])} — {b['message']}")
         if len(self.breaches) > 20:
             lines.append(f"    … {len(self.breaches) - 20} more")
+        killed = sorted({b["account_id"] for b in self.breaches})
+        lines.append(f"  killed accounts        {len(killed)}" + (f": {', '.join(killed[:20])}" if killed else ""))
         if self.skipped:
             lines.append(f"  rows skipped           {len(self.skipped)}: " + "; ".join(self.skipped[:5]))
         lines.append(f"  realized P&L = file profit (±{PNL_TOLERANCE}): {self.pnl_equal} of {self.pnl_compared} "
