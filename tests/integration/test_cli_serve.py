@@ -69,6 +69,7 @@ def test_serve_uses_flags_over_env_and_answers_the_contract(served):
     # 1 lot = 110,000 USD on 10,000 equity: 11x > moderate's 10x
     assert d["decision"] == "reject" and [x["code"] for x in d["reasons"]] == ["MAX_LEVERAGE"]
     assert "riskactors_order_checks_total" in httpx.get(base + "/metrics").text
+    _fifty_concurrent_checks_over_sockets_accept_exactly_seven(base)
     children = psutil.Process(proc.pid).children(recursive=True)
     assert children, "the embedded Ray runs in child processes"
     proc.terminate()
@@ -100,3 +101,26 @@ def test_replay_command_with_embedded_server_prints_the_report():
     assert "replay report (fundingpips)" in out
     assert "trades replayed        25" in out
     assert "realized P&L = file profit" in out and "firm view: 25 accounts" in out
+
+
+def _fifty_concurrent_checks_over_sockets_accept_exactly_seven(base: str) -> None:
+    """50 concurrent checks over real TCP connections against an account admitting exactly 7."""
+    import asyncio
+
+    r = httpx.post(base + "/v1/accounts", json={
+        "account_id": "cli-k", "user_id": "u", "challenge_id": "c", "currency": "USD", "initial_balance": 100_000,
+        "plan": "moderate", "limits": {"max_position_lots": 0.7, "max_orders_per_second": 1000}})
+    assert r.status_code == 201
+
+    async def burst():
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+            calls = [client.post("/v1/orders/check", json={"order_id": f"k-{i}", "account_id": "cli-k",
+                                                           "instrument": "EURUSD", "side": "buy", "quantity": 0.1})
+                     for i in range(50)]
+            return [x.json() for x in await asyncio.gather(*calls)]
+
+    decisions = asyncio.run(burst())
+    accepted = [d for d in decisions if d["decision"] == "accept"]
+    assert len(accepted) == 7
+    assert all([x["code"] for x in d["reasons"]] == ["MAX_POSITION_SIZE"] for d in decisions if d not in accepted)
