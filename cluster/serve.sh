@@ -11,6 +11,9 @@
 # Stop it with Ctrl-C (or SIGTERM to this process's PID); Ray keeps running.
 set -euo pipefail
 
+# Ray >= 2.59: every node and the driver must agree on the auth mode (see README)
+export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
+
 address="${RISKACTORS_ADDRESS:-${RAY_ADDRESS:-auto}}"
 
 cmd=(riskactors serve --address "$address" "$@")

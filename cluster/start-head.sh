@@ -9,6 +9,9 @@
 # running on this node, stop it yourself with `ray stop` first.
 set -euo pipefail
 
+# Ray >= 2.59: every node and the driver must agree on the auth mode (see README)
+export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
+
 port="${RAY_PORT:-6379}"
 num_cpus="${RAY_NUM_CPUS:-}"
 node_ip="${RAY_NODE_IP:-}"

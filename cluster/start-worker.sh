@@ -11,6 +11,9 @@
 # running on this node, stop it yourself with `ray stop` first.
 set -euo pipefail
 
+# Ray >= 2.59: every node and the driver must agree on the auth mode (see README)
+export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
+
 head="${RAY_HEAD:-}"
 port="${RAY_PORT:-6379}"
 num_cpus="${RAY_NUM_CPUS:-}"
