@@ -97,7 +97,8 @@ def start(settings: Settings) -> RayRuntime:
         if settings.address:
             ray.init(address=settings.address, **kwargs)
         else:
-            ray.init(num_cpus=settings.num_cpus, **kwargs)
+            # "local": always a new embedded instance, never a cluster `ray start` left on this machine
+            ray.init(address="local", num_cpus=settings.num_cpus, **kwargs)
         started = True
     config = settings.host_config()
     shards: list[Any] = []

@@ -33,6 +33,17 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=30)
 
 
+def _forget_head(port: int) -> None:
+    """`ray start --head` records its address for `address="auto"`; a head stopped by signal
+    may leave that record behind. Remove it if it still names our (stopped) head."""
+    record = Path("/tmp/ray/ray_current_cluster")
+    try:
+        if record.read_text().strip().endswith(f":{port}"):
+            record.unlink()
+    except OSError:
+        pass
+
+
 def test_serve_joins_an_existing_ray_cluster_with_token_auth():
     ray_port, http_port = _free_port(), _free_port()
     env = dict(os.environ, RAY_AUTH_MODE="token")  # Ray ≥ 2.59: the same mode on every node and driver
@@ -73,5 +84,6 @@ def test_serve_joins_an_existing_ray_cluster_with_token_auth():
         if serve is not None:
             _stop(serve)
         _stop(head)
+        _forget_head(ray_port)
     _, alive = psutil.wait_procs([p for p in spawned if p.is_running()], timeout=60)
     assert not alive, f"left behind: {[(p.pid, p.name()) for p in alive]}"
