@@ -121,3 +121,25 @@ def uid(request):
 def anyio_backend():
     """Async tests run with ``@pytest.mark.anyio`` on asyncio (anyio's pytest plugin)."""
     return "asyncio"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(proc) -> None:
+    """Stop a process this test started, by its own handle: SIGTERM, then SIGKILL after 60 s."""
+    import subprocess
+
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)

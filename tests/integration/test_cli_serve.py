@@ -4,7 +4,6 @@ configured by flags and environment variables, stopped by its own handle."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,14 @@ import httpx
 import psutil
 import pytest
 
+from tests.conftest import free_port, require_data, stop_process
+
 BIN = Path(sys.executable).parent / "riskactors"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def served():
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, RISKACTORS_PORT=str(port), RISKACTORS_PLACEMENT="dedicated")
     env.pop("RAY_ADDRESS", None)
     # the flag --placement wins over RISKACTORS_PLACEMENT; the port comes from the environment
@@ -45,13 +40,7 @@ def served():
             time.sleep(0.5)
         yield base, proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
+        stop_process(proc)
 
 
 def test_serve_uses_flags_over_env_and_answers_the_contract(served):
@@ -89,8 +78,6 @@ def test_cli_help_lists_serve_and_replay():
 
 
 def test_replay_command_with_embedded_server_prints_the_report():
-    from tests.conftest import require_data
-
     trades = require_data("fundingpips-trades-short/test_task_trades_short.csv")
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)

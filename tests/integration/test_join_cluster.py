@@ -5,7 +5,6 @@ processes are stopped by their own handles and must leave nothing behind."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,23 +13,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tests.conftest import free_port, stop_process
+
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 def _forget_head(port: int) -> None:
@@ -45,7 +30,7 @@ def _forget_head(port: int) -> None:
 
 
 def test_serve_joins_an_existing_ray_cluster_with_token_auth():
-    ray_port, http_port = _free_port(), _free_port()
+    ray_port, http_port = free_port(), free_port()
     env = dict(os.environ, RAY_AUTH_MODE="token")  # Ray ≥ 2.59: the same mode on every node and driver
     env.pop("RAY_ADDRESS", None)
     head = subprocess.Popen([str(BIN / "ray"), "start", "--head", f"--port={ray_port}", "--num-cpus=1",
@@ -82,8 +67,8 @@ def test_serve_joins_an_existing_ray_cluster_with_token_auth():
         spawned = head_tree + psutil.Process(serve.pid).children(recursive=True)
     finally:
         if serve is not None:
-            _stop(serve)
-        _stop(head)
+            stop_process(serve)
+        stop_process(head)
         _forget_head(ray_port)
     _, alive = psutil.wait_procs([p for p in spawned if p.is_running()], timeout=60)
     assert not alive, f"left behind: {[(p.pid, p.name()) for p in alive]}"
