@@ -11,7 +11,7 @@ from riskactors.domain import InstrumentRegistry
 
 from .metrics import FrontMetrics
 
-__all__ = ["ServiceDep", "RegistryDep", "MetricsDep"]
+__all__ = ["MetricsDep", "RegistryDep", "ServiceDep"]
 
 
 async def _service(request: Request) -> RiskService:

@@ -15,12 +15,21 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from riskactors.domain import (ConversionUnavailable, DomainError, DuplicateAccount, FillConflict, InvalidFill,
-                               LimitsError,
-                               OrderConflict, UnknownAccount, UnknownInstrument, UnknownOrder)
+from riskactors.domain import (
+    ConversionUnavailable,
+    DomainError,
+    DuplicateAccount,
+    FillConflict,
+    InvalidFill,
+    LimitsError,
+    OrderConflict,
+    UnknownAccount,
+    UnknownInstrument,
+    UnknownOrder,
+)
 from riskactors.exceptions import ShardUnavailable
 
-__all__ = ["install_error_handlers", "unprocessable", "ERROR_RESPONSES"]
+__all__ = ["ERROR_RESPONSES", "install_error_handlers", "unprocessable"]
 
 log = logging.getLogger("riskactors.api")
 

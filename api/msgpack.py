@@ -11,7 +11,7 @@ import json
 
 import msgpack
 
-__all__ = ["MsgpackMiddleware", "MSGPACK"]
+__all__ = ["MSGPACK", "MsgpackMiddleware"]
 
 MSGPACK = "application/msgpack"
 _TYPES = (b"application/msgpack", b"application/x-msgpack")
@@ -58,7 +58,7 @@ class MsgpackMiddleware:
             scope = dict(scope, headers=headers)
             sent = False
 
-            async def receive():  # noqa: F811 - replaces the original receive
+            async def receive():
                 nonlocal sent
                 if not sent:
                     sent = True

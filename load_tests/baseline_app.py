@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from api.schemas import DecisionOut, OrderCheck
 
-__all__ = ["app", "OrderCheck", "DecisionOut"]
+__all__ = ["DecisionOut", "OrderCheck", "app"]
 
 
 app = FastAPI(title="riskactors load-test baseline")

@@ -104,7 +104,7 @@ def _percentile(sorted_values: list[float], p: float) -> float | None:
     """Nearest-rank percentile (``p`` in 0–100) of an ascending list."""
     if not sorted_values:
         return None
-    k = max(0, min(len(sorted_values) - 1, int(round(p / 100.0 * len(sorted_values) + 0.5)) - 1))
+    k = max(0, min(len(sorted_values) - 1, round(p / 100.0 * len(sorted_values) + 0.5) - 1))
     return sorted_values[k]
 
 

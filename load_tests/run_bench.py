@@ -96,7 +96,7 @@ class Server:
     def __init__(self, name: str, cmd: list[str], log_path: Path, port: int):
         self.name, self.cmd, self.log_path, self.port = name, cmd, log_path, port
         self.url = f"http://{HOST}:{port}"
-        self._log = open(log_path, "wb")
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop(), lives as long as the server
         # own session: Ctrl-C on the benchmark does not hit the server; we stop it ourselves
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
@@ -181,7 +181,7 @@ def warm_up(url: str, run_id: str, n: int) -> dict[str, Any]:
     return {"checks": n, "seconds": round(time.perf_counter() - t0, 3), "decisions": decisions}
 
 
-_METRIC = re.compile(r"^riskactors_order_check_seconds_(sum|count)\s+([0-9.eE+-]+)$", re.M)
+_METRIC = re.compile(r"^riskactors_order_check_seconds_(sum|count)\s+([0-9.eE+-]+)$", re.MULTILINE)
 
 
 def tree_cpu_seconds(pid: int) -> float | None:
@@ -203,7 +203,7 @@ def tree_cpu_seconds(pid: int) -> float | None:
     return total
 
 
-def cpu_snapshot(servers: list["Server"]) -> dict[str, float] | None:
+def cpu_snapshot(servers: list[Server]) -> dict[str, float] | None:
     """CPU seconds so far: each server tree, finished children (the load generators), machine busy."""
     if psutil is None:
         return None
@@ -260,7 +260,7 @@ def run_locust(target: Server, baseline: bool, mode: str, args, run_dir: Path, r
            "-r", str(args.users), "-t", f"{args.duration}s", "--host", target.url, "--csv", str(run_dir / tag),
            "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0", "--stop-timeout", "5"]
     with open(run_dir / f"{tag}.log", "wb") as log:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.run(cmd, check=False, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL, timeout=args.duration + 120)
     row: dict[str, Any] = {"tool": "locust", "command": " ".join(cmd), "exit_code": proc.returncode}
     stats_csv = run_dir / f"{tag}_stats.csv"
@@ -301,7 +301,7 @@ def run_wrk(target: Server, baseline: bool, mode: str, args, run_dir: Path, run_
         env["RISKACTORS_WRK_RATE"] = str(args.rate)
     cmd = ["wrk", f"-t{args.wrk_threads}", f"-c{args.wrk_connections}", f"-d{args.duration}s", "--timeout", "5s",
            "--latency", "-s", str(HERE / "wrk_check.lua"), target.url, "--", run_id, str(n_accounts)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    proc = subprocess.run(cmd, check=False, cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           timeout=args.duration + 60)
     (run_dir / f"{tag}.log").write_text(proc.stdout + proc.stderr)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
@@ -344,7 +344,7 @@ def render_table(rows: list[dict]) -> str:
     head = [h for _, h in COLUMNS]
     body = [_cells(r) for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    fmt = lambda cells: "  ".join(c.rjust(w) if i >= 3 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    fmt = lambda cells: "  ".join(c.rjust(w) if i >= 3 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *(fmt(c) for c in body)])
 
 
@@ -395,7 +395,7 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             pass
     if shutil.which("wrk"):
-        v = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
+        v = subprocess.run(["wrk", "--version"], check=False, capture_output=True, text=True).stdout
         out["wrk"] = (v.splitlines() or [""])[0].split("[")[0].strip()
     return out
 
@@ -446,7 +446,7 @@ def plan_runs(args) -> list[tuple[str, str]]:
     return [r for r in runs if r[1] in args.modes]
 
 
-def wait_quiet(servers: list["Server"], limit_s: float, threshold: float = 0.25) -> float | None:
+def wait_quiet(servers: list[Server], limit_s: float, threshold: float = 0.25) -> float | None:
     """Wait (at most ``limit_s``) until processes other than ours use < ``threshold`` cores,
     sampled over 1 s. Returns the last foreign load seen (cores), ``None`` without psutil."""
     if psutil is None or limit_s <= 0:
@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(t == "wrk" for t, _ in runs) and not shutil.which("wrk"):
         print("wrk not found (apt-get install wrk), or use --tool locust", file=sys.stderr)
         return 2
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     stamp = started.strftime("%Y%m%d-%H%M%S")
     run_dir = RESULTS / stamp
     run_dir.mkdir(parents=True, exist_ok=True)

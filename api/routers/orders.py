@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
@@ -47,7 +48,7 @@ async def check_order(body: OrderCheck, service: ServiceDep, metrics: MetricsDep
 
 
 @router.post("/v1/orders/{order_id}/cancel", response_model=CancelResult, openapi_extra=_MSGPACK_DOC)
-async def cancel_order(order_id: str, service: ServiceDep, body: CancelRequest | None = Body(None)):
+async def cancel_order(order_id: str, service: ServiceDep, body: Annotated[CancelRequest | None, Body()] = None):
     """Release the order's reservation (idempotent). ``account_id`` is optional: the front
     remembers which account checked the order, or searches the hosts."""
     body = body or CancelRequest()

@@ -11,9 +11,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain import (Account, AccountConfig, AccountStatus, DomainError, DuplicateAccount, Fill, InstrumentRegistry,
-                      KillSwitch, Limits, LimitsError, Mark, MarkBook, Order, PlanBook, TradingDayCalendar,
-                      UnknownAccount, default_planbook, default_registry)
+from ..domain import (
+    Account,
+    AccountConfig,
+    AccountStatus,
+    DomainError,
+    DuplicateAccount,
+    Fill,
+    InstrumentRegistry,
+    KillSwitch,
+    Limits,
+    LimitsError,
+    Mark,
+    MarkBook,
+    Order,
+    PlanBook,
+    TradingDayCalendar,
+    UnknownAccount,
+    default_planbook,
+    default_registry,
+)
 
 __all__ = ["AccountHost", "error_envelope"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["stable_shard", "shard_key", "dedicated_key"]
+__all__ = ["dedicated_key", "shard_key", "stable_shard"]
 
 
 def stable_shard(account_id: str, n: int) -> int:

@@ -9,6 +9,7 @@ dead or slow actor into ``ShardUnavailable``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,9 @@ from .placement import shard_key
 from .service import RiskService
 from .supervisor import Supervisor
 
-__all__ = ["RayTransport", "RayRuntime", "start"]
+__all__ = ["RayRuntime", "RayTransport", "start"]
 
+log = logging.getLogger("riskactors.actors")
 _NAMESPACE = "riskactors"
 RemoteHost = ray.remote(num_cpus=0, max_restarts=0)(AccountHost)
 RemoteSupervisor = ray.remote(num_cpus=0, max_restarts=0)(Supervisor)
@@ -39,7 +41,7 @@ class RayTransport:
         try:
             ref = getattr(target, method).remote(*args)
             return await asyncio.wait_for(ref, self.timeout)
-        except (RayActorError, GetTimeoutError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RayActorError, GetTimeoutError) as exc:
             raise ShardUnavailable(f"{method}: actor unavailable ({type(exc).__name__})") from exc
         except RayTaskError as exc:  # a bug inside the actor: surface the original error
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
@@ -71,16 +73,18 @@ class RayRuntime:
         except Exception:  # noqa: BLE001 - best effort at shutdown
             hosts = [(shard_key(i), s) for i, s in enumerate(self.shards)]
         for _, h in hosts:
-            try:
-                ray.kill(h, no_restart=True)
-            except Exception:  # noqa: BLE001
-                pass
-        try:
-            ray.kill(self.supervisor, no_restart=True)
-        except Exception:  # noqa: BLE001
-            pass
+            _kill_quietly(h)
+        _kill_quietly(self.supervisor)
         if self.started_ray and ray.is_initialized():
             ray.shutdown()
+
+
+def _kill_quietly(handle: Any) -> None:
+    """Kill an actor at shutdown; one already gone is only logged."""
+    try:
+        ray.kill(handle, no_restart=True)
+    except Exception as exc:  # noqa: BLE001 - best effort at shutdown
+        log.debug("actor already gone at shutdown: %s", exc)
 
 
 def start(settings: Settings) -> RayRuntime:

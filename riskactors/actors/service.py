@@ -15,7 +15,7 @@ from ..domain import UnknownAccount, UnknownOrder
 from .placement import shard_key, stable_shard
 from .transport import unwrap
 
-__all__ = ["RiskService", "CheckBatcher"]
+__all__ = ["CheckBatcher", "RiskService"]
 
 
 class CheckBatcher:

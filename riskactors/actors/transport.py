@@ -8,11 +8,21 @@ from __future__ import annotations
 import inspect
 from typing import Any, Protocol
 
-from ..domain import ConversionUnavailable, DomainError, DuplicateAccount, FillConflict, LimitsError, OrderConflict
-from ..domain import InvalidFill, UnknownAccount, UnknownInstrument, UnknownOrder
+from ..domain import (
+    ConversionUnavailable,
+    DomainError,
+    DuplicateAccount,
+    FillConflict,
+    InvalidFill,
+    LimitsError,
+    OrderConflict,
+    UnknownAccount,
+    UnknownInstrument,
+    UnknownOrder,
+)
 from .host import AccountHost
 
-__all__ = ["Transport", "LocalTransport", "unwrap"]
+__all__ = ["LocalTransport", "Transport", "unwrap"]
 
 
 class Transport(Protocol):

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .checks import Snapshot, check_order
 from .codes import AccountStatus, DailyLossReference, KillMode, KillScope, MaxLossMode, ReasonCode, Side
-from .errors import (ConversionUnavailable, FillConflict, InvalidFill, OrderConflict, UnknownInstrument,
-                     UnknownOrder)
+from .errors import ConversionUnavailable, FillConflict, InvalidFill, OrderConflict, UnknownInstrument, UnknownOrder
 from .limits import Limits
 from .marks import MarkBook
-from .model import (INACTIVE_KILL_SWITCH, LOT_EPS, MONEY_EPS, Decision, Fill, KillSwitch, Order, Position,
-                    Reservation)
+from .model import INACTIVE_KILL_SWITCH, LOT_EPS, MONEY_EPS, Decision, Fill, KillSwitch, Order, Position, Reservation
 from .tradingday import TradingDayCalendar
 from .valuation import margin_rate, position_floating
 
@@ -38,7 +36,7 @@ class AccountConfig:
     """Host-level settings an account needs: reservation TTL (seconds) and the day calendar."""
 
     reservation_ttl: float = 30.0
-    calendar: TradingDayCalendar = TradingDayCalendar()
+    calendar: TradingDayCalendar = field(default_factory=TradingDayCalendar)
 
 
 class Account:
@@ -371,8 +369,7 @@ class Account:
             pos = self.positions[sym]
             pos.last_price = px
             pos.last_conversion = rate
-        if snap.equity > self.high_water_mark:
-            self.high_water_mark = snap.equity
+        self.high_water_mark = max(self.high_water_mark, snap.equity)
         if self.status is not AccountStatus.ACTIVE:
             return []
         found = []

@@ -8,7 +8,8 @@ in lots and in notional of the instrument's quote currency, which is the same fo
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["consolidate"]
 

@@ -58,8 +58,8 @@ __all__ = ["Snapshot", "check_order"]
 class Snapshot:
     """An account valued against the marks at one instant (read-only helper)."""
 
-    account: "Account"
-    book: "MarkBook"
+    account: Account
+    book: MarkBook
     floating_pnl: float
     equity: float
     per_position: dict[str, tuple[float, float, float]]

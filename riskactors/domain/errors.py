@@ -16,8 +16,17 @@ Hierarchy::
 
 from __future__ import annotations
 
-__all__ = ["DomainError", "UnknownAccount", "UnknownOrder", "UnknownInstrument", "DuplicateAccount",
-           "OrderConflict", "FillConflict", "ConversionUnavailable", "InvalidFill"]
+__all__ = [
+    "ConversionUnavailable",
+    "DomainError",
+    "DuplicateAccount",
+    "FillConflict",
+    "InvalidFill",
+    "OrderConflict",
+    "UnknownAccount",
+    "UnknownInstrument",
+    "UnknownOrder",
+]
 
 
 class DomainError(Exception):

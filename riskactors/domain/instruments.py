@@ -71,7 +71,7 @@ class InstrumentRegistry:
             self._by_symbol[inst.symbol] = inst
 
     @classmethod
-    def from_csv(cls, path: str | Path) -> "InstrumentRegistry":
+    def from_csv(cls, path: str | Path) -> InstrumentRegistry:
         """Load a registry from a CSV file with the columns of ``instruments.csv``.
 
         Raises

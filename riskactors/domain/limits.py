@@ -10,15 +10,16 @@ account binds to the plan. Per-account overrides replace single fields afterward
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .codes import DailyLossReference, MaxLossMode
 from .instruments import package_data
 
-__all__ = ["Limits", "LimitsError", "PlanBook", "default_planbook", "LIMIT_FIELDS"]
+__all__ = ["LIMIT_FIELDS", "Limits", "LimitsError", "PlanBook", "default_planbook"]
 
 
 class LimitsError(ValueError):
@@ -98,7 +99,7 @@ class Limits:
             raise LimitsError("daily_loss_reference",
                               f"must be balance or max_balance_equity, got {self.daily_loss_reference!r}") from None
 
-    def with_overrides(self, overrides: Mapping[str, Any] | None) -> "Limits":
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> Limits:
         """A copy with ``overrides`` (field → value) applied.
 
         Raises
@@ -110,7 +111,7 @@ class Limits:
             return self
         unknown = set(overrides) - set(LIMIT_FIELDS)
         if unknown:
-            name = sorted(unknown)[0]
+            name = min(unknown)
             raise LimitsError(name, "unknown limit field")
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(self, **clean)
@@ -145,7 +146,7 @@ class PlanBook:
             self.resolve(name, 100_000.0)  # validate every plan eagerly
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "PlanBook":
+    def from_json(cls, path: str | Path) -> PlanBook:
         """Load plans from a JSON file (``{"plans": {...}}``)."""
         with open(path, encoding="utf-8") as fh:
             return cls(json.load(fh)["plans"])

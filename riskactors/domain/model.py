@@ -13,6 +13,8 @@ from typing import Any
 from .codes import DecisionKind, KillMode, KillScope
 
 __all__ = [
+    "LOT_EPS",
+    "MONEY_EPS",
     "Decision",
     "Fill",
     "KillSwitch",
@@ -21,8 +23,6 @@ __all__ = [
     "Position",
     "Reason",
     "Reservation",
-    "MONEY_EPS",
-    "LOT_EPS",
 ]
 
 #: Tolerance (account currency) when comparing money against a limit: a value within
@@ -207,7 +207,7 @@ class KillSwitch:
                 "reason": self.reason, "by": self.by, "at": self.at, "breach": self.breach}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "KillSwitch":
+    def from_dict(cls, d: dict[str, Any]) -> KillSwitch:
         return cls(scope=KillScope(d["scope"]), scope_id=d.get("id"), mode=KillMode(d["mode"]),
                    reason=d["reason"], by=d["by"], at=float(d["at"]), breach=bool(d.get("breach", False)))
 

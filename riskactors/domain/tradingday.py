@@ -8,7 +8,7 @@ is day 2025-05-06 and 17:00 the same evening starts day 2025-05-07.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 __all__ = ["TradingDayCalendar"]
@@ -49,7 +49,7 @@ class TradingDayCalendar:
 
     def day_of(self, ts: float) -> date:
         """Trading day (the local date it ends on) containing epoch second ``ts``."""
-        local = datetime.fromtimestamp(ts, tz=timezone.utc).astimezone(self._zone)  # type: ignore[attr-defined]
+        local = datetime.fromtimestamp(ts, tz=UTC).astimezone(self._zone)  # type: ignore[attr-defined]
         if local.timetz().replace(tzinfo=None) >= self._time:  # type: ignore[attr-defined]
             return local.date() + timedelta(days=1)
         return local.date()

@@ -24,8 +24,14 @@ from .limits import Limits
 from .marks import MarkBook
 from .model import Position
 
-__all__ = ["InstrumentExposure", "position_floating", "instrument_exposure", "margin_rate", "risk_score",
-           "RISK_SCORE_WEIGHTS"]
+__all__ = [
+    "RISK_SCORE_WEIGHTS",
+    "InstrumentExposure",
+    "instrument_exposure",
+    "margin_rate",
+    "position_floating",
+    "risk_score",
+]
 
 
 def margin_rate(inst: Instrument, limits: Limits) -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -161,10 +162,10 @@ class _Driver:
         self._breaches(r.json()["breaches"])
 
     def _breaches(self, breaches: list[dict[str, Any]]) -> None:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         for b in breaches:
-            b["at_iso"] = datetime.fromtimestamp(b["at"], tz=timezone.utc).isoformat(timespec="seconds")
+            b["at_iso"] = datetime.fromtimestamp(b["at"], tz=UTC).isoformat(timespec="seconds")
             self.report.breaches.append(b)
 
     def _prices(self, t: Trade, price: float) -> list[tuple[str, float]]:

@@ -23,12 +23,12 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..domain import InstrumentRegistry, default_registry
 
-__all__ = ["Trade", "TradeFile", "load_trades", "detect_format"]
+__all__ = ["Trade", "TradeFile", "detect_format", "load_trades"]
 
 
 @dataclass(slots=True)
@@ -72,7 +72,7 @@ class TradeFile:
 
 
 def _utc(text: str, pattern: str) -> float:
-    return datetime.strptime(text, pattern).replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(text, pattern).replace(tzinfo=UTC).timestamp()
 
 
 def _float(text: str) -> float | None:

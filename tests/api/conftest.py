@@ -19,7 +19,6 @@ Conventions of this suite
 from __future__ import annotations
 
 import pytest
-
 from httpkit import Api
 
 

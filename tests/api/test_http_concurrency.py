@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from httpkit import codes, fresh_ts
 
 pytestmark = pytest.mark.anyio

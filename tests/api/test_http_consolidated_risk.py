@@ -19,7 +19,7 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
-approx = lambda x: pytest.approx(x, rel=1e-9, abs=1e-6)  # noqa: E731
+approx = lambda x: pytest.approx(x, rel=1e-9, abs=1e-6)
 
 
 async def test_user_challenge_and_firm_views_consolidate_exactly(api):

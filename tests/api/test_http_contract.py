@@ -10,12 +10,11 @@ notional x max(instrument margin rate, 1/100). USDJPY converts JPY -> USD at 1 /
 from __future__ import annotations
 
 import pytest
-
 from httpkit import CONTRACT, codes
 
 pytestmark = pytest.mark.anyio
 
-approx = lambda x: pytest.approx(x, rel=1e-9, abs=1e-6)  # noqa: E731
+approx = lambda x: pytest.approx(x, rel=1e-9, abs=1e-6)
 
 
 async def test_register_trade_value_and_close_gives_exact_numbers(api):

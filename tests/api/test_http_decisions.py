@@ -4,12 +4,11 @@ numbers; retries are idempotent; reservations are released by cancel and by fill
 from __future__ import annotations
 
 import pytest
-
 from httpkit import codes, fresh_ts, reason
 
 pytestmark = pytest.mark.anyio
 
-approx = lambda x: pytest.approx(x, rel=1e-9, abs=1e-6)  # noqa: E731
+approx = lambda x: pytest.approx(x, rel=1e-9, abs=1e-6)
 
 
 # ------------------------------------------------------------------------------ rejects

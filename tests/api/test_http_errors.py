@@ -4,7 +4,6 @@ ids are 404, conflicts 409 — and nothing is ever a 500."""
 from __future__ import annotations
 
 import pytest
-
 from httpkit import fresh_ts, locs
 
 pytestmark = pytest.mark.anyio

@@ -5,7 +5,6 @@ the account and trips its switch until ops release it."""
 from __future__ import annotations
 
 import pytest
-
 from httpkit import codes, reason
 
 pytestmark = pytest.mark.anyio

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import msgpack
 import pytest
-
 from httpkit import fresh_ts
 
 pytestmark = pytest.mark.anyio

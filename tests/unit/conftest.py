@@ -6,10 +6,24 @@ See ``unitkit`` for the conventions (``T0``, exact EURUSD prices, units).
 from __future__ import annotations
 
 import pytest
+from unitkit import (  # noqa: F401
+    NY,
+    T0,
+    accepted,
+    codes,
+    make_account,
+    make_book,
+    make_fill,
+    make_limits,
+    make_order,
+    next_id,
+    reason,
+    set_mark,
+    warning,
+    warning_codes,
+)
 
 from riskactors.domain import Account, MarkBook
-from unitkit import (NY, T0, accepted, codes, make_account, make_book, make_fill, make_limits, make_order,  # noqa: F401
-                     next_id, reason, set_mark, warning, warning_codes)
 
 
 @pytest.fixture

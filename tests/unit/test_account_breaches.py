@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-
 from unitkit import NY, T0, accepted, codes, make_account, make_fill, make_order, set_mark
+
 from riskactors.domain import AccountStatus, ReasonCode
 
 

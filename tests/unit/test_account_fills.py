@@ -4,8 +4,8 @@ size × quote→account rate, partial close, flip through flat, commission and s
 from __future__ import annotations
 
 import pytest
-
 from unitkit import T0, make_account, make_book, make_fill, make_order, set_mark
+
 from riskactors.domain import UnknownInstrument
 
 
@@ -130,7 +130,7 @@ def test_view_notional_margin_and_leverage(account, book):
 def test_malformed_fill_raises_value_error_before_any_state_change(account, book, change):
     later = T0 + 6 * 3600  # after the 17:00 New York roll: not even the day may roll
     seq, day = account.event_seq, account.trading_day
-    kwargs = dict(quantity=0.5, price=1.0, ts=later, commission=-1.0)
+    kwargs = {"quantity": 0.5, "price": 1.0, "ts": later, "commission": -1.0}
     kwargs.update(change)
     with pytest.raises(ValueError):
         account.apply_fill(make_fill(**kwargs), book, later)

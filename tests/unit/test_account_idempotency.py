@@ -6,8 +6,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from unitkit import T0, make_fill, make_order, set_mark
+
 from riskactors.domain import FillConflict, Order, OrderConflict
 
 
@@ -56,8 +56,8 @@ def test_retry_with_a_different_ts_is_the_same_order(account, book):
 def test_same_order_id_different_content_raises_order_conflict(account, book, change):
     o = make_order(quantity=0.6)
     account.submit(o, book, T0)
-    fields = dict(order_id=o.order_id, account_id=o.account_id, instrument=o.instrument, side=o.side,
-                  quantity=o.quantity, ts=o.ts)
+    fields = {"order_id": o.order_id, "account_id": o.account_id, "instrument": o.instrument,
+              "side": o.side, "quantity": o.quantity, "ts": o.ts}
     fields.update(change)
     with pytest.raises(OrderConflict) as exc:
         account.submit(Order(**fields), book, T0)
@@ -97,8 +97,8 @@ def test_same_fill_id_different_content_raises_fill_conflict(account, book, chan
     f = make_fill(quantity=0.5, price=1.0)
     account.apply_fill(f, book, T0)
     before = _state(account)
-    kwargs = dict(instrument=f.instrument, side=f.side, quantity=f.quantity, price=f.price, fill_id=f.fill_id,
-                  order_id=f.order_id, commission=f.commission, swap=f.swap)
+    kwargs = {"instrument": f.instrument, "side": f.side, "quantity": f.quantity, "price": f.price,
+              "fill_id": f.fill_id, "order_id": f.order_id, "commission": f.commission, "swap": f.swap}
     kwargs.update(change)
     with pytest.raises(FillConflict) as exc:
         account.apply_fill(make_fill(**kwargs), book, T0)

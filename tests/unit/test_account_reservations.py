@@ -4,8 +4,8 @@ orders that each fit but together exceed a limit are not both accepted."""
 from __future__ import annotations
 
 import pytest
-
 from unitkit import T0, accepted, codes, make_account, make_fill, make_order, reason
+
 from riskactors.domain import AccountConfig, ReasonCode, UnknownOrder
 
 

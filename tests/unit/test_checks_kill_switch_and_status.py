@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from unitkit import T0, accepted, codes, make_account, make_fill, make_order, reason
+
 from riskactors.domain import AccountStatus, KillMode, KillScope, KillSwitch, ReasonCode
 
 SCOPES = [(KillScope.ACCOUNT, "acc-1"), (KillScope.USER, "user-1"), (KillScope.CHALLENGE, "ch-1"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from unitkit import T0, accepted, codes, make_account, make_book, make_order, reason, set_mark
+
 from riskactors.domain import ReasonCode
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from unitkit import T0, accepted, codes, make_account, make_order, reason
+
 from riskactors.domain import ReasonCode
 
 

@@ -4,8 +4,8 @@ and never turning an accept into a reject."""
 from __future__ import annotations
 
 import pytest
-
 from unitkit import T0, make_account, make_fill, make_order, warning, warning_codes
+
 from riskactors.domain import WarningCode
 
 

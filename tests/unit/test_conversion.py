@@ -6,8 +6,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from unitkit import T0, make_account, make_book, make_fill, make_order, set_mark
+
 from riskactors.domain import ConversionUnavailable, Mark, MarkBook, default_registry
 
 

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import pytest
-
 from unitkit import T0, make_fill, make_order
-from riskactors.domain import (AccountStatus, ConversionUnavailable, DecisionKind, DomainError, DuplicateAccount,
-                               FillConflict, KillMode, KillScope, KillSwitch, OrderConflict, ReasonCode, Side,
-                               UnknownAccount, UnknownInstrument, UnknownOrder, WarningCode)
+
+from riskactors.domain import (
+    AccountStatus,
+    ConversionUnavailable,
+    DecisionKind,
+    DomainError,
+    DuplicateAccount,
+    FillConflict,
+    KillMode,
+    KillScope,
+    KillSwitch,
+    OrderConflict,
+    ReasonCode,
+    Side,
+    UnknownAccount,
+    UnknownInstrument,
+    UnknownOrder,
+    WarningCode,
+)
 
 
 def test_reason_codes_are_stable_strings():

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from unitkit import T0, make_account, make_book, make_fill, set_mark
 
 CONTRACT = 100_000

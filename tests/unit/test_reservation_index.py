@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from unitkit import T0, make_account, make_book, make_fill, make_order
 
 from riskactors.domain import AccountConfig
-from unitkit import T0, make_account, make_book, make_fill, make_order
 
 SYMBOLS = ["EURUSD", "GBPUSD"]
 step = st.tuples(st.sampled_from(["order", "fill", "cancel", "tick"]), st.sampled_from(SYMBOLS),

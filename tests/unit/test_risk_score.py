@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from unitkit import T0, make_account, make_fill, make_order, set_mark
+
 from riskactors.domain import AccountStatus
 from riskactors.domain.valuation import RISK_SCORE_WEIGHTS, risk_score
 
@@ -67,7 +69,7 @@ def test_view_risk_score_rises_with_leverage(book):
     for _ in range(5):
         acct.apply_fill(make_fill(quantity=0.2, price=1.0), book, T0)
         scores.append(acct.view(book, T0)["risk_score"])
-    assert all(a < b for a, b in zip(scores, scores[1:]))
+    assert all(a < b for a, b in itertools.pairwise(scores))
     assert scores[-1] >= 50.0  # 10x of 10x: one limit fully used
 
 

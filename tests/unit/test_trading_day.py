@@ -3,15 +3,13 @@ the daily loss reference."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from unitkit import NY, T0, codes, make_account, make_fill, make_order, set_mark
-from riskactors.domain import AccountConfig, ReasonCode, TradingDayCalendar
 
-UTC = timezone.utc
+from riskactors.domain import AccountConfig, ReasonCode, TradingDayCalendar
 
 
 def ny(*args) -> float:

@@ -20,8 +20,18 @@ import itertools
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from riskactors.domain import (Account, AccountConfig, Decision, Fill, Limits, Mark, MarkBook, Order,
-                               default_planbook, default_registry)
+from riskactors.domain import (
+    Account,
+    AccountConfig,
+    Decision,
+    Fill,
+    Limits,
+    Mark,
+    MarkBook,
+    Order,
+    default_planbook,
+    default_registry,
+)
 
 NY = ZoneInfo("America/New_York")
 
