@@ -42,7 +42,7 @@ bench: install-test
 
 ## make lint: ruff with the settings in pyproject.toml
 lint: | $(BIN)/python
-	$(BIN)/pip install --quiet ".[dev]"
+	$(BIN)/pip install --quiet "ruff>=0.17,<0.18"
 	$(BIN)/ruff check .
 
 clean:
