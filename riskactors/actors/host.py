@@ -144,7 +144,7 @@ class AccountHost:
             if account_id is not None:
                 return self._account(account_id).cancel(order_id, now)
             for acct in self.accounts.values():
-                if order_id in acct.reservations or order_id in acct._orders:
+                if acct.knows_order(order_id):
                     return acct.cancel(order_id, now)
             return None
         except DomainError as exc:

@@ -111,14 +111,19 @@ class Supervisor:
             return [scope_id]
         raise ValueError(f"unknown scope {scope!r}")
 
-    def _group(self, account_ids: list[str]) -> dict[str, list[str]]:
+    def _hosts_for(self, scope: str, account_ids: list[str]) -> dict[str, list[str] | None]:
+        """Host key → the scope's account ids on it; ``None`` (every account there) for the firm."""
+        if scope == "firm":
+            return {k: None for k in self.hosts}
         groups: dict[str, list[str]] = defaultdict(list)
         for a in account_ids:
             groups[self.accounts[a]["host_key"]].append(a)
-        return groups
+        return dict(groups)
 
-    async def _fan_out(self, method: str, groups: dict[str, list[str] | None], *args: Any) -> list[Any]:
-        calls = [self.transport.call(self.hosts[k], method, *args[:-1], ids, args[-1]) for k, ids in groups.items()]
+    async def _fan_out(self, method: str, groups: dict[str, list[str] | None], *before: Any,
+                       after: tuple = ()) -> list[Any]:
+        """Call ``method(*before, account_ids, *after)`` on every host of ``groups`` at once."""
+        calls = [self.transport.call(self.hosts[k], method, *before, ids, *after) for k, ids in groups.items()]
         return await asyncio.gather(*calls)
 
     # ------------------------------------------------------------------ kill switches
@@ -135,11 +140,7 @@ class Supervisor:
                   "at": now, "breach": False}
         if scope != "account":
             self.switches[(scope, scope_id)] = switch
-        if scope == "firm":
-            groups: dict[str, list[str] | None] = {k: None for k in self.hosts}
-        else:
-            groups = dict(self._group(ids))
-        counts = await self._fan_out("set_kill_switch", groups, switch, now)
+        counts = await self._fan_out("set_kill_switch", self._hosts_for(scope, ids), switch, after=(now,))
         return {"switch": switch, "accounts_affected": sum(counts)}
 
     async def release_kill_switch(self, scope: str, scope_id: str | None, reason: str, by: str,
@@ -151,14 +152,8 @@ class Supervisor:
         except UnknownAccount as exc:
             return error_envelope(exc)
         was_set = self.switches.pop((scope, scope_id), None) is not None
-        if scope == "firm":
-            groups: dict[str, list[str] | None] = {k: None for k in self.hosts}
-        else:
-            groups = dict(self._group(ids))
-        calls = [self.transport.call(self.hosts[k], "release_kill_switch", scope, scope_id, reason, by, g, now)
-                 for k, g in groups.items()]
-        counts = await asyncio.gather(*calls)
-        released = sum(counts)
+        released = sum(await self._fan_out("release_kill_switch", self._hosts_for(scope, ids), scope, scope_id,
+                                           reason, by, after=(now,)))
         return {"scope": scope, "id": scope_id, "released": bool(was_set or released),
                 "accounts_released": released, "reason": reason, "by": by, "at": now}
 
@@ -166,12 +161,8 @@ class Supervisor:
     async def consolidated(self, scope: str, scope_id: str | None, top_n: int, now: float) -> dict[str, Any]:
         """Consolidated risk of a user, a challenge or the firm (see ``domain.aggregate``)."""
         ids = self._accounts_in(scope, scope_id)
-        if scope == "firm":
-            groups: dict[str, list[str] | None] = {k: None for k in self.hosts}
-        else:
-            groups = dict(self._group(ids))
-        calls = [self.transport.call(self.hosts[k], "summaries", g, now) for k, g in groups.items()]
-        rows = [row for part in await asyncio.gather(*calls) for row in unwrap(part)]
+        parts = await self._fan_out("summaries", self._hosts_for(scope, ids), after=(now,))
+        rows = [row for part in parts for row in unwrap(part)]
         result = consolidate(rows, scope, scope_id, top_n)
         result["kill_switches"] = [sw for (s, i), sw in self.switches.items()
                                    if s == "firm" or (s == scope and i == scope_id)]

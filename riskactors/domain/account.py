@@ -231,6 +231,10 @@ class Account:
             window.popleft()
         return sum(1 for t in window if t <= now)
 
+    def knows_order(self, order_id: str) -> bool:
+        """True if ``order_id`` was checked on this account (and is still remembered)."""
+        return order_id in self.reservations or order_id in self._orders
+
     def cancel(self, order_id: str, now: float) -> dict[str, Any]:
         """Release the reservation of ``order_id``. Idempotent.
 
@@ -244,7 +248,7 @@ class Account:
             self._record("order_cancelled", now, order_id=order_id, instrument=r.instrument, quantity=r.quantity)
             return {"order_id": order_id, "account_id": self.account_id, "released": True,
                     "reservation": r.to_dict()}
-        if order_id in self._orders:
+        if self.knows_order(order_id):
             return {"order_id": order_id, "account_id": self.account_id, "released": False,
                     "reservation": None}
         raise UnknownOrder(order_id, "order_id unknown on this account")

@@ -215,14 +215,7 @@ def check_order(snap: Snapshot, order: Order, now: float) -> Decision:
                                                              if acct.status is AccountStatus.FAILED else "")))
 
     warnings: list[Reason] = []
-    margin_used_now = sum(
-        instrument_exposure(book.registry.get(s), p.quantity, snap.price_of(s), snap.per_position[s][2], limits).margin
-        for s, p in acct.positions.items())
-    notional_now = sum(
-        instrument_exposure(book.registry.get(s), p.quantity, snap.price_of(s), snap.per_position[s][2], limits).notional
-        for s, p in acct.positions.items())
-    score_metrics = snap.metrics(margin_used_now, notional_now, len(acct.positions))
-
+    score_metrics: dict[str, Any] | None = None
     if inst is not None and valid_side and q > 0 and not reduces:
         price = order.price if order.price is not None else None
         mark = book.get(order.instrument)
@@ -243,12 +236,24 @@ def check_order(snap: Snapshot, order: Order, now: float) -> Decision:
             reasons_exp, warn_exp, score_metrics = _exposure_rules(snap, order, inst, sign, q, price, rate)
             reasons.extend(reasons_exp)
             warnings.extend(warn_exp)
-    else:
+    if score_metrics is None:  # not priced with the order: score and warn on the current state
+        score_metrics = _current_metrics(snap)
         warnings.extend(score_metrics["warnings"])
 
     decision = DecisionKind.REJECT if reasons else DecisionKind.ACCEPT
     return Decision(order.order_id, acct.account_id, decision, tuple(reasons), tuple(warnings),
                     score_metrics["risk_score"], reduces)
+
+
+def _current_metrics(snap: Snapshot) -> dict[str, Any]:
+    """Risk score and warnings of the positions held now (no order, no reservations)."""
+    margin = notional = 0.0
+    for s, p in snap.account.positions.items():
+        e = instrument_exposure(snap.book.registry.get(s), p.quantity, snap.price_of(s), snap.per_position[s][2],
+                                snap.account.limits)
+        margin += e.margin
+        notional += e.notional
+    return snap.metrics(margin, notional, len(snap.account.positions))
 
 
 def _exposure_rules(snap: Snapshot, order: Order, inst, sign: int, q: float, price: float, rate: float):
