@@ -8,18 +8,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, Protocol
 
-from ..domain import (
-    ConversionUnavailable,
-    DomainError,
-    DuplicateAccount,
-    FillConflict,
-    InvalidFill,
-    LimitsError,
-    OrderConflict,
-    UnknownAccount,
-    UnknownInstrument,
-    UnknownOrder,
-)
+from ..domain import DomainError, LimitsError
+from ..domain.errors import ERRORS_BY_NAME
 from .host import AccountHost
 
 __all__ = ["LocalTransport", "Transport", "unwrap"]
@@ -51,9 +41,6 @@ class LocalTransport:
         return None
 
 
-_ERRORS: dict[str, type[DomainError]] = {cls.__name__: cls for cls in (
-    UnknownAccount, UnknownOrder, UnknownInstrument, DuplicateAccount, OrderConflict, FillConflict,
-    ConversionUnavailable, InvalidFill)}
 
 
 def unwrap(result: Any) -> Any:
@@ -62,5 +49,5 @@ def unwrap(result: Any) -> Any:
         err = result["error"]
         if err["type"] == "LimitsError":
             raise LimitsError(err["field"], err["message"])
-        raise _ERRORS.get(err["type"], DomainError)(err["subject"], err["message"])
+        raise ERRORS_BY_NAME.get(err["type"], DomainError)(err["subject"], err["message"])
     return result

@@ -16,7 +16,7 @@ Hierarchy::
 
 from __future__ import annotations
 
-__all__ = [
+__all__ = ["ERRORS_BY_NAME", 
     "ConversionUnavailable",
     "DomainError",
     "DuplicateAccount",
@@ -75,3 +75,9 @@ class InvalidFill(DomainError, ValueError):
     """A fill whose side, quantity or price cannot be applied (nothing is changed)."""
 
     code = "INVALID_FILL"
+
+
+#: Every concrete core error, by class name (how an error envelope names it across processes).
+ERRORS_BY_NAME: dict[str, type[DomainError]] = {cls.__name__: cls for cls in (
+    UnknownAccount, UnknownOrder, UnknownInstrument, DuplicateAccount, OrderConflict, FillConflict,
+    ConversionUnavailable, InvalidFill)}
