@@ -12,14 +12,17 @@ INVALID_ORDER          side not buy/sell; quantity ≤ 0, not finite, under the 
 UNKNOWN_INSTRUMENT     symbol not in the registry
 KILL_SWITCH            an active switch in scope account/user/challenge/firm: ``halt`` rejects
                        everything, ``reduce_only`` everything but position-reducing orders
-ACCOUNT_NOT_ACTIVE     status ``disabled``; or ``failed`` and the order is not reducing
+ACCOUNT_NOT_ACTIVE     status ``disabled``; or ``failed`` / ``passed`` and the order is not
+                       reducing
 NO_PRICE               no mark for the instrument and no limit price
 NO_CONVERSION_RATE     no quote→account rate from marks (fail closed, never assume 1.0)
 ORDER_RATE_LIMIT       checks in the sliding second (now − 1 s, now], this one included,
                        > max_orders_per_second
 MAX_POSITION_SIZE      |position + same-direction reservations + order| > max_position_lots
-MAX_OPEN_POSITIONS     the order opens a new instrument and instruments open (positions or
-                       reservations) would exceed max_open_positions
+                       (hedging: long lots + buys, or short lots + sells, on the instrument)
+MAX_OPEN_POSITIONS     the order opens a new position and open positions (netting:
+                       instruments with a position or reservation; hedging: tickets and
+                       opening reservations) would exceed max_open_positions
 MAX_LEVERAGE           Σ worst-case notional after the order / equity > max_leverage
 INSUFFICIENT_MARGIN    margin after the order > equity × 100 / margin_call_level (with the
                        default level 100 %: free margin < 0)
@@ -27,12 +30,18 @@ DAILY_LOSS_LIMIT       current daily loss + the order's loss at its stop-loss > 
 MAX_LOSS_LIMIT         current max loss + the order's loss at its stop-loss > max loss limit
 =====================  =====================================================================
 
-Position-reducing orders (opposite side, quantity ≤ position − pending reducing orders) are
-never blocked by exposure rules — only by the kill switch (``halt``) and ``disabled`` status —
+The prop-firm order rules of the plan (``STOP_LOSS_REQUIRED`` … ``HFT_LIMIT``) are in
+:mod:`riskactors.domain.rules`.
+
+Position-reducing orders (netting: opposite side, quantity ≤ position − pending reducing
+orders; hedging: they name an open ticket in ``position_id``, opposite side, quantity ≤ the
+ticket's lots − pending orders reducing it) are never blocked by exposure or plan rules — only by the kill switch (``halt``) and ``disabled`` status —
 so a trader can always close. Warnings (``*_WARNING``) are raised when a value reaches
 ``warning_fraction`` of its limit. A value within :data:`MONEY_EPS` of its limit is accepted.
 Worst-case exposure per instrument is max(|position + buy reservations|, |position + sell
 reservations|), so two orders that each fit but together exceed a limit are not both accepted.
+Hedging accounts count :func:`~riskactors.domain.valuation.effective_lots` of (long, short),
+maximised over which of the pending buys and sells fill.
 Sources: the seed risk-signal service's rule list; NautilusTrader's pre-trade risk engine
 (denials carry a code and the numbers); MetaTrader margin and margin-level definitions.
 """
@@ -45,11 +54,13 @@ from typing import TYPE_CHECKING, Any
 
 from .codes import AccountStatus, DecisionKind, KillMode, ReasonCode, Side, WarningCode
 from .model import LOT_EPS, MONEY_EPS, Decision, Order, Reason, Reservation
-from .valuation import instrument_exposure, risk_score
+from .rules import max_loss_floor, opening_rules
+from .valuation import effective_lots, instrument_exposure, risk_score
 
 if TYPE_CHECKING:  # pragma: no cover
     from .account import Account
     from .marks import MarkBook
+    from .rules import NewsCalendar
 
 __all__ = ["Snapshot", "check_order"]
 
@@ -70,7 +81,8 @@ class Snapshot:
 
     @property
     def max_loss(self) -> float:
-        return max(0.0, self.account.max_loss_reference() - self.equity)
+        """Loss counted against the max loss limit: limit − (equity − floor), ≥ 0."""
+        return max(0.0, max_loss_floor(self.account) + self.account.limits.max_loss_limit - self.equity)
 
     def margin_allowed(self) -> float:
         """Margin the equity supports at the margin-call level (account currency)."""
@@ -80,13 +92,14 @@ class Snapshot:
         mark = self.book.get(symbol)
         if mark is not None:
             return mark.mid
-        pos = self.account.positions.get(symbol)
-        return pos.last_price if pos is not None else None
+        held = self.account.positions_on(symbol)
+        return held[0].last_price if held else None
 
     def rate_of(self, quote: str, symbol: str) -> float | None:
         rate = self.book.rate(quote, self.account.currency)
-        if rate is None and symbol in self.account.positions:
-            return self.account.positions[symbol].last_conversion
+        if rate is None:
+            held = self.account.positions_on(symbol)
+            return held[0].last_conversion if held else None
         return rate
 
     def reservation_margin(self, r: Reservation) -> float:
@@ -168,7 +181,7 @@ def _validate(order: Order, inst) -> list[Reason]:
     return [Reason(ReasonCode.INVALID_ORDER, f"invalid order: {m}") for m in bad]
 
 
-def check_order(snap: Snapshot, order: Order, now: float) -> Decision:
+def check_order(snap: Snapshot, order: Order, now: float, news: NewsCalendar | None = None) -> Decision:
     """Evaluate every rule for ``order`` (see the module docstring). Pure: no state changes.
 
     Parameters
@@ -177,7 +190,9 @@ def check_order(snap: Snapshot, order: Order, now: float) -> Decision:
         The account valued at the latest marks.
     order : Order
     now : float
-        Event time, epoch seconds (rate window).
+        Event time, epoch seconds (rate window, time-based plan rules).
+    news : NewsCalendar or None
+        Calendar events for ``NEWS_BLACKOUT``.
 
     Returns
     -------
@@ -196,23 +211,17 @@ def check_order(snap: Snapshot, order: Order, now: float) -> Decision:
     q = order.quantity if _valid_number(order.quantity) and order.quantity > 0 else 0.0
     delta = sign * q
 
-    # position-reducing? (opposite side, within what is not already being closed)
-    pos = acct.positions.get(order.instrument)
-    held = pos.quantity if pos is not None else 0.0
-    buys, sells = acct.reserved_lots(order.instrument)
-    pending_reduce = sells if held > 0 else buys if held < 0 else 0.0
-    closable = abs(held) - abs(pending_reduce)
-    reduces = bool(delta) and held * delta < 0 and q <= closable + LOT_EPS
+    reduces = bool(delta) and _reduces(acct, order, delta, q)
 
     for sw in acct.switches.values():
         if sw.mode is KillMode.HALT or not reduces:
             where = "firm" if sw.scope_id is None else f"{sw.scope} {sw.scope_id}"
             reasons.append(Reason(ReasonCode.KILL_SWITCH,
                                   f"kill switch ({sw.mode}) active on {where}: {sw.reason} (by {sw.by})"))
-    if acct.status is AccountStatus.DISABLED or (acct.status is AccountStatus.FAILED and not reduces):
+    if acct.status is AccountStatus.DISABLED or (acct.status is not AccountStatus.ACTIVE and not reduces):
         reasons.append(Reason(ReasonCode.ACCOUNT_NOT_ACTIVE,
-                              f"account is {acct.status}" + ("; only position-reducing orders are accepted"
-                                                             if acct.status is AccountStatus.FAILED else "")))
+                              f"account is {acct.status}" + ("" if acct.status is AccountStatus.DISABLED
+                                                             else "; only position-reducing orders are accepted")))
 
     warnings: list[Reason] = []
     score_metrics: dict[str, Any] | None = None
@@ -236,6 +245,9 @@ def check_order(snap: Snapshot, order: Order, now: float) -> Decision:
             reasons_exp, warn_exp, score_metrics = _exposure_rules(snap, order, inst, sign, q, price, rate)
             reasons.extend(reasons_exp)
             warnings.extend(warn_exp)
+        plan_reasons, plan_warnings = opening_rules(acct, order, inst, price, rate, now, news)
+        reasons.extend(plan_reasons)
+        warnings.extend(plan_warnings)
     if score_metrics is None:  # not priced with the order: score and warn on the current state
         score_metrics = _current_metrics(snap)
         warnings.extend(score_metrics["warnings"])
@@ -245,14 +257,23 @@ def check_order(snap: Snapshot, order: Order, now: float) -> Decision:
                     score_metrics["risk_score"], reduces)
 
 
+def _reduces(acct: Account, order: Order, delta: float, q: float) -> bool:
+    """Does the order only reduce a position (within what pending orders are not closing)?"""
+    if acct.hedging:
+        pos = acct.positions.get(order.position_id) if order.position_id is not None else None
+        if pos is None or pos.instrument != order.instrument or pos.quantity * delta >= 0:
+            return False
+        return q <= abs(pos.quantity) - acct.pending_reducing(pos.position_id) + LOT_EPS
+    pos = acct.positions.get(order.instrument)
+    held = pos.quantity if pos is not None else 0.0
+    buys, sells = acct.reserved_lots(order.instrument)
+    pending_reduce = sells if held > 0 else buys if held < 0 else 0.0
+    return held * delta < 0 and q <= abs(held) - abs(pending_reduce) + LOT_EPS
+
+
 def _current_metrics(snap: Snapshot) -> dict[str, Any]:
     """Risk score and warnings of the positions held now (no order, no reservations)."""
-    margin = notional = 0.0
-    for s, p in snap.account.positions.items():
-        e = instrument_exposure(snap.book.registry.get(s), p.quantity, snap.price_of(s), snap.per_position[s][2],
-                                snap.account.limits)
-        margin += e.margin
-        notional += e.notional
+    notional, margin = snap.account.exposure(snap)
     return snap.metrics(margin, notional, len(snap.account.positions))
 
 
@@ -263,28 +284,14 @@ def _exposure_rules(snap: Snapshot, order: Order, inst, sign: int, q: float, pri
     ccy = acct.currency
     reasons: list[Reason] = []
 
-    # worst-case lots per instrument: max(|pos + buys|, |pos + sells|)
-    buckets: dict[str, list[float]] = {}
-    for s, p in acct.positions.items():
-        buckets[s] = [p.quantity, 0.0, 0.0]
-    for inst_sym, (buys, sells) in acct.reserved_instruments().items():
-        b = buckets.setdefault(inst_sym, [0.0, 0.0, 0.0])
-        b[1] += buys
-        b[2] += sells
-    was_open = order.instrument in buckets and max(abs(buckets[order.instrument][0] + buckets[order.instrument][1]),
-                                                  abs(buckets[order.instrument][0] + buckets[order.instrument][2])) > LOT_EPS
-    b = buckets.setdefault(order.instrument, [0.0, 0.0, 0.0])
-    b[1 if sign > 0 else 2] += sign * q
-
-    def worst(bk):
-        return max(abs(bk[0] + bk[1]), abs(bk[0] + bk[2]))
-
-    lots_after = worst(b)
-    if lots_after > limits.max_position_lots + LOT_EPS:
+    if acct.hedging:
+        size_after, open_after, was_open, lots_by_instrument = _hedging_book(acct, order.instrument, sign, q)
+    else:
+        size_after, open_after, was_open, lots_by_instrument = _netting_book(acct, order.instrument, sign, q)
+    if size_after > limits.max_position_lots + LOT_EPS:
         reasons.append(Reason(ReasonCode.MAX_POSITION_SIZE,
-                              f"{lots_after:g} lots of {order.instrument} after the order > max {limits.max_position_lots:g} lots",
-                              limits.max_position_lots, lots_after))
-    open_after = sum(1 for bk in buckets.values() if worst(bk) > LOT_EPS)
+                              f"{size_after:g} lots of {order.instrument} after the order > max {limits.max_position_lots:g} lots",
+                              limits.max_position_lots, size_after))
     if not was_open and open_after > limits.max_open_positions:
         reasons.append(Reason(ReasonCode.MAX_OPEN_POSITIONS,
                               f"{open_after} open positions after the order > max {limits.max_open_positions}",
@@ -292,8 +299,7 @@ def _exposure_rules(snap: Snapshot, order: Order, inst, sign: int, q: float, pri
 
     notional = 0.0
     margin = 0.0
-    for s, bk in buckets.items():
-        lots = worst(bk)
+    for s, lots in lots_by_instrument.items():
         if lots <= LOT_EPS:
             continue
         i = book.registry.get(s)
@@ -353,3 +359,49 @@ def _exposure_rules(snap: Snapshot, order: Order, inst, sign: int, q: float, pri
     }
     score = risk_score(util, acct.status is AccountStatus.FAILED)
     return reasons, warnings, {"risk_score": score}
+
+
+def _netting_book(acct: Account, symbol: str, sign: int, q: float) -> tuple[float, int, bool, dict[str, float]]:
+    """Worst-case lots per instrument, max(|net + buys|, |net + sells|), with the order added.
+
+    Returns (lots of ``symbol`` after, open instruments after, was ``symbol`` open, lots by instrument).
+    """
+    buckets: dict[str, list[float]] = {s: [p.quantity, 0.0, 0.0] for s, p in acct.positions.items()}
+    for s, (buys, sells) in acct.reserved_instruments().items():
+        b = buckets.setdefault(s, [0.0, 0.0, 0.0])
+        b[1] += buys
+        b[2] += sells
+
+    def worst(bk):
+        return max(abs(bk[0] + bk[1]), abs(bk[0] + bk[2]))
+
+    b = buckets.get(symbol)
+    was_open = b is not None and worst(b) > LOT_EPS
+    b = buckets.setdefault(symbol, [0.0, 0.0, 0.0])
+    b[1 if sign > 0 else 2] += sign * q
+    lots = {s: worst(bk) for s, bk in buckets.items()}
+    return lots[symbol], sum(1 for v in lots.values() if v > LOT_EPS), was_open, lots
+
+
+def _hedging_book(acct: Account, symbol: str, sign: int, q: float) -> tuple[float, int, bool, dict[str, float]]:
+    """Hedging: per instrument (long, short) held plus opening buys / sells reserved, the order
+    added; charged lots = max of :func:`effective_lots` over which pending side fills.
+
+    Returns (max(long + buys, short + sells) of ``symbol``, open tickets after (tickets +
+    opening reservations + this order), False (every order opens a ticket), lots by instrument).
+    """
+    factor = acct.limits.hedged_margin_factor
+    sides: dict[str, list[float]] = {s: [l_, s_, 0.0, 0.0] for s, (l_, s_) in acct.held_lots().items()}
+    for s, (buys, sells) in acct.reserved_instruments(opening_only=True).items():
+        b = sides.setdefault(s, [0.0, 0.0, 0.0, 0.0])
+        b[2] += buys
+        b[3] -= sells
+    b = sides.setdefault(symbol, [0.0, 0.0, 0.0, 0.0])
+    b[2 if sign > 0 else 3] += q
+    lots = {}
+    for s, (long_, short, buys, sells) in sides.items():
+        lots[s] = max(effective_lots(long_ + x, short + y, factor) for x in (0.0, buys) for y in (0.0, sells))
+    long_, short, buys, sells = b
+    size = max(long_ + buys, short + sells)
+    open_after = len(acct.positions) + acct.pending_opening_orders() + 1
+    return size, open_after, False, lots

@@ -9,12 +9,16 @@ from enum import StrEnum
 
 __all__ = [
     "AccountStatus",
+    "DailyLossMode",
     "DailyLossReference",
     "DecisionKind",
     "KillMode",
     "KillScope",
     "MaxLossMode",
+    "PlanStatus",
+    "PositionMode",
     "ReasonCode",
+    "RuleAction",
     "Side",
     "WarningCode",
 ]
@@ -56,6 +60,17 @@ class ReasonCode(StrEnum):
     MAX_LOSS_LIMIT = "MAX_LOSS_LIMIT"
     ORDER_RATE_LIMIT = "ORDER_RATE_LIMIT"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    # prop-firm rule packs (issue 3); see riskactors.domain.rules for each rule and its source
+    STOP_LOSS_REQUIRED = "STOP_LOSS_REQUIRED"
+    TAKE_PROFIT_REQUIRED = "TAKE_PROFIT_REQUIRED"
+    MAX_RISK_PER_TRADE = "MAX_RISK_PER_TRADE"
+    MAX_DAILY_TRADES = "MAX_DAILY_TRADES"
+    COOLDOWN = "COOLDOWN"
+    NEWS_BLACKOUT = "NEWS_BLACKOUT"
+    WEEKEND_HOLDING = "WEEKEND_HOLDING"
+    HEDGING_ACROSS_ACCOUNTS = "HEDGING_ACROSS_ACCOUNTS"
+    HFT_LIMIT = "HFT_LIMIT"
+    TIME_LIMIT = "TIME_LIMIT"
 
 
 class WarningCode(StrEnum):
@@ -65,16 +80,21 @@ class WarningCode(StrEnum):
     MARGIN_WARNING = "MARGIN_WARNING"
     DAILY_LOSS_WARNING = "DAILY_LOSS_WARNING"
     MAX_LOSS_WARNING = "MAX_LOSS_WARNING"
+    WEEKEND_HOLDING_WARNING = "WEEKEND_HOLDING_WARNING"
+    HFT_WARNING = "HFT_WARNING"
+    HEDGING_ACROSS_ACCOUNTS_WARNING = "HEDGING_ACROSS_ACCOUNTS_WARNING"
 
 
 class AccountStatus(StrEnum):
     """Lifecycle status of an account.
 
-    ``active`` trades normally; ``failed`` (a hard rule was breached) accepts only
+    ``active`` trades normally; ``failed`` (a hard rule was breached, or the challenge's time
+    limit ran out) and ``passed`` (the challenge's objectives were met) accept only
     position-reducing orders; ``disabled`` accepts nothing.
     """
 
     ACTIVE = "active"
+    PASSED = "passed"
     FAILED = "failed"
     DISABLED = "disabled"
 
@@ -98,11 +118,55 @@ class KillMode(StrEnum):
 class MaxLossMode(StrEnum):
     """Reference of the max-loss floor.
 
-    ``static``: initial balance − limit. ``trailing``: high-water mark of equity − limit.
+    ``static``: initial balance − limit (FTMO). ``trailing_intraday``: high-water mark of
+    equity − limit. ``trailing_eod``: high-water mark of end-of-day balance − limit (Topstep).
+    The trailing floors stop rising at the plan's lock level, if it has one. ``trailing`` is
+    accepted on input as the older name of ``trailing_intraday``.
     """
 
     STATIC = "static"
-    TRAILING = "trailing"
+    TRAILING_INTRADAY = "trailing_intraday"
+    TRAILING_EOD = "trailing_eod"
+
+    @classmethod
+    def _missing_(cls, value):
+        if value == "trailing":
+            return cls.TRAILING_INTRADAY
+        return None
+
+
+class DailyLossMode(StrEnum):
+    """What a daily-loss breach does.
+
+    ``hard``: the account fails (FTMO). ``soft``: new orders are blocked until the next
+    trading day and the account stays active (Topstep's daily loss limit).
+    """
+
+    HARD = "hard"
+    SOFT = "soft"
+
+
+class PositionMode(StrEnum):
+    """``netting``: one position per instrument. ``hedging``: every ticket is its own position
+    (MetaTrader hedging accounts); a fill naming an open ``position_id`` reduces that ticket."""
+
+    NETTING = "netting"
+    HEDGING = "hedging"
+
+
+class RuleAction(StrEnum):
+    """What a count-based rule does beyond its count: ``warn`` or ``reject``."""
+
+    WARN = "warn"
+    REJECT = "reject"
+
+
+class PlanStatus(StrEnum):
+    """Lifecycle of a plan version: ``draft`` → ``active`` → ``superseded``."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
 
 
 class DailyLossReference(StrEnum):

@@ -11,21 +11,26 @@ Hierarchy::
     ├── OrderConflict         order id reused, other content   (HTTP 409)
     ├── FillConflict          fill id reused, other content    (HTTP 409)
     ├── ConversionUnavailable no quote→account rate known      (HTTP 409)
-    └── InvalidFill           side/quantity/price unusable     (HTTP 422)
+    ├── InvalidFill           side/quantity/price unusable     (HTTP 422)
+    ├── UnknownRecommendation recommendation id unknown        (HTTP 404)
+    └── RecommendationConflict not pending any more            (HTTP 409)
 """
 
 from __future__ import annotations
 
-__all__ = ["ERRORS_BY_NAME", 
+__all__ = [
+    "ERRORS_BY_NAME",
     "ConversionUnavailable",
     "DomainError",
     "DuplicateAccount",
     "FillConflict",
     "InvalidFill",
     "OrderConflict",
+    "RecommendationConflict",
     "UnknownAccount",
     "UnknownInstrument",
     "UnknownOrder",
+    "UnknownRecommendation",
 ]
 
 
@@ -77,7 +82,17 @@ class InvalidFill(DomainError, ValueError):
     code = "INVALID_FILL"
 
 
+class UnknownRecommendation(DomainError):
+    code = "UNKNOWN_RECOMMENDATION"
+
+
+class RecommendationConflict(DomainError):
+    """A recommendation that was already applied, dismissed or superseded."""
+
+    code = "RECOMMENDATION_CONFLICT"
+
+
 #: Every concrete core error, by class name (how an error envelope names it across processes).
 ERRORS_BY_NAME: dict[str, type[DomainError]] = {cls.__name__: cls for cls in (
     UnknownAccount, UnknownOrder, UnknownInstrument, DuplicateAccount, OrderConflict, FillConflict,
-    ConversionUnavailable, InvalidFill)}
+    ConversionUnavailable, InvalidFill, UnknownRecommendation, RecommendationConflict)}

@@ -10,16 +10,19 @@ account binds to the plan. Per-account overrides replace single fields afterward
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .codes import DailyLossReference, MaxLossMode
+from .codes import DailyLossMode, DailyLossReference, MaxLossMode, RuleAction
 from .instruments import package_data
+from .tradingday import TradingDayCalendar, WeeklyClose
 
-__all__ = ["LIMIT_FIELDS", "Limits", "LimitsError", "PlanBook", "default_planbook"]
+__all__ = ["FRACTION_FIELDS", "LIMIT_FIELDS", "Limits", "LimitsError", "PlanBook", "default_planbook"]
 
 
 class LimitsError(ValueError):
@@ -33,7 +36,10 @@ class LimitsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Limits one account is checked against. Amounts are in account currency.
+    """Limits and prop-firm rules one account is checked against (a resolved plan).
+
+    Amounts are in account currency; ``None`` switches an optional rule off. Each rule's
+    semantics and source are in :mod:`riskactors.domain.rules` and the README.
 
     Attributes
     ----------
@@ -41,19 +47,27 @@ class Limits:
         Cap on total notional (positions + reservations, account currency) / equity, in ×.
     account_leverage : float
         Margin leverage (100 means 1:100): required margin = notional × max(instrument
-        margin rate, 1 / account_leverage).
+        margin rate, 1 / account leverage).
     max_position_lots : float
-        Cap on |lots| per instrument after the order, same-direction reservations included.
+        Cap on |lots| per instrument after the order, same-direction reservations included
+        (hedging accounts: on the larger of the long and the short side).
     max_open_positions : int
-        Cap on instruments with a non-zero position or pending reservation.
+        Cap on open positions (netting: instruments; hedging: tickets), pending reservations
+        that open one included.
     daily_loss_limit : float
         Loss allowed below the trading day's start reference (account currency).
     daily_loss_reference : DailyLossReference
         ``balance`` or ``max_balance_equity`` at the start of the trading day.
+    daily_loss_mode : DailyLossMode
+        ``hard`` (a breach fails the account) or ``soft`` (blocks new orders until the next
+        trading day).
     max_loss_limit : float
-        Loss allowed below initial balance (static) or the equity high-water mark (trailing).
+        Loss allowed below the max-loss reference (account currency).
     max_loss_mode : MaxLossMode
-        ``static`` or ``trailing``.
+        ``static`` (initial balance), ``trailing_intraday`` (equity high-water mark) or
+        ``trailing_eod`` (end-of-day balance high-water mark).
+    max_loss_lock : float or None
+        Floor level (account currency) at which a trailing floor stops rising; ``None``: never.
     max_orders_per_second : int
         Order checks allowed per account in any sliding one-second window.
     margin_call_level : float
@@ -61,6 +75,49 @@ class Limits:
         rejected. 100 means "free margin must stay ≥ 0".
     warning_fraction : float
         Fraction (0–1) of a limit at which a warning is raised. Default 0.8.
+    hedged_margin_factor : float
+        Hedging accounts: fraction (0–1) of full margin charged on each lot of a hedged
+        (long and short) pair; 0.5 charges the pair like one side (MetaTrader "hedged margin").
+    profit_target : float or None
+        Closed profit (balance − initial balance, account currency) needed to pass.
+    min_trading_days : int
+        Trading days with at least one trade opened needed to pass.
+    time_limit_days : int or None
+        Calendar days from the account's start after which it fails if it has not passed.
+    consistency_fraction : float or None
+        Fraction 0–1: the best trading day's profit must be ≤ this × total profit to pass.
+    stop_loss_required, take_profit_required : bool
+        Orders opening exposure must carry a stop-loss / take-profit.
+    max_risk_per_trade_fraction : float or None
+        Fraction 0–1 of balance: loss at the order's stop-loss must be ≤ this × balance.
+    max_daily_trades : int or None
+        Trades opened per trading day (fills that open a position + pending opening orders).
+    cooldown_seconds : float or None
+        No new opening order for this many seconds after a losing close.
+    news_blackout_minutes : float or None
+        No opening order on an affected instrument within ± this many minutes of a calendar event.
+    weekly_close : str
+        Weekly market close, ``"<Mon..Sun> HH:MM <IANA zone>"``. Default ``"Fri 17:00 America/New_York"``.
+    weekend_buffer_minutes : float or None
+        No new position within this many minutes before ``weekly_close``; positions still open
+        then are warned about. ``None``: rule off.
+    hedging_across_accounts : RuleAction or None
+        Opposite positions of one user on one instrument in two accounts: ``reject`` or ``warn``.
+    hft_seconds : float
+        A trade closed within this many seconds of its opening counts as HFT. Default 60.
+    hft_max_trades : int or None
+        HFT trades allowed; beyond that ``hft_action`` applies to opening orders.
+    hft_action : RuleAction
+        ``warn`` or ``reject``.
+    trading_day_rollover, trading_day_timezone : str or None
+        The plan's trading-day boundary (e.g. ``"00:00"``, ``"Europe/Prague"`` for FTMO);
+        ``None`` uses the server's.
+    recommend_losing_streak_days : int or None
+        Losing trading days in a row that raise a limit-reduction recommendation.
+    recommend_day_loss_fraction : float or None
+        A single day's loss beyond this fraction (0–1) of the day's start balance raises one.
+    recommend_reduction : float
+        Fraction (0–1) by which a recommendation cuts the daily loss and position limits.
     """
 
     max_leverage: float = 10.0
@@ -69,38 +126,92 @@ class Limits:
     max_open_positions: int = 5
     daily_loss_limit: float = 500.0
     daily_loss_reference: DailyLossReference = DailyLossReference.BALANCE
+    daily_loss_mode: DailyLossMode = DailyLossMode.HARD
     max_loss_limit: float = 1000.0
     max_loss_mode: MaxLossMode = MaxLossMode.STATIC
+    max_loss_lock: float | None = None
     max_orders_per_second: int = 10
     margin_call_level: float = 100.0
     warning_fraction: float = 0.8
+    hedged_margin_factor: float = 0.5
+    profit_target: float | None = None
+    min_trading_days: int = 0
+    time_limit_days: int | None = None
+    consistency_fraction: float | None = None
+    stop_loss_required: bool = False
+    take_profit_required: bool = False
+    max_risk_per_trade_fraction: float | None = None
+    max_daily_trades: int | None = None
+    cooldown_seconds: float | None = None
+    news_blackout_minutes: float | None = None
+    weekly_close: str = "Fri 17:00 America/New_York"
+    weekend_buffer_minutes: float | None = None
+    hedging_across_accounts: RuleAction | None = None
+    hft_seconds: float = 60.0
+    hft_max_trades: int | None = None
+    hft_action: RuleAction = RuleAction.WARN
+    trading_day_rollover: str | None = None
+    trading_day_timezone: str | None = None
+    recommend_losing_streak_days: int | None = 3
+    recommend_day_loss_fraction: float | None = None
+    recommend_reduction: float = 0.4
 
     def __post_init__(self) -> None:
-        positive = ("max_leverage", "account_leverage", "max_position_lots",
-                    "daily_loss_limit", "max_loss_limit", "margin_call_level")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-                raise LimitsError(name, f"must be a number > 0, got {value!r}")
+        for name in ("max_leverage", "account_leverage", "max_position_lots",
+                     "daily_loss_limit", "max_loss_limit", "margin_call_level", "hft_seconds"):
+            _number(name, getattr(self, name), low=0.0)
+        for name in ("profit_target", "max_loss_lock", "cooldown_seconds", "news_blackout_minutes",
+                     "weekend_buffer_minutes"):
+            if getattr(self, name) is not None:
+                _number(name, getattr(self, name), low=0.0, allow_zero=name != "profit_target"
+                        and name != "max_loss_lock")
         for name in ("max_open_positions", "max_orders_per_second"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise LimitsError(name, f"must be an integer ≥ 1, got {value!r}")
-        wf = self.warning_fraction
-        if not isinstance(wf, (int, float)) or isinstance(wf, bool) or not 0 < wf <= 1:
-            raise LimitsError("warning_fraction", f"must be in (0, 1], got {self.warning_fraction!r}")
+            _integer(name, getattr(self, name), 1)
+        _integer("min_trading_days", self.min_trading_days, 0)
+        for name in ("time_limit_days", "max_daily_trades", "recommend_losing_streak_days"):
+            if getattr(self, name) is not None:
+                _integer(name, getattr(self, name), 1)
+        if self.hft_max_trades is not None:
+            _integer("hft_max_trades", self.hft_max_trades, 0)
+        for name in ("warning_fraction", "consistency_fraction", "max_risk_per_trade_fraction",
+                     "recommend_day_loss_fraction", "recommend_reduction"):
+            if getattr(self, name) is not None:
+                _fraction(name, getattr(self, name))
+        _fraction("hedged_margin_factor", self.hedged_margin_factor, allow_zero=True)
+        for name in ("stop_loss_required", "take_profit_required"):
+            if not isinstance(getattr(self, name), bool):
+                raise LimitsError(name, f"must be true or false, got {getattr(self, name)!r}")
+        _enum(self, "max_loss_mode", MaxLossMode)
+        _enum(self, "daily_loss_reference", DailyLossReference)
+        _enum(self, "daily_loss_mode", DailyLossMode)
+        _enum(self, "hft_action", RuleAction)
+        if self.hedging_across_accounts is not None:
+            _enum(self, "hedging_across_accounts", RuleAction)
         try:
-            object.__setattr__(self, "max_loss_mode", MaxLossMode(self.max_loss_mode))
-        except ValueError:
-            raise LimitsError("max_loss_mode", f"must be static or trailing, got {self.max_loss_mode!r}") from None
-        try:
-            object.__setattr__(self, "daily_loss_reference", DailyLossReference(self.daily_loss_reference))
-        except ValueError:
-            raise LimitsError("daily_loss_reference",
-                              f"must be balance or max_balance_equity, got {self.daily_loss_reference!r}") from None
+            WeeklyClose.parse(self.weekly_close)
+        except ValueError as exc:
+            raise LimitsError("weekly_close", str(exc)) from None
+        if (self.trading_day_rollover is None) != (self.trading_day_timezone is None):
+            raise LimitsError("trading_day_rollover", "trading_day_rollover and trading_day_timezone go together")
+        if self.trading_day_rollover is not None:
+            try:
+                TradingDayCalendar(self.trading_day_rollover, self.trading_day_timezone)
+            except (ValueError, TypeError) as exc:
+                raise LimitsError("trading_day_rollover", str(exc)) from None
+
+    @property
+    def trails(self) -> bool:
+        """True for the trailing max-loss modes."""
+        return self.max_loss_mode is not MaxLossMode.STATIC
+
+    def calendar(self, default: TradingDayCalendar) -> TradingDayCalendar:
+        """The plan's trading-day calendar, or ``default`` when the plan sets none."""
+        if self.trading_day_rollover is None:
+            return default
+        return _calendar(self.trading_day_rollover, self.trading_day_timezone)
 
     def with_overrides(self, overrides: Mapping[str, Any] | None) -> Limits:
-        """A copy with ``overrides`` (field → value) applied.
+        """A copy with ``overrides`` (field → value) applied; ``None`` values are ignored.
 
         Raises
         ------
@@ -119,72 +230,148 @@ class Limits:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (enums as strings)."""
         d = asdict(self)
-        d["max_loss_mode"] = str(self.max_loss_mode)
-        d["daily_loss_reference"] = str(self.daily_loss_reference)
+        for k, v in d.items():
+            if isinstance(v, StrEnum):
+                d[k] = str(v)
         return d
 
 
+def _number(name: str, value: Any, low: float, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < low or (value == low and not allow_zero):
+        raise LimitsError(name, f"must be a finite number {'≥' if allow_zero else '>'} {low:g}, got {value!r}")
+
+
+def _integer(name: str, value: Any, low: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise LimitsError(name, f"must be an integer ≥ {low}, got {value!r}")
+
+
+def _fraction(name: str, value: Any, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not (0 <= value <= 1 if allow_zero else 0 < value <= 1):
+        raise LimitsError(name, f"must be a fraction in {'[0' if allow_zero else '(0'}, 1], got {value!r}")
+
+
+def _enum(limits: Limits, name: str, enum: type[StrEnum]) -> None:
+    try:
+        object.__setattr__(limits, name, enum(getattr(limits, name)))
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum)
+        raise LimitsError(name, f"must be one of {allowed}, got {getattr(limits, name)!r}") from None
+
+
+@cache
+def _calendar(rollover: str, tz: str) -> TradingDayCalendar:
+    return TradingDayCalendar(rollover, tz)
+
+
 LIMIT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Limits))
-_FRACTION_FIELDS = {"daily_loss_limit_fraction": "daily_loss_limit",
-                    "max_loss_limit_fraction": "max_loss_limit"}
+#: Plan fields given as a fraction of the initial balance → the amount field they resolve to.
+FRACTION_FIELDS = {"daily_loss_limit_fraction": "daily_loss_limit",
+                   "max_loss_limit_fraction": "max_loss_limit",
+                   "profit_target_fraction": "profit_target",
+                   "max_loss_lock_fraction": "max_loss_lock"}
 
 
 class PlanBook:
-    """Named plans → :class:`Limits`.
+    """Compatibility view of a plan registry: plan name → the active version's :class:`Limits`.
+
+    Superseded by :class:`riskactors.domain.plans.PlanRegistry` (versions, lifecycle,
+    binding); kept so callers that resolve limits by plan name keep working until they are
+    rewired. It keeps this class's historical errors: ``LimitsError("plan", …)`` for an unknown
+    plan, and bare field names (``daily_loss_limit_fraction``, not
+    ``rules.daily_loss_limit_fraction``) for invalid plan values.
 
     Parameters
     ----------
-    plans : mapping
-        ``{name: {"description": str, "limits": {field: value, ...}}}``. Limit values are
-        :class:`Limits` fields, or ``daily_loss_limit_fraction`` / ``max_loss_limit_fraction``
-        (0–1 of the initial balance).
+    plans : PlanRegistry, list or mapping
+        A :class:`~riskactors.domain.plans.PlanRegistry` to wrap (shared, not copied); or plan
+        documents (``[{"id", "name", "description", "source", "rules"}, ...]``) or the legacy
+        mapping ``{name: {"description": str, "limits": {field: value, ...}}}``, loaded as
+        active version 1 of each plan.
+
+    Raises
+    ------
+    LimitsError
+        A plan is invalid (field named).
     """
 
-    def __init__(self, plans: Mapping[str, Mapping[str, Any]]):
-        self._plans = {name: dict(spec) for name, spec in plans.items()}
-        for name in self._plans:
-            self.resolve(name, 100_000.0)  # validate every plan eagerly
+    def __init__(self, plans: Any):
+        from .plans import PlanRegistry  # here, not at the top: plans imports this module
+
+        if isinstance(plans, PlanRegistry):
+            self.registry = plans
+        else:
+            try:
+                self.registry = PlanRegistry.from_documents(plans, now=0.0)
+            except LimitsError as exc:
+                raise _bare(exc) from None
 
     @classmethod
     def from_json(cls, path: str | Path) -> PlanBook:
-        """Load plans from a JSON file (``{"plans": {...}}``)."""
-        with open(path, encoding="utf-8") as fh:
-            return cls(json.load(fh)["plans"])
-
-    def names(self) -> list[str]:
-        """Plan names, sorted."""
-        return sorted(self._plans)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._plans
-
-    def describe(self, name: str) -> dict[str, Any]:
-        """The plan's raw definition (description and limits as written)."""
-        return dict(self._plans[name])
-
-    def resolve(self, name: str, initial_balance: float,
-                overrides: Mapping[str, Any] | None = None) -> Limits:
-        """Limits of plan ``name`` for an account of ``initial_balance`` with ``overrides``.
+        """Load a plans file (``{"plans": [...]}``, or the legacy ``{"plans": {name: {...}}}``).
 
         Raises
         ------
         LimitsError
-            ``plan`` unknown, or a resolved value invalid (field named).
+            The file's shape or a plan is invalid.
         """
-        if name not in self._plans:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if not isinstance(data, dict) or "plans" not in data:
+            raise LimitsError("plans", "a plans file is a JSON object with a \"plans\" list")
+        return cls(data["plans"])
+
+    def names(self) -> list[str]:
+        """Names (ids) of the plans that have an active version, sorted."""
+        return [pid for pid in self.registry.ids() if self.registry.active(pid) is not None]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.registry and self.registry.active(name) is not None  # type: ignore[arg-type]
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """The active version as a dict (:meth:`PlanVersion.to_dict`), with ``limits`` = its rules as written.
+
+        Raises
+        ------
+        LimitsError
+            ``plan``: unknown, or no active version.
+        """
+        self._check_known(name)
+        version = self.registry.bindable(name)
+        return {**version.to_dict(), "limits": dict(version.rules)}
+
+    def resolve(self, name: str, initial_balance: float,
+                overrides: Mapping[str, Any] | None = None) -> Limits:
+        """Limits of plan ``name`` (its active version) for an account of ``initial_balance``
+        (account currency, > 0) with ``overrides``.
+
+        Raises
+        ------
+        LimitsError
+            ``plan`` unknown or without an active version, ``initial_balance`` not > 0, or an
+            override invalid (field named).
+        """
+        self._check_known(name)
+        try:
+            return self.registry.resolve(name, None, initial_balance, overrides)[1]
+        except LimitsError as exc:
+            raise _bare(exc) from None
+
+    def _check_known(self, name: object) -> None:
+        if name not in self:
             raise LimitsError("plan", f"unknown plan {name!r}; known: {', '.join(self.names())}")
-        raw = dict(self._plans[name].get("limits", {}))
-        for frac_name, amount_name in _FRACTION_FIELDS.items():
-            if frac_name in raw:
-                frac = raw.pop(frac_name)
-                if not isinstance(frac, (int, float)) or not 0 < frac <= 1:
-                    raise LimitsError(frac_name, f"must be in (0, 1], got {frac!r}")
-                raw[amount_name] = frac * initial_balance
-        base = Limits().with_overrides(raw)
-        return base.with_overrides(overrides)
+
+
+def _bare(exc: LimitsError) -> LimitsError:
+    """The error with a ``rules.`` field prefix removed (PlanBook's historical field names)."""
+    return LimitsError(exc.field.removeprefix("rules."), exc.message)
 
 
 @cache
 def default_planbook() -> PlanBook:
-    """The plans shipped with the package (loaded once)."""
-    return PlanBook.from_json(package_data("plans.json"))
+    """The plans shipped with the package (loaded once; read-only)."""
+    book = PlanBook.from_json(package_data("plans.json"))
+    book.registry.freeze()
+    return book

@@ -15,6 +15,8 @@ from .codes import DecisionKind, KillMode, KillScope
 __all__ = [
     "LOT_EPS",
     "MONEY_EPS",
+    "CalendarEvent",
+    "ClosedTrade",
     "Decision",
     "Fill",
     "KillSwitch",
@@ -44,6 +46,12 @@ class Order:
         Prices in quote currency. A stop-loss is used to size the order's worst-case loss.
     ts : float
         Event time, epoch seconds.
+    position_id : str or None
+        Hedging accounts: the open position (ticket) this order closes or reduces; ``None``
+        opens a new ticket. Ignored by netting accounts.
+    peers : tuple or None
+        Filled in by the front, not by clients: ``(long account ids, short account ids)`` of
+        the user's *other* accounts on this instrument (rule ``HEDGING_ACROSS_ACCOUNTS``).
     """
 
     order_id: str
@@ -55,10 +63,13 @@ class Order:
     price: float | None = None
     stop_loss: float | None = None
     take_profit: float | None = None
+    position_id: str | None = None
+    peers: tuple | None = None
 
     def fingerprint(self) -> tuple:
         """Content that must match for a retried check of the same ``order_id``."""
-        return (self.instrument, self.side, self.quantity, self.price, self.stop_loss, self.take_profit)
+        return (self.instrument, self.side, self.quantity, self.price, self.stop_loss, self.take_profit,
+                self.position_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +87,14 @@ class Fill:
     order_id: str | None = None
     commission: float = 0.0
     swap: float = 0.0
+    position_id: str | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
 
     def fingerprint(self) -> tuple:
         """Content that must match for a retried report of the same ``fill_id``."""
         return (self.order_id, self.instrument, self.side, self.quantity, self.price,
-                self.commission, self.swap)
+                self.commission, self.swap, self.position_id, self.stop_loss, self.take_profit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +168,15 @@ class Decision:
 
 @dataclass(slots=True)
 class Position:
-    """Net position in one instrument (netting mode).
+    """An open position: the net position in one instrument (netting) or one ticket (hedging).
 
+    ``position_id`` is the instrument symbol in netting mode and the ticket in hedging mode.
     ``quantity`` signed lots; ``average_price`` quote currency; ``realized_pnl`` account
-    currency, cumulative over the position's life; ``last_price`` / ``last_conversion`` the
-    latest mark (or fill price) and quote→account rate used when no fresher one is known.
+    currency, cumulative over the position's life (gross); ``charges`` the commission and swap
+    booked on it (signed, account currency); ``max_lots`` the largest |quantity| it reached;
+    ``exit_value`` Σ exit price × lots closed (for the average exit price); ``last_price`` /
+    ``last_conversion`` the latest mark (or fill price) and quote→account rate used when no
+    fresher one is known; ``stop_loss`` / ``take_profit`` the latest known levels.
     """
 
     instrument: str
@@ -168,6 +186,90 @@ class Position:
     last_price: float
     last_conversion: float
     realized_pnl: float = 0.0
+    position_id: str = ""
+    charges: float = 0.0
+    max_lots: float = 0.0
+    exit_value: float = 0.0
+    closed_lots: float = 0.0
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.position_id:
+            self.position_id = self.instrument
+        self.max_lots = max(self.max_lots, abs(self.quantity))
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """A position from open to flat (hedging: one ticket), as the analytics read it.
+
+    Attributes
+    ----------
+    account_id, position_id, instrument : str
+    side : str
+        ``buy`` (long) or ``sell`` (short).
+    lots : float
+        Largest |lots| the position held.
+    open_time, close_time : float
+        Epoch seconds.
+    open_price, close_price : float
+        Average entry and average exit price, quote currency.
+    pnl : float
+        Net P&L, account currency: realized + commission + swap booked on the position.
+    stop_loss_used, take_profit_used : bool
+        A stop-loss / take-profit was set at any time in the position's life.
+    close_day : str
+        ISO date of the trading day the position closed in.
+    """
+
+    account_id: str
+    position_id: str
+    instrument: str
+    side: str
+    lots: float
+    open_time: float
+    close_time: float
+    open_price: float
+    close_price: float
+    pnl: float
+    stop_loss_used: bool
+    take_profit_used: bool
+    close_day: str
+
+    @property
+    def hold_seconds(self) -> float:
+        """close_time − open_time, seconds."""
+        return self.close_time - self.open_time
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarEvent:
+    """An economic-calendar event posted by ops (rule ``NEWS_BLACKOUT``).
+
+    ``at`` epoch seconds; an instrument is affected when its symbol is in ``instruments`` or
+    its base or quote currency is in ``currencies``.
+    """
+
+    event_id: str
+    at: float
+    title: str = ""
+    currencies: tuple[str, ...] = ()
+    instruments: tuple[str, ...] = ()
+    impact: str = "high"
+
+    def affects(self, symbol: str, base: str, quote: str) -> bool:
+        """True when the event concerns ``symbol`` or either of its currencies."""
+        return symbol in self.instruments or base in self.currencies or quote in self.currencies
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["currencies"] = list(self.currencies)
+        d["instruments"] = list(self.instruments)
+        return d
 
 
 @dataclass(slots=True)
@@ -181,6 +283,7 @@ class Reservation:
     created_at: float
     expires_at: float
     reduces_position: bool = False
+    position_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

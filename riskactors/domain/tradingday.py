@@ -8,10 +8,11 @@ is day 2025-05-06 and 17:00 the same evening starts day 2025-05-07.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["TradingDayCalendar"]
+__all__ = ["TradingDayCalendar", "WeeklyClose"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,72 @@ class TradingDayCalendar:
         prev = day - timedelta(days=1)
         local = datetime.combine(prev, self._time, tzinfo=self._zone)  # type: ignore[attr-defined]
         return local.timestamp()
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class WeeklyClose:
+    """The market's weekly close: a weekday, a local time and a time zone.
+
+    Parameters
+    ----------
+    weekday : int
+        0 = Monday … 6 = Sunday.
+    at : datetime.time
+        Local time of the close.
+    tz : str
+        IANA time zone name.
+    """
+
+    weekday: int
+    at: time
+    tz: str
+
+    @classmethod
+    def parse(cls, text: str) -> WeeklyClose:
+        """Parse ``"<Mon..Sun> HH:MM <IANA zone>"``, e.g. ``"Fri 17:00 America/New_York"``.
+
+        Raises
+        ------
+        ValueError
+            Wrong shape, unknown weekday, bad time or unknown time zone.
+        """
+        return _parse_weekly_close(text)
+
+    def next_close(self, ts: float) -> float:
+        """Epoch second of the first weekly close at or after ``ts``."""
+        zone = ZoneInfo(self.tz)
+        local = datetime.fromtimestamp(ts, tz=UTC).astimezone(zone)
+        days_ahead = (self.weekday - local.weekday()) % 7
+        for extra in (0, 7):
+            day = local.date() + timedelta(days=days_ahead + extra)
+            close = datetime.combine(day, self.at, tzinfo=zone).timestamp()
+            if close >= ts:
+                return close
+        raise AssertionError("unreachable: a close within two weeks always exists")
+
+    def minutes_to_close(self, ts: float) -> float:
+        """Minutes from ``ts`` to the next weekly close (≥ 0)."""
+        return (self.next_close(ts) - ts) / 60.0
+
+
+@cache
+def _parse_weekly_close(text: str) -> WeeklyClose:
+    parts = text.split() if isinstance(text, str) else []
+    if len(parts) != 3:
+        raise ValueError(f"weekly close must look like 'Fri 17:00 America/New_York', got {text!r}")
+    day, hhmm, tz = parts
+    if day.capitalize()[:3] not in _WEEKDAYS:
+        raise ValueError(f"unknown weekday {day!r}; use one of {', '.join(_WEEKDAYS)}")
+    try:
+        hh, mm = hhmm.split(":")
+        at = time(int(hh), int(mm))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"time must be HH:MM, got {hhmm!r}") from exc
+    try:
+        ZoneInfo(tz)
+    except Exception as exc:  # ZoneInfoNotFoundError, ValueError
+        raise ValueError(f"unknown time zone {tz!r}") from exc
+    return WeeklyClose(_WEEKDAYS.index(day.capitalize()[:3]), at, tz)

@@ -27,6 +27,7 @@ from .model import Position
 __all__ = [
     "RISK_SCORE_WEIGHTS",
     "InstrumentExposure",
+    "effective_lots",
     "instrument_exposure",
     "margin_rate",
     "position_floating",
@@ -65,6 +66,18 @@ class InstrumentExposure:
     lots: float
     notional: float
     margin: float
+
+
+def effective_lots(long_lots: float, short_lots: float, hedged_margin_factor: float) -> float:
+    """Lots charged for an instrument held long ``long_lots`` and short ``short_lots`` (both ≥ 0).
+
+    ``|long − short| + 2 × hedged_margin_factor × min(long, short)``: the unhedged lots at full
+    rate plus each lot of the hedged pairs at the plan's hedged-margin fraction (MetaTrader's
+    "hedged margin": 0.5 charges a locked pair like one side). A netting position has one side
+    zero, so this is just |net lots|.
+    """
+    hedged = min(long_lots, short_lots)
+    return abs(long_lots - short_lots) + 2.0 * hedged_margin_factor * hedged
 
 
 def instrument_exposure(inst: Instrument, lots: float, price: float, rate: float, limits: Limits) -> InstrumentExposure:

@@ -158,5 +158,5 @@ def test_trailing_max_loss_projection_in_a_check_uses_the_high_water_mark(book):
 def test_one_step_trailing_plan_resolves_to_a_trailing_account(book):
     acct = make_account(plan="one_step_trailing", balance=100_000)
     assert acct.limits.max_loss_limit == pytest.approx(6_000)
-    assert str(acct.limits.max_loss_mode) == "trailing"
+    assert acct.limits.trails
     assert acct.max_loss_reference() == 100_000

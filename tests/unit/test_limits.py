@@ -36,7 +36,7 @@ def test_shipped_plans_are_listed():
 
 def test_overrides_replace_single_fields():
     lim = default_planbook().resolve("moderate", 10_000, {"max_leverage": 3, "max_loss_mode": "trailing"})
-    assert lim.max_leverage == 3 and str(lim.max_loss_mode) == "trailing"
+    assert lim.max_leverage == 3 and str(lim.max_loss_mode) == "trailing_intraday"  # the older name is accepted
     assert lim.max_open_positions == 5  # untouched
 
 

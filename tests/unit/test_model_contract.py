@@ -30,11 +30,15 @@ def test_reason_codes_are_stable_strings():
         "KILL_SWITCH", "ACCOUNT_NOT_ACTIVE", "UNKNOWN_INSTRUMENT", "NO_PRICE", "NO_CONVERSION_RATE", "INVALID_ORDER",
         "MAX_POSITION_SIZE", "MAX_OPEN_POSITIONS", "MAX_LEVERAGE", "INSUFFICIENT_MARGIN", "DAILY_LOSS_LIMIT",
         "MAX_LOSS_LIMIT", "ORDER_RATE_LIMIT"}
+    assert {c.value for c in ReasonCode} >= {
+        "STOP_LOSS_REQUIRED", "TAKE_PROFIT_REQUIRED", "MAX_RISK_PER_TRADE", "MAX_DAILY_TRADES", "COOLDOWN",
+        "NEWS_BLACKOUT", "WEEKEND_HOLDING", "HEDGING_ACROSS_ACCOUNTS", "HFT_LIMIT", "TIME_LIMIT"}
     assert {c.value for c in WarningCode} == {"LEVERAGE_WARNING", "MARGIN_WARNING", "DAILY_LOSS_WARNING",
-                                              "MAX_LOSS_WARNING"}
+                                              "MAX_LOSS_WARNING", "WEEKEND_HOLDING_WARNING", "HFT_WARNING",
+                                              "HEDGING_ACROSS_ACCOUNTS_WARNING"}
     assert str(ReasonCode.MAX_LEVERAGE) == "MAX_LEVERAGE"
     assert Side.BUY.sign == 1 and Side.SELL.sign == -1
-    assert {s.value for s in AccountStatus} == {"active", "failed", "disabled"}
+    assert {s.value for s in AccountStatus} == {"active", "passed", "failed", "disabled"}
 
 
 def test_decision_to_dict_shape(account, book):

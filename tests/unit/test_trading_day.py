@@ -87,7 +87,8 @@ def test_event_after_1700_new_york_resets_day_start_balance_and_daily_loss(book)
     roll = ny(2025, 5, 6, 17, 0, 0)
     set_mark(book, "EURUSD", 1.0, ts=roll)
     acct.on_market(book, roll)
-    assert acct.trading_day == date(2025, 5, 7) and acct.trading_days == 2
+    assert acct.trading_day == date(2025, 5, 7)
+    assert acct.trading_days == 1  # days with a trade opened: only 2025-05-06
     assert acct.day_start_balance == pytest.approx(9_700)
     assert acct.day_start_equity == pytest.approx(9_700)
     assert acct.day_realized_pnl == 0.0
@@ -114,7 +115,9 @@ def test_submit_and_fill_also_roll_the_day(book):
 def test_several_days_without_events_roll_once(book):
     acct = make_account()
     acct.on_market(book, ny(2025, 5, 9, 12, 0))
-    assert acct.trading_day == date(2025, 5, 9) and acct.trading_days == 2
+    assert acct.trading_day == date(2025, 5, 9) and acct.trading_days == 0
+    rolled = [e for e in acct.events if e["type"] == "day_rolled"]
+    assert len(rolled) == 1 and rolled[0]["ended"] == "2025-05-06"
 
 
 def test_day_roll_across_spring_forward_happens_at_1700_edt(book):
