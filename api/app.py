@@ -15,7 +15,7 @@ from riskactors.settings import Settings
 from .errors import ERROR_RESPONSES, install_error_handlers
 from .metrics import FrontMetrics
 from .msgpack import MsgpackMiddleware
-from .routers import accounts, health, ops, orders
+from .routers import accounts, analytics, health, ops, orders, plans, prop
 
 __all__ = ["create_app"]
 
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
     app.state.metrics = FrontMetrics()
     app.state.settings = settings
     install_error_handlers(app)
-    for r in (accounts.router, orders.router, ops.router):
+    for r in (accounts.router, orders.router, ops.router, plans.router, prop.router, analytics.router):
         app.include_router(r, responses=ERROR_RESPONSES)
     app.include_router(health.router)
     app.add_middleware(MsgpackMiddleware)

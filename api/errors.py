@@ -23,9 +23,14 @@ from riskactors.domain import (
     InvalidFill,
     LimitsError,
     OrderConflict,
+    PlanConflict,
+    PlanNotFound,
+    RecommendationConflict,
+    SizingError,
     UnknownAccount,
     UnknownInstrument,
     UnknownOrder,
+    UnknownRecommendation,
 )
 from riskactors.exceptions import ShardUnavailable
 
@@ -33,8 +38,11 @@ __all__ = ["ERROR_RESPONSES", "install_error_handlers", "unprocessable"]
 
 log = logging.getLogger("riskactors.api")
 
-_STATUS = {UnknownAccount: 404, UnknownOrder: 404, DuplicateAccount: 409, OrderConflict: 409, FillConflict: 409,
-           ConversionUnavailable: 409}
+_STATUS = {UnknownAccount: 404, UnknownOrder: 404, PlanNotFound: 404, UnknownRecommendation: 404,
+           DuplicateAccount: 409, OrderConflict: 409, FillConflict: 409, ConversionUnavailable: 409, PlanConflict: 409,
+           RecommendationConflict: 409}
+#: LimitsError fields that are top-level body fields rather than limits.
+_BODY_FIELDS = {"plan", "plan_version", "id", "initial_balance", "position_mode"}
 
 
 def unprocessable(loc: list, msg: str, kind: str = "value_error") -> JSONResponse:
@@ -45,9 +53,10 @@ def unprocessable(loc: list, msg: str, kind: str = "value_error") -> JSONRespons
 _PROBLEM = {"type": "object", "properties": {"detail": {}}}
 #: Error answers every route may give, documented in OpenAPI.
 ERROR_RESPONSES: dict = {
-    404: {"description": "Unknown account, order, user or challenge",
+    404: {"description": "Unknown account, order, user, challenge, plan or recommendation",
           "content": {"application/json": {"schema": _PROBLEM}}},
-    409: {"description": "Conflict: duplicate account, reused order/fill id, no conversion rate",
+    409: {"description": "Conflict: duplicate account, reused order/fill id, no conversion rate, plan version "
+                         "not bindable or activatable, recommendation not pending",
           "content": {"application/json": {"schema": _PROBLEM}}},
     422: {"description": "Invalid input; detail[].loc names the field"},
     503: {"description": "A risk host cannot be reached (fail closed)",
@@ -66,8 +75,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LimitsError)
     async def _limits(request: Request, exc: LimitsError):
-        loc = ["body", exc.field] if exc.field == "plan" else ["body", "limits", exc.field]
+        if "." in exc.field or exc.field in _BODY_FIELDS:
+            loc = ["body", *exc.field.split(".")]
+        else:
+            loc = ["body", "limits", exc.field]
         return unprocessable(loc, exc.message)
+
+    @app.exception_handler(SizingError)
+    async def _sizing(request: Request, exc: SizingError):
+        return unprocessable(["body", exc.field], exc.message)
 
     @app.exception_handler(UnknownInstrument)
     async def _instrument(request: Request, exc: UnknownInstrument):

@@ -8,9 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
-    "AccountCreate", "AccountView", "CancelRequest", "CancelResult", "ConsolidatedRisk", "DecisionOut", "FillIn",
+    "AccountCreate", "AccountView", "CalendarEventIn", "CalendarIn", "CancelRequest", "CancelResult", "ConsolidatedRisk", "DecisionOut", "FillIn",
     "FillResult", "KillSwitchIn", "KillSwitchOut", "LimitsIn", "LimitsPatch", "MarkIn", "MarksIn", "MarksResult",
-    "OrderCheck", "ReasonOut", "StatusChange",
+    "OrderCheck", "PlanActivate", "PlanBinding", "PlanIn", "PlanVersionOut", "PositionSizeIn", "PositionSizeOut",
+    "ReasonOut", "RecommendationDecision", "StatusChange",
 ]
 
 Id = Field(min_length=1, max_length=128)
@@ -21,19 +22,45 @@ class _Strict(BaseModel):
 
 
 class LimitsIn(_Strict):
-    """Optional limit overrides (amounts in account currency)."""
+    """Optional limit and rule overrides (amounts in account currency; fractions 0–1). An
+    explicit ``null`` switches an optional rule off. The README documents each rule."""
 
     max_leverage: float | None = Field(None, gt=0, description="Cap on notional / equity, ×")
     account_leverage: float | None = Field(None, gt=0, description="Margin leverage, 100 = 1:100")
     max_position_lots: float | None = Field(None, gt=0, description="Cap on |lots| per instrument")
-    max_open_positions: int | None = Field(None, ge=1)
+    max_open_positions: int | None = Field(None, ge=1, description="Netting: instruments; hedging: tickets")
     daily_loss_limit: float | None = Field(None, gt=0, description="Account currency")
     daily_loss_reference: Literal["balance", "max_balance_equity"] | None = None
+    daily_loss_mode: Literal["hard", "soft"] | None = None
     max_loss_limit: float | None = Field(None, gt=0, description="Account currency")
-    max_loss_mode: Literal["static", "trailing"] | None = None
+    max_loss_mode: Literal["static", "trailing", "trailing_intraday", "trailing_eod"] | None = None
+    max_loss_lock: float | None = Field(None, gt=0, description="Floor level where a trailing floor stops, "
+                                                                "account currency")
     max_orders_per_second: int | None = Field(None, ge=1)
     margin_call_level: float | None = Field(None, gt=0, description="Per cent (equity / margin × 100)")
     warning_fraction: float | None = Field(None, gt=0, le=1, description="Fraction 0–1 of a limit")
+    hedged_margin_factor: float | None = Field(None, ge=0, le=1, description="Fraction 0–1 of margin per hedged lot")
+    profit_target: float | None = Field(None, gt=0, description="Closed profit to pass, account currency")
+    min_trading_days: int | None = Field(None, ge=0)
+    time_limit_days: int | None = Field(None, ge=1, description="Calendar days")
+    consistency_fraction: float | None = Field(None, gt=0, le=1, description="Best day ≤ this × total profit")
+    stop_loss_required: bool | None = None
+    take_profit_required: bool | None = None
+    max_risk_per_trade_fraction: float | None = Field(None, gt=0, le=1, description="Of balance, 0–1")
+    max_daily_trades: int | None = Field(None, ge=1)
+    cooldown_seconds: float | None = Field(None, ge=0)
+    news_blackout_minutes: float | None = Field(None, ge=0)
+    weekly_close: str | None = Field(None, max_length=64, description="e.g. 'Fri 17:00 America/New_York'")
+    weekend_buffer_minutes: float | None = Field(None, ge=0)
+    hedging_across_accounts: Literal["warn", "reject"] | None = None
+    hft_seconds: float | None = Field(None, gt=0)
+    hft_max_trades: int | None = Field(None, ge=0)
+    hft_action: Literal["warn", "reject"] | None = None
+    trading_day_rollover: str | None = Field(None, max_length=5, description="HH:MM")
+    trading_day_timezone: str | None = Field(None, max_length=64, description="IANA zone")
+    recommend_losing_streak_days: int | None = Field(None, ge=1)
+    recommend_day_loss_fraction: float | None = Field(None, gt=0, le=1)
+    recommend_reduction: float | None = Field(None, gt=0, le=1)
 
 
 class LimitsPatch(LimitsIn):
@@ -49,7 +76,9 @@ class AccountCreate(_Strict):
     challenge_id: str = Id
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")
     initial_balance: float = Field(gt=0, le=1e15, description="Account currency")
-    plan: str = Field(min_length=1, max_length=128, description="Limit template or plan name")
+    plan: str = Field(min_length=1, max_length=128, description="Plan id (bound to its active version)")
+    plan_version: int | None = Field(None, ge=1, description="Must be the active version; default: the active one")
+    position_mode: Literal["netting", "hedging"] = "netting"
     limits: LimitsIn | None = None
     opened_at: float | None = Field(None, ge=0, description="Epoch seconds; default: server time")
 
@@ -76,6 +105,7 @@ class KillSwitchOut(BaseModel):
 
 
 class PositionOut(BaseModel):
+    position_id: str = Field(description="Netting: the instrument; hedging: the ticket")
     instrument: str
     quantity: float = Field(description="Signed lots: + long, − short")
     average_price: float
@@ -85,6 +115,8 @@ class PositionOut(BaseModel):
     notional: float
     quote_currency: str
     opened_at: float
+    stop_loss: float | None = None
+    take_profit: float | None = None
 
 
 class ReservationOut(BaseModel):
@@ -95,6 +127,7 @@ class ReservationOut(BaseModel):
     created_at: float
     expires_at: float
     reduces_position: bool
+    position_id: str | None = None
 
 
 class AccountView(BaseModel):
@@ -103,6 +136,8 @@ class AccountView(BaseModel):
     challenge_id: str
     currency: str
     plan: str
+    plan_version: int | None
+    position_mode: Literal["netting", "hedging"]
     initial_balance: float
     balance: float
     equity: float
@@ -118,20 +153,28 @@ class AccountView(BaseModel):
     positions: list[PositionOut]
     reservations: list[ReservationOut]
     limits: dict
-    status: Literal["active", "failed", "disabled"]
+    status: Literal["active", "passed", "failed", "disabled"]
     kill_switch: KillSwitchOut
     kill_switches: list[KillSwitchOut]
     risk_score: float = Field(ge=0, le=100)
     warnings: list[ReasonOut]
     trading_day: str
-    trading_days: int
+    trading_days: int = Field(description="Trading days with at least one trade opened")
+    day_opened_trades: int
     day_start_balance: float
     day_start_equity: float
     daily_loss: float
     daily_loss_floor: float
+    daily_loss_blocked: bool = Field(description="A soft daily-loss breach blocks new orders today")
     max_loss: float
     max_loss_floor: float
-    high_water_mark: float
+    high_water_mark: float = Field(description="Equity high-water mark")
+    eod_high_water_mark: float = Field(description="High-water mark of end-of-day balances")
+    objectives: dict = Field(description="Profit target, minimum trading days, consistency, time limit")
+    closed_trades: int
+    hft_count: int
+    last_losing_close: float | None
+    recommendations: list[dict] = Field(description="Pending limit-reduction recommendations")
     breaches: list[dict]
     created_at: float
 
@@ -154,6 +197,8 @@ class OrderCheck(_Strict):
     price: float | None = Field(None, description="Limit price; market orders use the mark")
     stop_loss: float | None = None
     take_profit: float | None = None
+    position_id: str | None = Field(None, min_length=1, max_length=128,
+                                    description="Hedging accounts: the ticket this order closes")
     ts: float | None = Field(None, ge=0, description="Event time, epoch seconds; default server time")
 
 
@@ -191,18 +236,26 @@ class FillIn(_Strict):
     price: float = Field(gt=0, le=1e12, description="Quote currency")
     commission: float = Field(0.0, ge=-1e12, le=1e12, description="Account currency, signed; a charge is negative")
     swap: float = Field(0.0, ge=-1e12, le=1e12, description="Account currency, signed")
+    position_id: str | None = Field(None, min_length=1, max_length=128,
+                                    description="Hedging: the ticket (a new id opens one, an open id reduces it)")
+    stop_loss: float | None = Field(None, gt=0, le=1e12)
+    take_profit: float | None = Field(None, gt=0, le=1e12)
     ts: float | None = Field(None, ge=0)
 
 
 class FillResult(BaseModel):
     fill_id: str
     account_id: str
+    user_id: str
     duplicate: bool
     realized_pnl: float
     net_pnl: float
     position: PositionOut | None
+    closed_trade: dict | None
     balance: float
+    instrument_lots: list[float] = Field(description="[long lots, short lots] on the instrument after the fill")
     breach: list[dict]
+    status: str
 
 
 class MarkIn(_Strict):
@@ -258,3 +311,98 @@ class ConsolidatedRisk(BaseModel):
     risk_score: dict[str, float]
     closest_to_breach: list[dict]
     kill_switches: list[dict]
+
+
+# ---------------------------------------------------------------------------- plans
+class PlanIn(_Strict):
+    """A plan document: a new id starts at version 1, an existing id gets the next version,
+    always as a ``draft`` until activated. ``rules`` holds limit fields (amounts in account
+    currency) or ``*_fraction`` fields of the initial balance; the README lists them."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=4000)
+    source: str | None = Field(None, max_length=4000)
+    rules: dict = Field(description="Rule parameters")
+
+
+class PlanVersionOut(BaseModel):
+    plan_id: str
+    version: int
+    status: Literal["draft", "active", "superseded"]
+    name: str
+    description: str
+    source: str
+    rules: dict
+    created_at: float
+    activated_at: float | None
+    superseded_at: float | None
+
+
+class PlanActivate(_Strict):
+    version: int | None = Field(None, ge=1, description="Default: the latest draft")
+
+
+class PlanBinding(_Strict):
+    plan: str = Field(min_length=1, max_length=64)
+    version: int | None = Field(None, ge=1, description="Must be active; default: the active version")
+    keep_overrides: bool = Field(True, description="Keep the account's limit overrides on top of the new plan")
+    reason: str = Field(min_length=1, max_length=1000)
+    by: str = Field("ops", min_length=1, max_length=128)
+
+
+# ---------------------------------------------------------------------------- calendar
+class CalendarEventIn(_Strict):
+    event_id: str = Id
+    at: float = Field(ge=0, le=1e11, description="Epoch seconds")
+    title: str = Field("", max_length=500)
+    currencies: list[str] = Field(default_factory=list, max_length=50)
+    instruments: list[str] = Field(default_factory=list, max_length=500)
+    impact: Literal["low", "medium", "high"] = "high"
+
+    @model_validator(mode="after")
+    def _something_affected(self):
+        if not self.currencies and not self.instruments:
+            raise ValueError("give currencies or instruments the event affects")
+        self.currencies = [c.upper() for c in self.currencies]
+        return self
+
+
+class CalendarIn(_Strict):
+    events: list[CalendarEventIn] = Field(min_length=1, max_length=10_000)
+
+
+# ---------------------------------------------------------------------------- sizing
+class PositionSizeIn(_Strict):
+    instrument: str = Field(min_length=1, max_length=64)
+    entry: float = Field(gt=0, le=1e12, description="Entry price, quote currency")
+    stop_loss: float = Field(gt=0, le=1e12, description="Stop-loss price, quote currency")
+    risk_amount: float | None = Field(None, gt=0, le=1e15, description="Account currency")
+    risk_fraction: float | None = Field(None, gt=0, le=1, description="Fraction 0–1 of balance")
+
+    @model_validator(mode="after")
+    def _one_risk(self):
+        if (self.risk_amount is None) == (self.risk_fraction is None):
+            raise ValueError("give exactly one of risk_amount and risk_fraction")
+        return self
+
+
+class PositionSizeOut(BaseModel):
+    account_id: str
+    instrument: str
+    currency: str
+    lots: float = Field(description="Recommended lots, rounded down to the lot step")
+    side: Literal["buy", "sell"]
+    bound_by: Literal["risk", "max_position_lots", "max_leverage", "free_margin"]
+    risk_amount: float
+    loss_at_stop: float
+    caps: dict[str, float]
+    lot_step: float
+    min_lot: float
+    below_min_lot: bool
+
+
+# ---------------------------------------------------------------------------- recommendations
+class RecommendationDecision(_Strict):
+    reason: str = Field("", max_length=1000)
+    by: str = Field("ops", min_length=1, max_length=128)

@@ -15,7 +15,7 @@ async def register_account(body: AccountCreate, service: ServiceDep):
     """Register one account bound to a plan (limit template or prop-firm plan) with optional
     limit overrides. 409 if the id exists; 422 for an unknown plan or invalid limit."""
     spec = body.model_dump(exclude={"opened_at"})
-    spec["limits"] = body.limits.model_dump(exclude_none=True) if body.limits else {}
+    spec["limits"] = body.limits.model_dump(exclude_unset=True) if body.limits else {}
     now = body.opened_at if body.opened_at is not None else service.now()
     return await service.register(spec, now)
 
@@ -35,7 +35,7 @@ async def get_events(account_id: str, service: ServiceDep, limit: int = Query(10
 @router.patch("/{account_id}/limits", response_model=AccountView)
 async def patch_limits(account_id: str, body: LimitsPatch, service: ServiceDep):
     """Change limits; the change (before, after, by, reason) is recorded as an event."""
-    overrides = body.model_dump(exclude_none=True, exclude={"by", "reason"})
+    overrides = body.model_dump(exclude_unset=True, exclude={"by", "reason"})
     return await service.patch_limits(account_id, overrides, body.by, body.reason, service.now())
 
 

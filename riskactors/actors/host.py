@@ -15,6 +15,7 @@ from ..domain import (
     Account,
     AccountConfig,
     AccountStatus,
+    CalendarEvent,
     DomainError,
     DuplicateAccount,
     Fill,
@@ -24,11 +25,11 @@ from ..domain import (
     LimitsError,
     Mark,
     MarkBook,
+    NewsCalendar,
     Order,
-    PlanBook,
+    SizingError,
     TradingDayCalendar,
     UnknownAccount,
-    default_planbook,
     default_registry,
 )
 
@@ -37,9 +38,10 @@ __all__ = ["AccountHost", "error_envelope"]
 
 def error_envelope(exc: Exception) -> dict[str, Any]:
     """``{"error": {"type", "code", "subject", "message", "field"}}`` for a core error."""
-    if isinstance(exc, LimitsError):
-        return {"error": {"type": "LimitsError", "code": "INVALID_LIMITS", "subject": exc.field,
-                          "field": exc.field, "message": exc.message}}
+    if isinstance(exc, (LimitsError, SizingError)):
+        return {"error": {"type": type(exc).__name__, "code": "INVALID_" + ("LIMITS" if isinstance(exc, LimitsError)
+                                                                            else "REQUEST"),
+                          "subject": exc.field, "field": exc.field, "message": exc.message}}
     assert isinstance(exc, DomainError)
     return {"error": {"type": type(exc).__name__, "code": exc.code, "subject": exc.subject, "field": None,
                       "message": exc.message}}
@@ -54,7 +56,7 @@ class AccountHost:
         Name used in logs and readiness.
     config : dict
         ``Settings.host_config()``: reservation TTL, trading-day calendar, optional
-        instrument and plan files.
+        instrument file. Plans are resolved by the supervisor: a host receives resolved limits.
     """
 
     def __init__(self, host_id: str, config: dict[str, Any] | None = None):
@@ -62,12 +64,12 @@ class AccountHost:
         self.host_id = host_id
         self.registry = (InstrumentRegistry.from_csv(config["instruments_file"])
                          if config.get("instruments_file") else default_registry())
-        self.plans = PlanBook.from_json(config["plans_file"]) if config.get("plans_file") else default_planbook()
         self.account_config = AccountConfig(
             reservation_ttl=float(config.get("reservation_ttl_seconds", 30.0)),
             calendar=TradingDayCalendar(config.get("trading_day_rollover", "17:00"),
                                         config.get("trading_day_timezone", "America/New_York")))
         self.book = MarkBook(self.registry)
+        self.news = NewsCalendar()
         self.accounts: dict[str, Account] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -88,16 +90,20 @@ class AccountHost:
         return {"host_id": self.host_id, "accounts": len(self.accounts), "marks": len(self.book)}
 
     def register(self, spec: dict[str, Any], switches: list[dict[str, Any]], marks: list[dict[str, Any]],
-                 now: float) -> dict[str, Any]:
-        """Create an account from ``spec`` (HTTP body fields), apply the scope switches in force
-        and the latest marks; return its view (or an error envelope)."""
+                 now: float, calendar: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Create an account from ``spec`` (HTTP body fields plus ``resolved_limits`` and
+        ``plan_version`` from the supervisor), apply the scope switches in force, the latest
+        marks and calendar events; return its view (or an error envelope)."""
         try:
             if spec["account_id"] in self.accounts:
                 raise DuplicateAccount(spec["account_id"], "account already registered")
             self._apply_marks(marks)
-            limits = self.plans.resolve(spec["plan"], float(spec["initial_balance"]), spec.get("limits") or {})
+            self.apply_calendar(calendar or [])
+            limits = Limits.from_dict(spec["resolved_limits"])
             acct = Account(spec["account_id"], spec["user_id"], spec["challenge_id"], spec["currency"],
-                           float(spec["initial_balance"]), spec["plan"], limits, now, self.account_config)
+                           float(spec["initial_balance"]), spec["plan"], limits, now, self.account_config,
+                           position_mode=spec.get("position_mode") or "netting",
+                           plan_version=spec.get("plan_version"))
             for sw in switches:
                 acct.set_kill_switch(KillSwitch.from_dict(sw), now)
             self.accounts[acct.account_id] = acct
@@ -127,7 +133,10 @@ class AccountHost:
         """Pre-trade check of one order (reserves on accept). Returns the decision dict."""
         try:
             acct = self._account(order["account_id"])
-            return acct.submit(Order(**order), self.book, now)
+            peers = order.get("peers")
+            if peers is not None:
+                order = {**order, "peers": (tuple(peers[0]), tuple(peers[1]))}
+            return acct.submit(Order(**order), self.book, now, self.news)
         except DomainError as exc:
             return error_envelope(exc)
 
@@ -177,6 +186,12 @@ class AccountHost:
                     breaches.extend(acct.on_market(self.book, now))
         return {"applied": applied, "stale": stale, "breaches": breaches}
 
+    def apply_calendar(self, events: list[dict[str, Any]]) -> int:
+        """Add or replace calendar events (rule ``NEWS_BLACKOUT``); returns how many changed."""
+        return self.news.add(CalendarEvent(e["event_id"], float(e["at"]), e.get("title") or "",
+                                           tuple(e.get("currencies") or ()), tuple(e.get("instruments") or ()),
+                                           e.get("impact") or "high") for e in events)
+
     def set_kill_switch(self, switch: dict[str, Any], account_ids: list[str] | None, now: float) -> int:
         """Activate ``switch`` on ``account_ids`` (``None``: every account here). Returns count."""
         sw = KillSwitch.from_dict(switch)
@@ -202,6 +217,54 @@ class AccountHost:
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
+    def bind_plan(self, account_id: str, plan: str, version: int | None, limits: dict[str, Any], by: str,
+                  reason: str, now: float) -> dict[str, Any]:
+        """Rebind an account to a plan version with its resolved limits (recorded); returns the view."""
+        try:
+            acct = self._account(account_id)
+            acct.advance(now, self.book)
+            acct.bind_plan(plan, version, Limits.from_dict(limits), by, reason, now)
+            return acct.view(self.book, now)
+        except (DomainError, LimitsError) as exc:
+            return error_envelope(exc)
+
+    def position_size(self, account_id: str, request: dict[str, Any], now: float) -> dict[str, Any]:
+        """Recommended lots for ``request`` (instrument, entry, stop_loss, risk_amount or
+        risk_fraction) on the account (see :func:`riskactors.domain.sizing.position_size`)."""
+        try:
+            acct = self._account(account_id)
+            acct.advance(now, self.book)
+            return acct.size_position(request, self.book)
+        except (DomainError, SizingError) as exc:
+            return error_envelope(exc)
+
+    def recommendations(self, account_ids: list[str] | None, status: str | None) -> list[dict[str, Any]]:
+        """Limit-reduction recommendations of the given accounts (``None``: all here)."""
+        return [dict(r) for acct in self._targets(account_ids) for r in acct.recommendations.values()
+                if status is None or r["status"] == status]
+
+    def decide_recommendation(self, account_id: str, rec_id: str, apply: bool, by: str, reason: str,
+                              now: float) -> dict[str, Any]:
+        """Apply or dismiss a pending recommendation; returns it and the account view."""
+        try:
+            acct = self._account(account_id)
+            acct.advance(now, self.book)
+            rec = acct.decide_recommendation(rec_id, apply, by, reason, now)
+            return {"recommendation": rec, "account": acct.view(self.book, now)}
+        except (DomainError, LimitsError) as exc:
+            return error_envelope(exc)
+
+    def closed_trades(self, account_ids: list[str] | None, now: float) -> list[dict[str, Any]]:
+        """Per account: ids, initial balance and its closed trades as tuples (for the analytics)."""
+        out = []
+        for acct in self._targets(account_ids):
+            acct.advance(now, self.book)
+            out.append({"account_id": acct.account_id, "user_id": acct.user_id, "challenge_id": acct.challenge_id,
+                        "initial_balance": acct.initial_balance, "currency": acct.currency,
+                        "open_positions": len(acct.positions),
+                        "trades": [tuple(t.to_dict().values()) for t in acct.closed_trades]})
+        return out
+
     def set_status(self, account_id: str, status: str, by: str, reason: str, now: float) -> dict[str, Any]:
         """Ops status change (``active``/``disabled``/``failed``); returns the view."""
         try:
@@ -217,5 +280,5 @@ class AccountHost:
         rows = []
         for acct in self._targets(account_ids):
             acct.advance(now, self.book)
-            rows.append(acct.summary(self.book))
+            rows.append(acct.summary(self.book, now))
         return rows

@@ -113,5 +113,6 @@ def start(settings: Settings) -> RayRuntime:
     supervisor = RemoteSupervisor.remote(RayTransport(settings.call_timeout_seconds), settings.placement, shards,
                                          config)
     ray.get(supervisor.stats.remote(), timeout=120)
-    service = RiskService(RayTransport(settings.call_timeout_seconds), supervisor, shards, settings.placement)
+    service = RiskService(RayTransport(settings.call_timeout_seconds), supervisor, shards, settings.placement,
+                          settings.reservation_ttl_seconds)
     return RayRuntime(service=service, supervisor=supervisor, shards=shards, started_ray=started)

@@ -11,7 +11,7 @@ import asyncio
 import time
 from typing import Any
 
-from ..domain import UnknownAccount, UnknownOrder
+from ..domain import PeerBook, UnknownAccount, UnknownOrder, UnknownRecommendation
 from .placement import shard_key, stable_shard
 from .transport import unwrap
 
@@ -74,9 +74,13 @@ class RiskService:
     shards : list
         Shard targets (sharded placement); empty for dedicated.
     placement : {"sharded", "dedicated"}
+    reservation_ttl : float
+        Seconds an accepted opening order counts in the peer book (rule
+        ``HEDGING_ACROSS_ACCOUNTS``) unless a fill or cancel arrives first.
     """
 
-    def __init__(self, transport: Any, supervisor: Any, shards: list[Any], placement: str):
+    def __init__(self, transport: Any, supervisor: Any, shards: list[Any], placement: str,
+                 reservation_ttl: float = 30.0):
         self.transport = transport
         self.supervisor = supervisor
         self.shards = list(shards)
@@ -86,6 +90,10 @@ class RiskService:
         self._marks: dict[str, dict[str, Any]] = {}
         self._order_accounts: dict[str, str] = {}
         self._batchers: dict[int, CheckBatcher] = {}
+        self._calendar: dict[str, dict[str, Any]] = {}
+        self._account_users: dict[str, str] = {}
+        self.peers = PeerBook()
+        self.reservation_ttl = reservation_ttl
 
     @staticmethod
     def now() -> float:
@@ -102,6 +110,7 @@ class RiskService:
             if loc is None:
                 raise UnknownAccount(account_id, "account not registered")
             host = loc["host"]
+            self._account_users[account_id] = loc["user_id"]
             self._routes[account_id] = host
             self._hosts[loc["host_key"]] = host
         return host
@@ -120,7 +129,9 @@ class RiskService:
     # ------------------------------------------------------------------ accounts
     async def register(self, spec: dict[str, Any], now: float) -> dict[str, Any]:
         """Register an account (via the supervisor, which places it). Returns its view."""
-        result = unwrap(await self.transport.call(self.supervisor, "register", spec, list(self._marks.values()), now))
+        result = unwrap(await self.transport.call(self.supervisor, "register", spec, list(self._marks.values()), now,
+                                                  list(self._calendar.values())))
+        self._account_users[spec["account_id"]] = spec["user_id"]
         self._routes[spec["account_id"]] = result["host"]
         self._hosts[result["host_key"]] = result["host"]
         return result["view"]
@@ -145,15 +156,35 @@ class RiskService:
         batcher = self._batchers.get(id(host))
         if batcher is None or batcher.host is not host:
             batcher = self._batchers[id(host)] = CheckBatcher(self.transport, host)
+        user = await self._user_of(order["account_id"])
+        if user is not None:
+            longs, shorts = self.peers.peers(user, order["account_id"], order["instrument"], now)
+            if longs or shorts:
+                order = {**order, "peers": [list(longs), list(shorts)]}
         decision = unwrap(await batcher.check(order, now))
         if len(self._order_accounts) > 200_000:
             self._order_accounts.clear()
         self._order_accounts[order["order_id"]] = order["account_id"]
+        if user is not None and decision["decision"] == "accept" and not decision["reduces_position"]:
+            sign = 1 if order["side"] == "buy" else -1
+            self.peers.add_pending(order["order_id"], user, order["account_id"], order["instrument"], sign,
+                                   now + self.reservation_ttl)
         return decision
+
+    async def _user_of(self, account_id: str) -> str | None:
+        """The account's user (for the peer book); ``None`` when the account is unknown."""
+        user = self._account_users.get(account_id)
+        if user is None:
+            loc = await self.transport.call(self.supervisor, "locate", account_id)
+            if loc is None:
+                return None
+            user = self._account_users[account_id] = loc["user_id"]
+        return user
 
     async def cancel(self, order_id: str, account_id: str | None, now: float) -> dict[str, Any]:
         """Release an order's reservation; without ``account_id`` the hosts are searched."""
         account_id = account_id or self._order_accounts.get(order_id)
+        self.peers.remove_pending(order_id)
         if account_id is not None:
             return await self._call_account(account_id, "cancel", account_id, order_id, now)
         hosts = await self._all_hosts()
@@ -164,7 +195,14 @@ class RiskService:
         raise UnknownOrder(order_id, "order_id unknown on every account")
 
     async def fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
-        return await self._call_account(fill["account_id"], "fill", fill, now)
+        """Apply a fill; the peer book learns the account's lots on the instrument after it."""
+        result = await self._call_account(fill["account_id"], "fill", fill, now)
+        if fill.get("order_id"):
+            self.peers.remove_pending(fill["order_id"])
+        long_lots, short_lots = result["instrument_lots"]
+        self.peers.update_position(result["user_id"], fill["account_id"], fill["instrument"], long_lots, short_lots)
+        self._account_users[fill["account_id"]] = result["user_id"]
+        return result
 
     async def marks(self, marks: list[dict[str, Any]]) -> dict[str, Any]:
         """Broadcast marks to every host; returns counts and breaches caused."""
@@ -179,6 +217,63 @@ class RiskService:
         results = await asyncio.gather(*(self.transport.call(h, "apply_marks", marks, now) for h in hosts))
         breaches = [b for r in results for b in r["breaches"]]
         return {"received": len(marks), "applied": fresh, "stale": len(marks) - fresh, "breaches": breaches}
+
+    async def calendar(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """Store calendar events (by ``event_id``) and send them to every host."""
+        for e in events:
+            self._calendar[e["event_id"]] = e
+        hosts = await self._all_hosts()
+        await asyncio.gather(*(self.transport.call(h, "apply_calendar", events) for h in hosts))
+        return {"received": len(events), "events": len(self._calendar)}
+
+    def calendar_events(self) -> list[dict[str, Any]]:
+        """Every calendar event held by this front, in time order."""
+        return sorted(self._calendar.values(), key=lambda e: (e["at"], e["event_id"]))
+
+    # ------------------------------------------------------------------ plans
+    async def plans(self) -> list[dict[str, Any]]:
+        return await self.transport.call(self.supervisor, "plans_list")
+
+    async def plan(self, plan_id: str) -> list[dict[str, Any]]:
+        return unwrap(await self.transport.call(self.supervisor, "plan_versions", plan_id))
+
+    async def create_plan(self, doc: dict[str, Any], now: float) -> dict[str, Any]:
+        return unwrap(await self.transport.call(self.supervisor, "plan_create", doc, now))
+
+    async def activate_plan(self, plan_id: str, version: int | None, now: float) -> dict[str, Any]:
+        return unwrap(await self.transport.call(self.supervisor, "plan_activate", plan_id, version, now))
+
+    async def bind_plan(self, account_id: str, plan_id: str, version: int | None, keep_overrides: bool, by: str,
+                        reason: str, now: float) -> dict[str, Any]:
+        return unwrap(await self.transport.call(self.supervisor, "bind_plan", account_id, plan_id, version,
+                                                keep_overrides, by, reason, now))
+
+    # ------------------------------------------------------------------ sizing, analytics, recommendations
+    async def position_size(self, account_id: str, request: dict[str, Any], now: float) -> dict[str, Any]:
+        return await self._call_account(account_id, "position_size", account_id, request, now)
+
+    async def analytics(self, scope: str, scope_id: str | None, now: float) -> dict[str, Any]:
+        return unwrap(await self.transport.call(self.supervisor, "analytics", scope, scope_id, now))
+
+    async def behaviour_config(self, updates: dict[str, Any] | None = None) -> dict[str, Any]:
+        if updates is None:
+            return await self.transport.call(self.supervisor, "behaviour_config")
+        return unwrap(await self.transport.call(self.supervisor, "update_behaviour_config", updates))
+
+    async def recommendations(self, account_id: str | None, status: str | None) -> list[dict[str, Any]]:
+        return unwrap(await self.transport.call(self.supervisor, "recommendations", account_id, status))
+
+    async def decide_recommendation(self, rec_id: str, apply: bool, by: str, reason: str,
+                                    now: float) -> dict[str, Any]:
+        """Apply or dismiss a recommendation (its id names the account: ``R<seq>-<account_id>``)."""
+        head, sep, account_id = rec_id.partition("-")
+        if not sep or not head.startswith("R") or not head[1:].isdigit():
+            raise UnknownRecommendation(rec_id, "not a recommendation id (R<seq>-<account_id>)")
+        try:
+            return await self._call_account(account_id, "decide_recommendation", account_id, rec_id, apply, by,
+                                            reason, now)
+        except UnknownAccount:
+            raise UnknownRecommendation(rec_id, "recommendation unknown") from None
 
     # ------------------------------------------------------------------ ops
     async def set_kill_switch(self, scope: str, scope_id: str | None, mode: str, reason: str, by: str,

@@ -9,8 +9,21 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from ..domain import DuplicateAccount, KillScope, UnknownAccount
+from ..domain import (
+    AnalyticsConfigError,
+    BehaviourConfig,
+    ClosedTrade,
+    DomainError,
+    DuplicateAccount,
+    KillScope,
+    LimitsError,
+    PlanRegistry,
+    UnknownAccount,
+    analyse,
+    pooled,
+)
 from ..domain.aggregate import consolidate
+from ..domain.instruments import package_data
 from .host import error_envelope
 from .placement import dedicated_key, shard_key, stable_shard
 from .transport import unwrap
@@ -29,11 +42,15 @@ class Supervisor:
     shards : list
         Shard targets (sharded placement); empty for dedicated.
     host_config : dict
-        Passed to dedicated hosts when they are spawned.
+        Passed to dedicated hosts when they are spawned; ``plans_file`` (optional) seeds the
+        plan registry, else the shipped presets.
     """
 
     def __init__(self, transport: Any, placement: str, shards: list[Any], host_config: dict[str, Any]):
         self.transport = transport
+        plans_file = host_config.get("plans_file")
+        self.plans = PlanRegistry.from_json(plans_file) if plans_file else _fresh_presets()
+        self.behaviour = BehaviourConfig()
         self.placement = placement
         self.host_config = host_config
         self.hosts: dict[str, Any] = {shard_key(i): s for i, s in enumerate(shards)}
@@ -54,8 +71,11 @@ class Supervisor:
         wanted = {("firm", None), ("user", user_id), ("challenge", challenge_id)}
         return [sw for key, sw in self.switches.items() if key in wanted]
 
-    async def register(self, spec: dict[str, Any], marks: list[dict[str, Any]], now: float) -> dict[str, Any]:
-        """Place and create an account. Returns ``{"view", "host_key", "host"}`` or an error envelope."""
+    async def register(self, spec: dict[str, Any], marks: list[dict[str, Any]], now: float,
+                       calendar: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Place and create an account bound to the active version of ``spec["plan"]`` (or the
+        active ``spec["plan_version"]``). Returns ``{"view", "host_key", "host"}`` or an error
+        envelope."""
         account_id = spec["account_id"]
         if account_id in self.accounts or account_id in self._pending:
             return error_envelope(DuplicateAccount(account_id, "account already registered"))
@@ -67,15 +87,22 @@ class Supervisor:
             if host is None:
                 host = await self.transport.spawn_host(key, self.host_config)
                 spawned = True
+            try:
+                version, limits = _bind(self.plans, spec["plan"], spec.get("plan_version"),
+                                       float(spec["initial_balance"]), spec.get("limits"))
+            except (DomainError, LimitsError) as exc:
+                return error_envelope(exc)
+            spec = {**spec, "plan_version": version.version, "resolved_limits": limits.to_dict()}
             switches = self._switches_for(spec["user_id"], spec["challenge_id"])
-            view = await self.transport.call(host, "register", spec, switches, marks, now)
+            view = await self.transport.call(host, "register", spec, switches, marks, now, calendar or [])
             if isinstance(view, dict) and "error" in view:
                 if spawned:
                     await self.transport.kill(host)
                 return view
             self.hosts[key] = host
             self.accounts[account_id] = {"user_id": spec["user_id"], "challenge_id": spec["challenge_id"],
-                                         "host_key": key}
+                                         "host_key": key, "initial_balance": float(spec["initial_balance"]),
+                                         "overrides": dict(spec.get("limits") or {})}
             self.by_user[spec["user_id"]].add(account_id)
             self.by_challenge[spec["challenge_id"]].add(account_id)
             return {"view": view, "host_key": key, "host": host}
@@ -83,11 +110,12 @@ class Supervisor:
             self._pending.discard(account_id)
 
     def locate(self, account_id: str) -> dict[str, Any] | None:
-        """``{"host_key", "host"}`` of an account, or ``None`` if unknown."""
+        """``{"host_key", "host", "user_id", "challenge_id"}`` of an account, or ``None`` if unknown."""
         meta = self.accounts.get(account_id)
         if meta is None:
             return None
-        return {"host_key": meta["host_key"], "host": self.hosts[meta["host_key"]]}
+        return {"host_key": meta["host_key"], "host": self.hosts[meta["host_key"]], "user_id": meta["user_id"],
+                "challenge_id": meta["challenge_id"]}
 
     def host_list(self) -> list[tuple[str, Any]]:
         """Every host (key, target)."""
@@ -167,3 +195,112 @@ class Supervisor:
         result["kill_switches"] = [sw for (s, i), sw in self.switches.items()
                                    if s == "firm" or (s == scope and i == scope_id)]
         return result
+
+    # ------------------------------------------------------------------ plans
+    def plans_list(self) -> list[dict[str, Any]]:
+        """One summary per plan id (see ``PlanRegistry.list``)."""
+        return self.plans.list()
+
+    def plan_versions(self, plan_id: str) -> Any:
+        """Every version of a plan, oldest first, or an error envelope."""
+        try:
+            return [v.to_dict() for v in self.plans.versions(plan_id)]
+        except DomainError as exc:
+            return error_envelope(exc)
+
+    def plan_create(self, doc: dict[str, Any], now: float) -> dict[str, Any]:
+        """Add a plan version as a draft (a new id starts at version 1)."""
+        try:
+            return self.plans.create(doc, now).to_dict()
+        except (DomainError, LimitsError) as exc:
+            return error_envelope(exc)
+
+    def plan_activate(self, plan_id: str, version: int | None, now: float) -> dict[str, Any]:
+        """Activate a draft version (the previously active one is superseded)."""
+        try:
+            return self.plans.activate(plan_id, version, now=now).to_dict()
+        except DomainError as exc:
+            return error_envelope(exc)
+
+    async def bind_plan(self, account_id: str, plan_id: str, version: int | None, keep_overrides: bool, by: str,
+                        reason: str, now: float) -> dict[str, Any]:
+        """Rebind an account to an active plan version (an explicit, recorded action)."""
+        meta = self.accounts.get(account_id)
+        if meta is None:
+            return error_envelope(UnknownAccount(account_id, "account not registered"))
+        try:
+            overrides = meta["overrides"] if keep_overrides else None
+            pv, limits = _bind(self.plans, plan_id, version, meta["initial_balance"], overrides)
+        except (DomainError, LimitsError) as exc:
+            return error_envelope(exc)
+        view = await self.transport.call(self.hosts[meta["host_key"]], "bind_plan", account_id, plan_id, pv.version,
+                                         limits.to_dict(), by, reason, now)
+        if not (isinstance(view, dict) and "error" in view) and not keep_overrides:
+            meta["overrides"] = {}
+        return view
+
+    # ------------------------------------------------------------------ analytics and recommendations
+    def behaviour_config(self) -> dict[str, Any]:
+        """Thresholds and weights of the behaviour analytics."""
+        return self.behaviour.to_dict()
+
+    def update_behaviour_config(self, updates: dict[str, Any]) -> dict[str, Any]:
+        """Change thresholds (``POST /admin/update-config``); returns the new config or an error."""
+        try:
+            self.behaviour = self.behaviour.with_updates(updates)
+        except AnalyticsConfigError as exc:
+            return {"error": {"type": "LimitsError", "code": "INVALID_CONFIG", "subject": exc.field,
+                              "field": f"config.{exc.field}", "message": exc.message}}
+        return self.behaviour.to_dict()
+
+    async def analytics(self, scope: str, scope_id: str | None, now: float) -> dict[str, Any]:
+        """Behaviour analytics of an account, or pooled over a user, a challenge or the firm."""
+        try:
+            ids = self._accounts_in(scope, scope_id)
+        except UnknownAccount as exc:
+            return error_envelope(exc)
+        parts = await self._fan_out("closed_trades", self._hosts_for(scope, ids), after=(now,))
+        rows = [row for part in parts for row in part]
+        groups = [([ClosedTrade(*t) for t in row["trades"]], row["initial_balance"]) for row in rows]
+        if scope == "account":
+            row = rows[0]
+            result = analyse(groups[0][0], groups[0][1], self.behaviour)
+            result.update({"account_id": row["account_id"], "user_id": row["user_id"],
+                           "challenge_id": row["challenge_id"], "currency": row["currency"]})
+        else:
+            result = pooled(groups, self.behaviour)
+            result["currencies"] = sorted({row["currency"] for row in rows})
+            result["by_account"] = {
+                row["account_id"]: {"trades": len(g[0]), "score": analyse(g[0], g[1], self.behaviour)
+                                    ["all"]["score"]} for row, g in zip(rows, groups)}
+        closes = [t.close_time for g in groups for t in g[0]]
+        result.update({"scope": scope, "id": scope_id, "config": self.behaviour.to_dict(),
+                       "last_trade_at": max(closes) if closes else None,
+                       "open_positions": sum(row["open_positions"] for row in rows)})
+        return result
+
+    async def recommendations(self, account_id: str | None, status: str | None) -> Any:
+        """Limit-reduction recommendations of one account or of the firm."""
+        if account_id is not None and account_id not in self.accounts:
+            return error_envelope(UnknownAccount(account_id, "account not registered"))
+        scope, ids = ("account", [account_id]) if account_id is not None else ("firm", [])
+        parts = await self._fan_out("recommendations", self._hosts_for(scope, ids), after=(status,))
+        return sorted((r for part in parts for r in part), key=lambda r: (r["created_at"], r["recommendation_id"]))
+
+
+def _bind(plans: PlanRegistry, plan_id: str, version: int | None, initial_balance: float,
+          overrides: dict[str, Any] | None):
+    """(plan version, limits) for binding an account: the version must be active.
+
+    An unknown plan id is bad input of the request (``LimitsError`` naming ``plan``, HTTP 422).
+    """
+    if plan_id not in plans:
+        known = ", ".join(p["id"] for p in plans.list())
+        raise LimitsError("plan", f"unknown plan {plan_id!r}; known: {known}")
+    pv = plans.bindable(plan_id, version)
+    return plans.resolve(plan_id, pv.version, initial_balance, overrides)
+
+
+def _fresh_presets() -> PlanRegistry:
+    """A mutable registry holding the shipped presets (each supervisor owns its own)."""
+    return PlanRegistry.from_json(package_data("plans.json"))

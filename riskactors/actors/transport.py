@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Protocol
 
-from ..domain import DomainError, LimitsError
+from ..domain import DomainError, LimitsError, SizingError
 from ..domain.errors import ERRORS_BY_NAME
 from .host import AccountHost
 
@@ -49,5 +49,7 @@ def unwrap(result: Any) -> Any:
         err = result["error"]
         if err["type"] == "LimitsError":
             raise LimitsError(err["field"], err["message"])
+        if err["type"] == "SizingError":
+            raise SizingError(err["field"], err["message"])
         raise ERRORS_BY_NAME.get(err["type"], DomainError)(err["subject"], err["message"])
     return result

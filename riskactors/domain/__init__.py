@@ -1,15 +1,20 @@
 """Pure risk core: no Ray, FastAPI, uvicorn or msgpack here; time is always an argument."""
 
 from .account import Account, AccountConfig
+from .analytics import AnalyticsConfigError, BehaviourConfig, analyse, pooled
 from .checks import check_order
 from .codes import (
                     AccountStatus,
+                    DailyLossMode,
                     DailyLossReference,
                     DecisionKind,
                     KillMode,
                     KillScope,
                     MaxLossMode,
+                    PlanStatus,
+                    PositionMode,
                     ReasonCode,
+                    RuleAction,
                     Side,
                     WarningCode,
 )
@@ -20,22 +25,33 @@ from .errors import (
                     FillConflict,
                     InvalidFill,
                     OrderConflict,
+                    RecommendationConflict,
                     UnknownAccount,
                     UnknownInstrument,
                     UnknownOrder,
+                    UnknownRecommendation,
 )
 from .instruments import Instrument, InstrumentRegistry, default_registry
 from .limits import LIMIT_FIELDS, Limits, LimitsError, PlanBook, default_planbook
 from .marks import MarkBook
-from .model import Decision, Fill, KillSwitch, Mark, Order, Position, Reason, Reservation
-from .tradingday import TradingDayCalendar
+from .model import CalendarEvent, ClosedTrade, Decision, Fill, KillSwitch, Mark, Order, Position, Reason, Reservation
+from .peers import PeerBook
+from .plans import PlanConflict, PlanNotFound, PlanRegistry, PlanVersion, default_plan_registry
+from .rules import NewsCalendar
+from .sizing import SizingError, position_size
+from .tradingday import TradingDayCalendar, WeeklyClose
 
 __all__ = [
                     "LIMIT_FIELDS",
                     "Account",
                     "AccountConfig",
                     "AccountStatus",
+                    "AnalyticsConfigError",
+                    "BehaviourConfig",
+                    "CalendarEvent",
+                    "ClosedTrade",
                     "ConversionUnavailable",
+                    "DailyLossMode",
                     "DailyLossReference",
                     "Decision",
                     "DecisionKind",
@@ -54,20 +70,37 @@ __all__ = [
                     "Mark",
                     "MarkBook",
                     "MaxLossMode",
+                    "NewsCalendar",
                     "Order",
                     "OrderConflict",
+                    "PeerBook",
                     "PlanBook",
+                    "PlanConflict",
+                    "PlanNotFound",
+                    "PlanRegistry",
+                    "PlanStatus",
+                    "PlanVersion",
                     "Position",
+                    "PositionMode",
                     "Reason",
                     "ReasonCode",
+                    "RecommendationConflict",
                     "Reservation",
+                    "RuleAction",
                     "Side",
+                    "SizingError",
                     "TradingDayCalendar",
                     "UnknownAccount",
                     "UnknownInstrument",
                     "UnknownOrder",
+                    "UnknownRecommendation",
                     "WarningCode",
+                    "WeeklyClose",
+                    "analyse",
                     "check_order",
+                    "default_plan_registry",
                     "default_planbook",
                     "default_registry",
+                    "pooled",
+                    "position_size",
 ]

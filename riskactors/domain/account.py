@@ -31,6 +31,7 @@ from .errors import (
     FillConflict,
     InvalidFill,
     OrderConflict,
+    RecommendationConflict,
     UnknownInstrument,
     UnknownOrder,
     UnknownRecommendation,
@@ -51,6 +52,7 @@ from .model import (
 )
 from .positions import apply_plan, plan_fill
 from .rules import NewsCalendar, max_loss_floor, weekend_warning
+from .sizing import position_size
 from .tradingday import TradingDayCalendar
 from .valuation import effective_lots, instrument_exposure, position_floating
 
@@ -72,6 +74,14 @@ class AccountConfig:
 
     reservation_ttl: float = 30.0
     calendar: TradingDayCalendar = field(default_factory=TradingDayCalendar)
+
+
+def _is_below(stop: Any, entry: Any) -> bool:
+    """True when ``stop`` < ``entry`` (a buy); bad values fall through to the sizing checks."""
+    try:
+        return float(stop) < float(entry)
+    except (TypeError, ValueError):
+        return True
 
 
 class Account:
@@ -614,6 +624,42 @@ class Account:
         active = sorted(self.switches.values(), key=lambda s: (s.mode is not KillMode.HALT, order[str(s.scope)]))
         return active[0].to_dict() if active else dict(INACTIVE_KILL_SWITCH)
 
+    # ------------------------------------------------------------------ position sizing
+    def size_position(self, request: dict[str, Any], book: MarkBook) -> dict[str, Any]:
+        """Recommended lots for a trade from ``entry`` to ``stop_loss`` risking ``risk_amount``
+        (account currency) or ``risk_fraction`` (0–1 of balance), capped by this account's
+        max position size (lots already held or reserved that way counted), leverage (current
+        notional counted) and free margin (margin used and reserved counted). See
+        :func:`riskactors.domain.sizing.position_size`.
+
+        Raises
+        ------
+        UnknownInstrument, ConversionUnavailable, SizingError
+        """
+        symbol = request["instrument"]
+        inst = book.registry.get(symbol)
+        if inst is None:
+            raise UnknownInstrument(symbol, "instrument not in the registry")
+        rate = book.rate(inst.quote_currency, self.currency)
+        if rate is None:
+            raise ConversionUnavailable(symbol, f"no {inst.quote_currency}->{self.currency} rate from marks")
+        snap = self.snapshot(book)
+        notional, margin = self.exposure(snap)
+        margin += sum(snap.reservation_margin(r) for r in self.reservations.values())
+        long_lots, short_lots = self.held_lots().get(symbol, (0.0, 0.0))
+        buys, sells = self.reserved_lots(symbol, opening_only=self.hedging)
+        buying = _is_below(request.get("stop_loss"), request.get("entry"))
+        if self.hedging:
+            held = long_lots + buys if buying else short_lots - sells
+        else:
+            net = long_lots - short_lots
+            held = max(0.0, net + buys) if buying else max(0.0, -(net + sells))
+        rec = position_size(instrument=inst, entry=request.get("entry"), stop_loss=request.get("stop_loss"),
+                            rate=rate, balance=self.balance, equity=snap.equity, limits=self.limits,
+                            risk_amount=request.get("risk_amount"), risk_fraction=request.get("risk_fraction"),
+                            held_lots=held, other_notional=notional, margin_used=margin)
+        return {"account_id": self.account_id, "instrument": symbol, "currency": self.currency, **rec.to_dict()}
+
     # ------------------------------------------------------------------ recommendations
     def _add_recommendation(self, rec: dict[str, Any], now: float) -> None:
         for old in self.recommendations.values():
@@ -637,8 +683,6 @@ class Account:
         RecommendationConflict
             It is no longer pending.
         """
-        from .errors import RecommendationConflict  # local: only this path needs it
-
         rec = self.recommendations.get(rec_id)
         if rec is None:
             raise UnknownRecommendation(rec_id, "recommendation unknown on this account")

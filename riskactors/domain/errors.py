@@ -12,6 +12,8 @@ Hierarchy::
     ├── FillConflict          fill id reused, other content    (HTTP 409)
     ├── ConversionUnavailable no quote→account rate known      (HTTP 409)
     ├── InvalidFill           side/quantity/price unusable     (HTTP 422)
+    ├── PlanNotFound          plan id or version unknown       (HTTP 404)
+    ├── PlanConflict          lifecycle step not allowed now   (HTTP 409)
     ├── UnknownRecommendation recommendation id unknown        (HTTP 404)
     └── RecommendationConflict not pending any more            (HTTP 409)
 """
@@ -26,6 +28,8 @@ __all__ = [
     "FillConflict",
     "InvalidFill",
     "OrderConflict",
+    "PlanConflict",
+    "PlanNotFound",
     "RecommendationConflict",
     "UnknownAccount",
     "UnknownInstrument",
@@ -82,6 +86,19 @@ class InvalidFill(DomainError, ValueError):
     code = "INVALID_FILL"
 
 
+class PlanNotFound(DomainError):
+    """No plan with this id, or the plan has no such version. ``subject`` is the plan id."""
+
+    code = "UNKNOWN_PLAN"
+
+
+class PlanConflict(DomainError):
+    """The lifecycle step is not allowed in the plan's current state (e.g. activating a
+    superseded version, binding a version that is not active). ``subject`` is the plan id."""
+
+    code = "PLAN_CONFLICT"
+
+
 class UnknownRecommendation(DomainError):
     code = "UNKNOWN_RECOMMENDATION"
 
@@ -95,4 +112,4 @@ class RecommendationConflict(DomainError):
 #: Every concrete core error, by class name (how an error envelope names it across processes).
 ERRORS_BY_NAME: dict[str, type[DomainError]] = {cls.__name__: cls for cls in (
     UnknownAccount, UnknownOrder, UnknownInstrument, DuplicateAccount, OrderConflict, FillConflict,
-    ConversionUnavailable, InvalidFill, UnknownRecommendation, RecommendationConflict)}
+    ConversionUnavailable, InvalidFill, UnknownRecommendation, RecommendationConflict, PlanNotFound, PlanConflict)}

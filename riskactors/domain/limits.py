@@ -211,12 +211,12 @@ class Limits:
         return _calendar(self.trading_day_rollover, self.trading_day_timezone)
 
     def with_overrides(self, overrides: Mapping[str, Any] | None) -> Limits:
-        """A copy with ``overrides`` (field → value) applied; ``None`` values are ignored.
+        """A copy with ``overrides`` (field → value) applied; ``None`` switches an optional rule off.
 
         Raises
         ------
         LimitsError
-            Unknown field or invalid value.
+            Unknown field or invalid value (a required limit set to ``None`` included).
         """
         if not overrides:
             return self
@@ -224,8 +224,17 @@ class Limits:
         if unknown:
             name = min(unknown)
             raise LimitsError(name, "unknown limit field")
-        clean = {k: v for k, v in overrides.items() if v is not None}
-        return replace(self, **clean)
+        return replace(self, **overrides)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Limits:
+        """Limits from :meth:`to_dict` output (every field given; unknown fields rejected).
+
+        Raises
+        ------
+        LimitsError
+        """
+        return cls().with_overrides(data)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (enums as strings)."""

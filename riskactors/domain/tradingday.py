@@ -1,15 +1,17 @@
 """Trading-day boundary: the firm's day rolls at a local time in a time zone.
 
 Default 17:00 America/New_York (the FX market's conventional day end). A trading day is
-labelled by the local date on which it **ends**: with a 17:00 roll, 2025-05-06 16:59 New York
-is day 2025-05-06 and 17:00 the same evening starts day 2025-05-07.
+labelled by the local date that holds most of it: with a roll at or after 12:00 the date on
+which it **ends** (a 17:00 roll: 2025-05-06 16:59 New York is day 2025-05-06 and 17:00 the
+same evening starts day 2025-05-07, the FX convention); with a roll before 12:00 the date on
+which it **starts** (a 00:00 Europe/Prague roll, FTMO's: the day is the calendar date).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 __all__ = ["TradingDayCalendar", "WeeklyClose"]
@@ -51,14 +53,15 @@ class TradingDayCalendar:
     def day_of(self, ts: float) -> date:
         """Trading day (the local date it ends on) containing epoch second ``ts``."""
         local = datetime.fromtimestamp(ts, tz=UTC).astimezone(self._zone)  # type: ignore[attr-defined]
-        if local.timetz().replace(tzinfo=None) >= self._time:  # type: ignore[attr-defined]
-            return local.date() + timedelta(days=1)
-        return local.date()
+        after_roll = local.timetz().replace(tzinfo=None) >= self._time  # type: ignore[attr-defined]
+        if self._time.hour >= 12:  # type: ignore[attr-defined]
+            return local.date() + timedelta(days=1) if after_roll else local.date()
+        return local.date() if after_roll else local.date() - timedelta(days=1)
 
     def start_of(self, day: date) -> float:
-        """Epoch second at which trading day ``day`` starts (the previous local day's roll)."""
-        prev = day - timedelta(days=1)
-        local = datetime.combine(prev, self._time, tzinfo=self._zone)  # type: ignore[attr-defined]
+        """Epoch second at which trading day ``day`` starts (its local roll)."""
+        start = day - timedelta(days=1) if self._time.hour >= 12 else day  # type: ignore[attr-defined]
+        local = datetime.combine(start, self._time, tzinfo=self._zone)  # type: ignore[attr-defined]
         return local.timestamp()
 
 

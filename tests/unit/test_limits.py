@@ -45,8 +45,12 @@ def test_override_wins_over_a_fraction_of_balance():
     assert lim.daily_loss_limit == 1234 and lim.max_loss_limit == pytest.approx(10_000)
 
 
-def test_none_override_is_ignored():
-    assert default_planbook().resolve("moderate", 10_000, {"max_leverage": None}).max_leverage == 10
+def test_none_switches_an_optional_rule_off_and_is_rejected_for_a_required_limit():
+    lim = default_planbook().resolve("two_step_phase1", 100_000, {"profit_target": None})
+    assert lim.profit_target is None
+    with pytest.raises(LimitsError) as exc:
+        default_planbook().resolve("moderate", 10_000, {"max_leverage": None})
+    assert exc.value.field == "max_leverage"
 
 
 @pytest.mark.parametrize("field,value", [

@@ -61,8 +61,9 @@ def test_other_rollover_and_zone_rolls_at_local_midnight():
     at = cal.day_of(datetime(2025, 5, 7, 0, 0, tzinfo=prague).timestamp())
     end = cal.day_of(datetime(2025, 5, 7, 23, 59, 59, tzinfo=prague).timestamp())
     assert at == before + timedelta(days=1) and end == at
-    # labelled by the local date the day ends on (documented convention), i.e. the next date
-    assert at == date(2025, 5, 8)
+    # a roll before noon labels the day by the date it starts on: the calendar date (FTMO's day)
+    assert at == date(2025, 5, 7)
+    assert cal.start_of(date(2025, 5, 7)) == datetime(2025, 5, 7, 0, 0, tzinfo=prague).timestamp()
 
 
 @pytest.mark.parametrize("rollover,tz", [("25:00", "America/New_York"), ("5pm", "America/New_York"),
