@@ -223,8 +223,15 @@ class Account:
         return {k: (v[0], v[1]) for k, v in out.items()}
 
     # ------------------------------------------------------------------ time-driven events
-    def advance(self, now: float, book: MarkBook) -> None:
-        """Apply the time-driven events due at ``now``: day roll, reservation expiry, time limit."""
+    def advance(self, now: float, book: MarkBook) -> list[dict[str, Any]]:
+        """Apply the time-driven events due at ``now``: day roll, reservation expiry, time limit.
+
+        Returns
+        -------
+        list of dict
+            Breach events caused now (the ``TIME_LIMIT`` failure; empty if none).
+        """
+        events: list[dict[str, Any]] = []
         day = self.calendar.day_of(now)
         if day > self.trading_day:
             self._roll_day(day, now, book)
@@ -239,9 +246,11 @@ class Account:
         limit_days = self.limits.time_limit_days
         if (limit_days is not None and self.status is AccountStatus.ACTIVE
                 and now >= self.created_at + limit_days * 86_400.0):
-            self._fail(ReasonCode.TIME_LIMIT, now, limit=float(limit_days), value=(now - self.created_at) / 86_400.0,
-                       message=f"{ReasonCode.TIME_LIMIT}: {limit_days} calendar days ran out before the objectives "
-                               f"were met")
+            events.append(self._fail(ReasonCode.TIME_LIMIT, now, limit=float(limit_days),
+                                     value=(now - self.created_at) / 86_400.0,
+                                     message=f"{ReasonCode.TIME_LIMIT}: {limit_days} calendar days ran out before "
+                                             f"the objectives were met"))
+        return events
 
     def _roll_day(self, day, now: float, book: MarkBook) -> None:
         ended = self.trading_day.isoformat()
@@ -447,8 +456,12 @@ class Account:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
                 raise InvalidFill(fill.fill_id, f"{name} must be a finite number > 0, got {v!r}")
         fill = self._with_order_levels(fill)
+        if self.hedging and fill.position_id is None and fill.order_id is not None:
+            r = self.reservations.get(fill.order_id)
+            if r is not None and r.position_id is not None:  # the fill of an order that named its ticket
+                fill = replace(fill, position_id=r.position_id)
         plan = plan_fill(self.positions, self._closed_ids, fill, self.position_mode)
-        self.advance(now, book)
+        early = self.advance(now, book)
         today = self.trading_day.isoformat()
         net = fill.commission + fill.swap
         outcome = apply_plan(self.positions, plan, fill, inst, rate, now, net, today, self.account_id)
@@ -466,7 +479,7 @@ class Account:
         self._record("fill_applied", now, fill_id=fill.fill_id, order_id=fill.order_id, position_id=plan.key,
                      instrument=fill.instrument, side=fill.side, quantity=fill.quantity, price=fill.price,
                      realized_pnl=outcome.realized, commission=fill.commission, swap=fill.swap)
-        breaches = self.on_market(book, now)
+        breaches = early + self.on_market(book, now)
         long_lots, short_lots = self.held_lots().get(fill.instrument, (0.0, 0.0))
         result = {"fill_id": fill.fill_id, "account_id": self.account_id, "user_id": self.user_id,
                   "duplicate": False, "realized_pnl": outcome.realized, "net_pnl": net, "position": position_view,
@@ -530,7 +543,7 @@ class Account:
         list of dict
             Breach events caused now (empty if none); a soft breach has ``"soft": True``.
         """
-        self.advance(now, book)
+        events = self.advance(now, book)  # a TIME_LIMIT failure is a breach caused now too
         snap = self.snapshot(book)
         for key, (_, px, rate) in snap.per_position.items():
             pos = self.positions[key]
@@ -538,8 +551,7 @@ class Account:
             pos.last_conversion = rate
         self.high_water_mark = max(self.high_water_mark, snap.equity)
         if self.status is not AccountStatus.ACTIVE:
-            return []
-        events = []
+            return events
         daily_floor = self.daily_reference() - self.limits.daily_loss_limit
         hard: list[tuple[ReasonCode, float, float, float]] = []
         if snap.equity < daily_floor - MONEY_EPS:
@@ -564,7 +576,7 @@ class Account:
             events.append(self._fail(code, now, limit=limit, value=loss, floor=floor, equity=snap.equity,
                                      message=f"{code}: loss {loss:.2f} {self.currency} > limit {limit:.2f} "
                                              f"(equity {snap.equity:.2f} < floor {floor:.2f})"))
-        if self.status is AccountStatus.ACTIVE and self.limits.profit_target is not None:
+        if self.status is AccountStatus.ACTIVE and self.limits.profit_target is not None and not self.positions:
             progress = objectives(self, now)
             if progress["all_met"]:
                 self.status = AccountStatus.PASSED

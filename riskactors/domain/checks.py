@@ -26,8 +26,10 @@ MAX_OPEN_POSITIONS     the order opens a new position and open positions (nettin
 MAX_LEVERAGE           Σ worst-case notional after the order / equity > max_leverage
 INSUFFICIENT_MARGIN    margin after the order > equity × 100 / margin_call_level (with the
                        default level 100 %: free margin < 0)
-DAILY_LOSS_LIMIT       current daily loss + the order's loss at its stop-loss > daily limit
-MAX_LOSS_LIMIT         current max loss + the order's loss at its stop-loss > max loss limit
+DAILY_LOSS_LIMIT       (daily reference − equity) + the order's loss at its stop-loss > daily
+                       limit, i.e. the stop would take equity below the daily floor (a profit
+                       today counts as room)
+MAX_LOSS_LIMIT         the same against the max-loss floor
 =====================  =====================================================================
 
 The prop-firm order rules of the plan (``STOP_LOSS_REQUIRED`` … ``HFT_LIMIT``) are in
@@ -246,6 +248,8 @@ def check_order(snap: Snapshot, order: Order, now: float, news: NewsCalendar | N
             reasons.extend(reasons_exp)
             warnings.extend(warn_exp)
         plan_reasons, plan_warnings = opening_rules(acct, order, inst, price, rate, now, news)
+        if any(r.code == ReasonCode.DAILY_LOSS_LIMIT for r in reasons):  # one DAILY_LOSS_LIMIT, with numbers
+            plan_reasons = [r for r in plan_reasons if r.code != ReasonCode.DAILY_LOSS_LIMIT]
         reasons.extend(plan_reasons)
         warnings.extend(plan_warnings)
     if score_metrics is None:  # not priced with the order: score and warn on the current state
@@ -338,15 +342,19 @@ def _exposure_rules(snap: Snapshot, order: Order, inst, sign: int, q: float, pri
     sl_loss = 0.0
     if order.stop_loss is not None:
         sl_loss = max(0.0, (price - order.stop_loss) * sign) * q * inst.contract_size * rate
-    daily = snap.daily_loss + sl_loss
+    # signed: equity above the reference (a profit today / since the start) leaves more room
+    # before the floor, exactly as the breach rule (equity < floor) sees it
+    day_now = acct.daily_reference() - snap.equity
+    daily = day_now + sl_loss
     if daily > limits.daily_loss_limit + MONEY_EPS:
         reasons.append(Reason(ReasonCode.DAILY_LOSS_LIMIT,
-                              f"daily loss {_fmt(snap.daily_loss)} {ccy} + loss at stop-loss {_fmt(sl_loss)} {ccy} "
+                              f"daily loss {_fmt(day_now)} {ccy} + loss at stop-loss {_fmt(sl_loss)} {ccy} "
                               f"> limit {_fmt(limits.daily_loss_limit)} {ccy}", limits.daily_loss_limit, daily))
-    total = snap.max_loss + sl_loss
+    max_now = max_loss_floor(acct) + limits.max_loss_limit - snap.equity
+    total = max_now + sl_loss
     if total > limits.max_loss_limit + MONEY_EPS:
         reasons.append(Reason(ReasonCode.MAX_LOSS_LIMIT,
-                              f"max loss {_fmt(snap.max_loss)} {ccy} + loss at stop-loss {_fmt(sl_loss)} {ccy} "
+                              f"max loss {_fmt(max_now)} {ccy} + loss at stop-loss {_fmt(sl_loss)} {ccy} "
                               f"> limit {_fmt(limits.max_loss_limit)} {ccy}", limits.max_loss_limit, total))
 
     warnings = _warnings(limits, leverage, margin, allowed, daily, total, ccy)

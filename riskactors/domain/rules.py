@@ -95,12 +95,14 @@ def max_loss_floor(acct: Account) -> float:
 
     ``static``: initial balance − limit (FTMO). ``trailing_intraday``: equity high-water mark −
     limit. ``trailing_eod``: high-water mark of end-of-day balances − limit (Topstep). With a
-    lock level the trailing floor never rises above it (Topstep locks at the starting balance).
+    lock level the trailing floor never rises above it (Topstep locks at the starting balance);
+    a lock under the starting floor (initial balance − limit) has no effect.
     """
     limits = acct.limits
     floor = acct.max_loss_reference() - limits.max_loss_limit
     if limits.max_loss_mode is not MaxLossMode.STATIC and limits.max_loss_lock is not None:
-        floor = min(floor, limits.max_loss_lock)
+        # the trail stops at the lock; a lock under the starting floor never loosens the rule
+        floor = max(min(floor, limits.max_loss_lock), acct.initial_balance - limits.max_loss_limit)
     return floor
 
 

@@ -229,3 +229,28 @@ def test_failed_hedging_account_can_close_a_ticket(book):
     assert d.accepted and d.reduces_position
     assert set(codes(acct.check(_order("sell", 1.0), book, T0 + 1))) >= {ReasonCode.KILL_SWITCH,
                                                                          ReasonCode.ACCOUNT_NOT_ACTIVE}
+
+
+@pytest.mark.parametrize("factor,hedge_ok", [(0.5, True), (1.0, False)])
+def test_order_check_charges_a_hedge_at_the_factor(book, factor, hedge_ok):
+    # 1,000 USD equity supports 1,000 USD of margin (margin call level 100 %): exactly 1 lot at 1.0
+    limits = make_limits(balance=1_000, max_leverage=1_000, hedged_margin_factor=factor)
+    acct = Account("h-1", "user-1", "ch-1", "USD", 1_000, "moderate", limits, T0, position_mode="hedging")
+    acct.apply_fill(_fill("buy", 1.0, 1.0, "T1"), book, T0)
+    hedge = acct.check(_order("sell", 1.0), book, T0)  # new short ticket: |1 − 1| + 2 × factor × 1 lots
+    assert hedge.accepted is hedge_ok and not hedge.reduces_position
+    if not hedge_ok:
+        r = reason(hedge, ReasonCode.INSUFFICIENT_MARGIN)
+        assert r.limit == pytest.approx(1_000) and r.value == pytest.approx(2_000)
+    more = acct.check(_order("buy", 0.01), book, T0)  # 1.01 lots long
+    r = reason(more, ReasonCode.INSUFFICIENT_MARGIN)
+    assert r.limit == pytest.approx(1_000) and r.value == pytest.approx(1_010)
+
+
+def test_fill_without_position_id_of_an_order_naming_a_ticket_closes_that_ticket(book):
+    acct = _hedging()
+    acct.apply_fill(_fill("buy", 1.0, 1.1000, ticket="t1"), book, T0)
+    assert acct.submit(_order("sell", 1.0, ticket="t1", order_id="close-t1"), book, T0 + 1)["reduces_position"]
+    acct.apply_fill(replace(_fill("sell", 1.0, 1.1010, ts=T0 + 2), order_id="close-t1"), book, T0 + 2)
+    assert acct.positions == {}  # closed t1, did not open a short hedge
+    assert [t.position_id for t in acct.closed_trades] == ["t1"]

@@ -142,11 +142,11 @@ def test_trailing_eod_floor_never_rises_above_the_lock(book):
 
 def test_trailing_max_loss_projection_in_a_check_uses_the_locked_floor(book):
     acct = _long_one_lot(book, max_loss_mode="trailing_intraday", max_loss_lock=9_500)
-    _mark(acct, book, 1.01, T0 + 1)  # equity 11,000 over floor 9,500 + limit 1,000: max loss counts 0
-    # a 0.5-lot buy at 1.01 with its stop 0.02 lower risks 1,000 = the limit (documented rule:
-    # current max loss + loss at the stop-loss ≤ max_loss_limit)
-    assert acct.check(make_order(quantity=0.5, stop_loss=0.99), book, T0 + 1).accepted
-    d = acct.check(make_order(quantity=0.5, stop_loss=0.9899), book, T0 + 1)
+    _mark(acct, book, 1.01, T0 + 1)  # equity 11,000, floor locked at 9,500: room 1,500 before the floor
+    # a 0.5-lot buy at 1.01 whose stop 0.03 lower risks 1,500 = the room (rule: the stop may not take
+    # equity below the floor; (floor + limit − equity) + loss at the stop ≤ max_loss_limit)
+    assert acct.check(make_order(quantity=0.5, stop_loss=0.98), book, T0 + 1).accepted
+    d = acct.check(make_order(quantity=0.5, stop_loss=0.9799), book, T0 + 1)
     assert codes(d) == [ReasonCode.MAX_LOSS_LIMIT]
     assert reason(d, ReasonCode.MAX_LOSS_LIMIT).limit == 1_000
     assert reason(d, ReasonCode.MAX_LOSS_LIMIT).value == pytest.approx(1_005)
@@ -267,3 +267,30 @@ def test_soft_daily_loss_mode_still_fails_the_account_on_max_loss(book):
     assert [e["code"] for e in events] == [ReasonCode.DAILY_LOSS_LIMIT, ReasonCode.MAX_LOSS_LIMIT]
     assert events[0]["soft"] is True and "soft" not in events[1]
     assert acct.status is AccountStatus.FAILED
+
+
+def test_a_lock_under_the_starting_floor_never_loosens_the_trailing_floor(book):
+    acct = _long_one_lot(book, max_loss_mode="trailing_intraday", max_loss_lock=8_000)
+    assert acct.view(book, T0)["max_loss_floor"] == pytest.approx(9_000)  # not 8,000
+    assert _mark(acct, book, 0.99, T0 + 1) == []  # equity 9,000: at the floor
+    _assert_max_loss_breach(_mark(acct, book, 0.9899, T0 + 2), acct, floor=9_000, value=1_010)
+
+
+def test_a_profit_today_is_room_for_the_daily_loss_projection(book):
+    acct = make_account(daily_loss_limit=500, max_loss_limit=5_000, max_leverage=100)
+    acct.apply_fill(make_fill(quantity=1.0, price=1.0), book, T0)
+    set_mark(book, "EURUSD", 1.002, ts=T0 + 1)  # +200 today: 700 of room before the daily floor 9,500
+    acct.on_market(book, T0 + 1)
+    assert acct.check(make_order(quantity=0.35, stop_loss=0.982), book, T0 + 1).accepted  # 700 at the stop
+    d = acct.check(make_order(quantity=0.35, stop_loss=0.9819), book, T0 + 1)
+    assert codes(d) == [ReasonCode.DAILY_LOSS_LIMIT]
+    assert reason(d, ReasonCode.DAILY_LOSS_LIMIT).value == pytest.approx(500 + 3.5)
+
+
+def test_a_soft_block_with_equity_still_under_the_floor_gives_one_daily_loss_reason(book):
+    acct = _long_one_lot(book, daily_loss_limit=500, daily_loss_mode="soft")
+    _mark(acct, book, 0.99, T0 + 1)  # −1,000 today: soft breach, still under the floor
+    assert acct.view(book, T0 + 1)["daily_loss_blocked"]
+    d = acct.check(make_order(quantity=0.1, stop_loss=0.98), book, T0 + 1)
+    assert [r.code for r in d.reasons].count(ReasonCode.DAILY_LOSS_LIMIT) == 1
+    assert reason(d, ReasonCode.DAILY_LOSS_LIMIT).value is not None  # the numeric one is kept
