@@ -34,6 +34,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from .errors import FieldError
 from .model import MONEY_EPS, ClosedTrade
 
 __all__ = [
@@ -128,14 +129,10 @@ class BehaviourFlag(StrEnum):
     HIGH_RISK_SCORE = "HIGH_RISK_SCORE"
 
 
-class AnalyticsConfigError(ValueError):
+class AnalyticsConfigError(FieldError):
     """A :class:`BehaviourConfig` value is invalid. ``field`` names the offending field
     (``weights.<component>`` for one bad weight, ``weights`` for a bad key set or sum)."""
 
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def _default_weights() -> dict[str, float]:

@@ -25,6 +25,7 @@ __all__ = [
     "ConversionUnavailable",
     "DomainError",
     "DuplicateAccount",
+    "FieldError",
     "FillConflict",
     "InvalidFill",
     "OrderConflict",
@@ -107,6 +108,16 @@ class RecommendationConflict(DomainError):
     """A recommendation that was already applied, dismissed or superseded."""
 
     code = "RECOMMENDATION_CONFLICT"
+
+
+class FieldError(ValueError):
+    """Bad input naming its field (HTTP 422 naming it): the base of ``LimitsError``,
+    ``SizingError`` and ``AnalyticsConfigError``. ``field`` may be dotted (``rules.x``)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
 #: Every concrete core error, by class name (how an error envelope names it across processes).

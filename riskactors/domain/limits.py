@@ -19,19 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from .codes import DailyLossMode, DailyLossReference, MaxLossMode, RuleAction
+from .errors import FieldError
 from .instruments import package_data
 from .tradingday import TradingDayCalendar, WeeklyClose
 
 __all__ = ["FRACTION_FIELDS", "LIMIT_FIELDS", "Limits", "LimitsError", "PlanBook", "default_planbook"]
 
 
-class LimitsError(ValueError):
+class LimitsError(FieldError):
     """A limit or plan value is invalid. ``field`` names the offending field."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

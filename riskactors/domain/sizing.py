@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import FieldError
 from .instruments import Instrument
 from .limits import Limits
 from .valuation import margin_rate
@@ -46,13 +47,8 @@ STEP_EPS = 1e-9
 _MAX_STEPS = 10**15
 
 
-class SizingError(ValueError):
+class SizingError(FieldError):
     """A position-size request cannot be answered. ``field`` names the offending input."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
