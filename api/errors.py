@@ -91,7 +91,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidFill)
     async def _invalid_fill(request: Request, exc: InvalidFill):
-        return unprocessable(["body"], exc.message)
+        return unprocessable(["body", exc.field] if exc.field else ["body"], exc.message)
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 __all__ = [
     "AccountCreate", "AccountView", "CalendarEventIn", "CalendarIn", "CancelRequest", "CancelResult", "ConsolidatedRisk", "DecisionOut", "FillIn",
@@ -357,15 +357,20 @@ class CalendarEventIn(_Strict):
     at: float = Field(ge=0, le=1e11, description="Epoch seconds")
     title: str = Field("", max_length=500)
     currencies: list[str] = Field(default_factory=list, max_length=50)
-    instruments: list[str] = Field(default_factory=list, max_length=500)
+    instruments: list[str] = Field(default_factory=list, max_length=500, validate_default=True)
     impact: Literal["low", "medium", "high"] = "high"
 
-    @model_validator(mode="after")
-    def _something_affected(self):
-        if not self.currencies and not self.instruments:
-            raise ValueError("give currencies or instruments the event affects")
-        self.currencies = [c.upper() for c in self.currencies]
-        return self
+    @field_validator("currencies")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        return [c.upper() for c in v]
+
+    @field_validator("instruments")
+    @classmethod
+    def _something_affected(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if not v and not info.data.get("currencies"):
+            raise ValueError("give the currencies or instruments the event affects")
+        return v
 
 
 class CalendarIn(_Strict):
@@ -374,17 +379,14 @@ class CalendarIn(_Strict):
 
 # ---------------------------------------------------------------------------- sizing
 class PositionSizeIn(_Strict):
+    """Give exactly one of ``risk_amount`` and ``risk_fraction``; the core checks it and a 422
+    names ``risk_amount`` (a model validator here could only name the whole body)."""
+
     instrument: str = Field(min_length=1, max_length=64)
     entry: float = Field(gt=0, le=1e12, description="Entry price, quote currency")
     stop_loss: float = Field(gt=0, le=1e12, description="Stop-loss price, quote currency")
     risk_amount: float | None = Field(None, gt=0, le=1e15, description="Account currency")
     risk_fraction: float | None = Field(None, gt=0, le=1, description="Fraction 0–1 of balance")
-
-    @model_validator(mode="after")
-    def _one_risk(self):
-        if (self.risk_amount is None) == (self.risk_fraction is None):
-            raise ValueError("give exactly one of risk_amount and risk_fraction")
-        return self
 
 
 class PositionSizeOut(BaseModel):

@@ -43,7 +43,7 @@ def error_envelope(exc: Exception) -> dict[str, Any]:
                                                                             else "REQUEST"),
                           "subject": exc.field, "field": exc.field, "message": exc.message}}
     assert isinstance(exc, DomainError)
-    return {"error": {"type": type(exc).__name__, "code": exc.code, "subject": exc.subject, "field": None,
+    return {"error": {"type": type(exc).__name__, "code": exc.code, "subject": exc.subject, "field": exc.field,
                       "message": exc.message}}
 
 
@@ -238,10 +238,14 @@ class AccountHost:
         except (DomainError, SizingError) as exc:
             return error_envelope(exc)
 
-    def recommendations(self, account_ids: list[str] | None, status: str | None) -> list[dict[str, Any]]:
-        """Limit-reduction recommendations of the given accounts (``None``: all here)."""
-        return [dict(r) for acct in self._targets(account_ids) for r in acct.recommendations.values()
-                if status is None or r["status"] == status]
+    def recommendations(self, account_ids: list[str] | None, status: str | None, now: float) -> list[dict[str, Any]]:
+        """Limit-reduction recommendations of the given accounts (``None``: all here), after the
+        day rolls due at ``now`` (a roll is what raises them)."""
+        out = []
+        for acct in self._targets(account_ids):
+            acct.advance(now, self.book)
+            out.extend(dict(r) for r in acct.recommendations.values() if status is None or r["status"] == status)
+        return out
 
     def decide_recommendation(self, account_id: str, rec_id: str, apply: bool, by: str, reason: str,
                               now: float) -> dict[str, Any]:

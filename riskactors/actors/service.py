@@ -260,8 +260,10 @@ class RiskService:
             return await self.transport.call(self.supervisor, "behaviour_config")
         return unwrap(await self.transport.call(self.supervisor, "update_behaviour_config", updates))
 
-    async def recommendations(self, account_id: str | None, status: str | None) -> list[dict[str, Any]]:
-        return unwrap(await self.transport.call(self.supervisor, "recommendations", account_id, status))
+    async def recommendations(self, account_id: str | None, status: str | None,
+                              now: float | None = None) -> list[dict[str, Any]]:
+        now = self.now() if now is None else now
+        return unwrap(await self.transport.call(self.supervisor, "recommendations", account_id, status, now))
 
     async def decide_recommendation(self, rec_id: str, apply: bool, by: str, reason: str,
                                     now: float) -> dict[str, Any]:

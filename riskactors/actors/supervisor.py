@@ -279,12 +279,12 @@ class Supervisor:
                        "open_positions": sum(row["open_positions"] for row in rows)})
         return result
 
-    async def recommendations(self, account_id: str | None, status: str | None) -> Any:
+    async def recommendations(self, account_id: str | None, status: str | None, now: float) -> Any:
         """Limit-reduction recommendations of one account or of the firm."""
         if account_id is not None and account_id not in self.accounts:
             return error_envelope(UnknownAccount(account_id, "account not registered"))
         scope, ids = ("account", [account_id]) if account_id is not None else ("firm", [])
-        parts = await self._fan_out("recommendations", self._hosts_for(scope, ids), after=(status,))
+        parts = await self._fan_out("recommendations", self._hosts_for(scope, ids), after=(status, now))
         return sorted((r for part in parts for r in part), key=lambda r: (r["created_at"], r["recommendation_id"]))
 
 

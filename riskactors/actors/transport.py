@@ -51,5 +51,5 @@ def unwrap(result: Any) -> Any:
             raise LimitsError(err["field"], err["message"])
         if err["type"] == "SizingError":
             raise SizingError(err["field"], err["message"])
-        raise ERRORS_BY_NAME.get(err["type"], DomainError)(err["subject"], err["message"])
+        raise ERRORS_BY_NAME.get(err["type"], DomainError)(err["subject"], err["message"], err.get("field"))
     return result

@@ -460,7 +460,7 @@ class Account:
             r = self.reservations.get(fill.order_id)
             if r is not None and r.position_id is not None:  # the fill of an order that named its ticket
                 fill = replace(fill, position_id=r.position_id)
-        plan = plan_fill(self.positions, self._closed_ids, fill, self.position_mode)
+        plan = plan_fill(self.positions, self._closed_ids, fill, self.position_mode, now)
         early = self.advance(now, book)
         today = self.trading_day.isoformat()
         net = fill.commission + fill.swap

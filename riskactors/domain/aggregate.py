@@ -64,7 +64,7 @@ def consolidate(summaries: Iterable[dict[str, Any]], scope: str, scope_id: str |
         "scope": scope,
         "id": scope_id,
         "accounts": len(rows),
-        "accounts_by_status": {s: by_status.get(s, 0) for s in ("active", "failed", "disabled")},
+        "accounts_by_status": {s: by_status.get(s, 0) for s in ("active", "passed", "failed", "disabled")},
         "totals_by_currency": {c: dict(v) for c, v in sorted(totals.items())},
         "exposure": dict(sorted(exposure.items())),
         "in_warning": sum(1 for r in rows if r["warnings"]),

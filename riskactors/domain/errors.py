@@ -44,10 +44,11 @@ class DomainError(Exception):
 
     code = "DOMAIN_ERROR"
 
-    def __init__(self, subject: str, message: str):
+    def __init__(self, subject: str, message: str, field: str | None = None):
         super().__init__(f"{subject}: {message}")
         self.subject = subject
         self.message = message
+        self.field = field  # the request field at fault, when there is one (HTTP 422 names it)
 
     def to_dict(self) -> dict:
         return {"code": self.code, "subject": self.subject, "message": self.message}

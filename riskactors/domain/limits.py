@@ -193,7 +193,8 @@ class Limits:
             try:
                 TradingDayCalendar(self.trading_day_rollover, self.trading_day_timezone)
             except (ValueError, TypeError) as exc:
-                raise LimitsError("trading_day_rollover", str(exc)) from None
+                field = "trading_day_timezone" if "time zone" in str(exc) else "trading_day_rollover"
+                raise LimitsError(field, str(exc)) from None
 
     @property
     def trails(self) -> bool:

@@ -51,7 +51,8 @@ class FillOutcome:
     opened: bool
 
 
-def plan_fill(positions: dict[str, Position], closed_ids: set[str], fill: Fill, mode: PositionMode) -> FillPlan:
+def plan_fill(positions: dict[str, Position], closed_ids: set[str], fill: Fill, mode: PositionMode,
+              now: float) -> FillPlan:
     """Validate ``fill`` against the positions and say where it goes.
 
     Raises
@@ -59,24 +60,32 @@ def plan_fill(positions: dict[str, Position], closed_ids: set[str], fill: Fill, 
     InvalidFill
         Hedging: the named ticket is on the same side as the fill, the fill closes more
         lots than the ticket holds, the ticket is already closed, or it is on another instrument.
+        Both modes: a fill reducing a position is stamped (``now``) before the position opened.
     """
     delta = Side(fill.side).sign * fill.quantity
     if mode is PositionMode.NETTING:
-        return FillPlan(fill.instrument, delta, positions.get(fill.instrument))
+        pos = positions.get(fill.instrument)
+        if pos is not None and now < pos.opened_at and pos.quantity * delta < 0:
+            raise InvalidFill(fill.fill_id, f"ts {now} is before the {fill.instrument} position opened "
+                                            f"({pos.opened_at})", "ts")
+        return FillPlan(fill.instrument, delta, pos)
     key = fill.position_id or fill.fill_id
     pos = positions.get(key)
     if pos is None:
         if key in closed_ids:
-            raise InvalidFill(fill.fill_id, f"position_id {key!r} is already closed")
+            raise InvalidFill(fill.fill_id, f"position_id {key!r} is already closed", "position_id")
         return FillPlan(key, delta, None)
+    if now < pos.opened_at:
+        raise InvalidFill(fill.fill_id, f"ts {now} is before position_id {key!r} opened ({pos.opened_at})", "ts")
     if pos.instrument != fill.instrument:
-        raise InvalidFill(fill.fill_id, f"position_id {key!r} is on {pos.instrument}, not {fill.instrument}")
+        raise InvalidFill(fill.fill_id, f"position_id {key!r} is on {pos.instrument}, not {fill.instrument}",
+                          "position_id")
     if pos.quantity * delta > 0:
         raise InvalidFill(fill.fill_id, f"position_id {key!r} is {'long' if pos.quantity > 0 else 'short'}; "
-                                        f"a {fill.side} fill cannot add to a hedging ticket")
+                                        f"a {fill.side} fill cannot add to a hedging ticket", "side")
     if fill.quantity > abs(pos.quantity) + LOT_EPS:
         raise InvalidFill(fill.fill_id, f"quantity {fill.quantity:g} lots > {abs(pos.quantity):g} lots open "
-                                        f"on position_id {key!r}")
+                                        f"on position_id {key!r}", "quantity")
     return FillPlan(key, delta, pos)
 
 

@@ -43,7 +43,8 @@ async def test_user_challenge_and_firm_views_consolidate_exactly(api):
     assert r.status_code == 200, r.text
     chal = r.json()
     assert chal["scope"] == "challenge" and chal["id"] == ch
-    assert chal["accounts"] == 3 and chal["accounts_by_status"] == {"active": 3, "failed": 0, "disabled": 0}
+    assert chal["accounts"] == 3 and chal["accounts_by_status"] == {"active": 3, "passed": 0, "failed": 0,
+                                                                     "disabled": 0}
     usd = chal["totals_by_currency"]["USD"]
     assert list(chal["totals_by_currency"]) == ["USD"]
     assert usd["accounts"] == 3 and usd["balance"] == approx(300_000)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from unitkit import T0, codes, make_fill, make_limits, make_order, reason, set_mark
+from unitkit import T0, codes, make_account, make_fill, make_limits, make_order, reason, set_mark
 
 from riskactors.domain import (
     Account,
@@ -254,3 +254,14 @@ def test_fill_without_position_id_of_an_order_naming_a_ticket_closes_that_ticket
     acct.apply_fill(replace(_fill("sell", 1.0, 1.1010, ts=T0 + 2), order_id="close-t1"), book, T0 + 2)
     assert acct.positions == {}  # closed t1, did not open a short hedge
     assert [t.position_id for t in acct.closed_trades] == ["t1"]
+
+
+@pytest.mark.parametrize("mode", ["hedging", "netting"])
+def test_closing_fill_stamped_before_the_position_opened_is_invalid_and_changes_nothing(book, mode):
+    acct = _hedging() if mode == "hedging" else make_account(max_leverage=100)
+    acct.apply_fill(replace(_fill("buy", 1.0, 1.1, ticket="t1", ts=T0 + 10), account_id=acct.account_id), book, T0 + 10)
+    before = _state(acct)
+    with pytest.raises(InvalidFill) as exc:
+        acct.apply_fill(replace(_fill("sell", 1.0, 1.1, ticket="t1", ts=T0), account_id=acct.account_id), book, T0)
+    assert exc.value.field == "ts"
+    assert _state(acct) == before and not acct.closed_trades
