@@ -72,6 +72,9 @@ _replay_options = [
     click.option("--balance", type=float, default=None,
                  help="Initial balance of new accounts (default 100000 USD; 1000000 for the JPY MT4 file)"),
     click.option("--currency", default=None, help="Account currency of new accounts (default: USD; MT4 file: JPY)"),
+    click.option("--position-mode", type=click.Choice(["hedging", "netting"]), default="hedging", show_default=True,
+                 help="Position mode of new accounts: hedging (every ticket its own position, the ticket as "
+                      "position_id) or netting (one position per instrument)"),
     click.option("--bars", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                  help="MT4 H1 bars folder for marks (default: broker_bars_H1 beside the file)"),
     click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N trades"),
@@ -88,12 +91,13 @@ def replay_options(f):
 @replay_options
 @click.option("--url", default=None, help="Drive this running server; default: start an embedded one")
 @server_options
-def replay(file, fmt, plan, balance, currency, bars, limit, url, host, port, address, placement, shards) -> None:
+def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, url, host, port, address, placement,
+           shards) -> None:
     """Replay a trade history through the HTTP API as an order router and price feed would."""
     from .replay import ReplayOptions, load_trades, run_replay
     from .replay.server import embedded_server
 
-    options = ReplayOptions(plan=plan, balance=balance, currency=currency)
+    options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode)
     trades = load_trades(file, fmt, bars=bars, limit=limit)
     if url:
         report = asyncio.run(run_replay(url, trades, options))
@@ -108,13 +112,14 @@ def replay(file, fmt, plan, balance, currency, bars, limit, url, host, port, add
 @main.command()
 @replay_options
 @server_options
-def run(file, fmt, plan, balance, currency, bars, limit, host, port, address, placement, shards) -> None:
+def run(file, fmt, plan, balance, currency, position_mode, bars, limit, host, port, address, placement,
+        shards) -> None:
     """Start the server (embedded Ray), replay FILE into it, print the report, keep serving."""
     from .replay import ReplayOptions, load_trades, run_replay
     from .replay.server import embedded_server
 
     settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards)
-    options = ReplayOptions(plan=plan, balance=balance, currency=currency)
+    options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode)
     trades = load_trades(file, fmt, bars=bars, limit=limit)
     with embedded_server(settings) as base_url:
         click.echo(f"riskactors: serving at {base_url} (placement={settings.placement}); replaying {file.name} …")
@@ -125,6 +130,8 @@ def run(file, fmt, plan, balance, currency, bars, limit, host, port, address, pl
                    f"  {base_url}/docs              OpenAPI, try the endpoints\n"
                    f"  {base_url}/v1/risk/firm      consolidated firm risk\n"
                    f"  {base_url}/v1/accounts/{sample}    one account of the replay\n"
+                   f"  {base_url}/v1/analytics/firm  behaviour analytics of the firm\n"
+                   f"  {base_url}/v1/accounts/{sample}/analytics    behaviour analytics of that account\n"
                    f"  {base_url}/metrics           Prometheus metrics\n"
                    "Serving until Ctrl-C.")
         try:

@@ -509,7 +509,7 @@ class Account:
                 self._closed_ids.popitem(last=False)
         if trade.hold_seconds < self.limits.hft_seconds:
             self.hft_count += 1
-        if trade.pnl < 0:
+        if trade.pnl < -MONEY_EPS:
             self.last_losing_close = now
         self._record("position_closed", now, trade=trade.to_dict())
 
@@ -561,6 +561,7 @@ class Account:
             elif self.soft_blocked_day != self.trading_day:
                 self.soft_blocked_day = self.trading_day
                 event = self._record("soft_breach", now, code=str(ReasonCode.DAILY_LOSS_LIMIT),
+                                     trading_day=self.trading_day.isoformat(),
                                      limit=self.limits.daily_loss_limit, value=loss, floor=daily_floor,
                                      equity=snap.equity, blocked_day=self.trading_day.isoformat(),
                                      message=f"{ReasonCode.DAILY_LOSS_LIMIT} (soft): loss {loss:.2f} "
@@ -586,7 +587,7 @@ class Account:
     def _fail(self, code: ReasonCode, now: float, **data: Any) -> dict[str, Any]:
         """Fail the account for ``code`` (breach event, status ``failed``, account kill switch
         ``reduce_only``); returns the event with ``account_id``."""
-        event = self._record("breach", now, code=str(code), **data)
+        event = self._record("breach", now, code=str(code), trading_day=self.trading_day.isoformat(), **data)
         self.breaches.append(event)
         if self.status is AccountStatus.ACTIVE:
             self.status = AccountStatus.FAILED

@@ -345,23 +345,25 @@ def _max_layering(trades: Sequence[ClosedTrade]) -> int:
 def _metrics_sorted(trades: Sequence[ClosedTrade], start_balance: float, config: BehaviourConfig) -> dict[str, Any]:
     n = len(trades)
     pnls = [t.pnl for t in trades]
-    wins = sum(1 for p in pnls if p > 0)
-    losses = sum(1 for p in pnls if p < 0)
-    gross_profit = math.fsum(p for p in pnls if p > 0)
-    gross_loss = math.fsum(-p for p in pnls if p < 0)
+    # a result within MONEY_EPS of zero (float dust of a break-even trade) is neither a win nor a loss
+    signs = [0 if abs(p) <= MONEY_EPS else (1 if p > 0 else -1) for p in pnls]
+    wins = signs.count(1)
+    losses = signs.count(-1)
+    gross_profit = math.fsum(p for p, sg in zip(pnls, signs) if sg > 0)
+    gross_loss = math.fsum(-p for p, sg in zip(pnls, signs) if sg < 0)
     net_pnl = math.fsum(pnls)
 
     # closed-trade balance curve, starting at start_balance
     balance = peak = float(start_balance)
     max_dd_amount = max_dd_rel = 0.0
     streak = longest_streak = 0
-    for p in pnls:
+    for p, sg in zip(pnls, signs):
         balance += p
         peak = max(peak, balance)
         max_dd_amount = max(max_dd_amount, peak - balance)
         if peak > MONEY_EPS:  # a ratio to a zero (or dust) peak is undefined
             max_dd_rel = max(max_dd_rel, (peak - balance) / peak)
-        streak = streak + 1 if p < 0 else 0
+        streak = streak + 1 if sg < 0 else 0
         longest_streak = max(longest_streak, streak)
 
     day_pnl: dict[str, list[float]] = {}
@@ -423,6 +425,7 @@ def trade_metrics(trades: Iterable[ClosedTrade], initial_balance: float,
         JSON-safe (no infinity or NaN), keys :data:`METRIC_KEYS`:
 
         - ``trades`` (int): number of trades. ``wins`` / ``losses``: trades with pnl > 0 / < 0
+          (|pnl| ≤ ``MONEY_EPS`` counts as 0: float dust of a break-even trade is neither)
           (pnl == 0 is neither).
         - ``win_ratio``: wins / trades, fraction 0–1; ``None`` with no trades.
         - ``gross_profit``: Σ of positive pnl; ``gross_loss``: Σ |negative pnl| (≥ 0);

@@ -7,95 +7,66 @@ the open time, a fill at open if accepted; at the close: marks, then the closing
 broker-side close — stop-loss, take-profit or the trader's own — is reported, not checked).
 Bars of the file (MT4) are pushed as marks in between. The realized P&L the server returns
 for the closing fill is compared with the file's ``profit`` to 0.01 account currency.
+
+Position mode
+-------------
+``hedging`` (default, what MetaTrader 4 and the prop platforms run): every ticket is its own
+position; the opening fill carries the ticket (``trade_id``) as ``position_id`` with the
+row's stop-loss and take-profit, and the closing fill names the same ``position_id``.
+``netting``: one position per instrument; a closing fill of one ticket reduces the net
+position, so its realized P&L is measured against the average price of every ticket open.
+
+After the replay the driver fetches, over HTTP: each breached account's final status, every
+challenge's accounts by status, and the behaviour analytics of the firm, of every user and
+challenge of the file, and of the account when the file holds one (see ``report.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC
-from typing import Any
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import httpx
 
 from ..domain import InstrumentRegistry, default_registry
 from .loaders import Trade, TradeFile
+from .report import (
+    CONVERSION_CATEGORY,
+    OVERLAP_CATEGORY,
+    PNL_TOLERANCE,
+    UNEXPLAINED_CATEGORY,
+    ReplayReport,
+    iso_utc,
+)
 
 __all__ = ["ReplayOptions", "ReplayReport", "run_replay"]
-
-PNL_TOLERANCE = 0.01
 
 
 @dataclass
 class ReplayOptions:
-    """Plan, initial balance and currency of accounts the server does not know yet
-    (``None``: the format's default — 100,000 USD for FundingPips, 1,000,000 JPY for MT4)."""
+    """How accounts the server does not know yet are registered.
+
+    Attributes
+    ----------
+    plan : str
+        Plan id (its active version), default ``two_step_phase1``.
+    balance, currency : float or None, str or None
+        Initial balance (account currency) and currency; ``None``: the format's default —
+        100,000 USD for FundingPips, 1,000,000 JPY for MT4.
+    position_mode : {"hedging", "netting"}
+        Default ``hedging``: the ticket is the ``position_id``. ``netting``: one position per
+        instrument (tickets of the same symbol are averaged together).
+    concurrency : int
+        Requests in flight when registering accounts and fetching analytics.
+    """
 
     plan: str = "two_step_phase1"
     balance: float | None = None
     currency: str | None = None
+    position_mode: Literal["hedging", "netting"] = "hedging"
     concurrency: int = 16
-
-
-@dataclass
-class ReplayReport:
-    """What a replay did and what the server decided."""
-
-    fmt: str
-    trades: int = 0
-    accounts_registered: int = 0
-    accounts_existing: int = 0
-    decisions: Counter = field(default_factory=Counter)
-    reasons: Counter = field(default_factory=Counter)
-    warnings: Counter = field(default_factory=Counter)
-    fills: int = 0
-    fill_errors: Counter = field(default_factory=Counter)
-    marks_posted: int = 0
-    breaches: list[dict[str, Any]] = field(default_factory=list)
-    pnl_compared: int = 0
-    pnl_equal: int = 0
-    pnl_complete_compared: int = 0
-    pnl_complete_equal: int = 0
-    mismatches: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    firm: dict[str, Any] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-    sample_account: str | None = None
-
-    def render(self) -> str:
-        """Human-readable report."""
-        lines = [f"replay report ({self.fmt})",
-                 f"  trades replayed        {self.trades}",
-                 f"  accounts registered    {self.accounts_registered} (already known: {self.accounts_existing})",
-                 f"  marks posted           {self.marks_posted}",
-                 "  decisions              " + ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items())),
-                 "  reject reasons         " + (", ".join(f"{k} {v}" for k, v in self.reasons.most_common()) or "none"),
-                 "  warnings               " + (", ".join(f"{k} {v}" for k, v in self.warnings.most_common()) or "none"),
-                 f"  fills applied          {self.fills}"
-                 + (f" (errors: {dict(self.fill_errors)})" if self.fill_errors else ""),
-                 f"  breaches               {len(self.breaches)}"]
-        for b in self.breaches[:20]:
-            lines.append(f"    {b['account_id']}: {b['code']} at {b.get('at_iso', b['at'])} — {b['message']}")
-        if len(self.breaches) > 20:
-            lines.append(f"    … {len(self.breaches) - 20} more")
-        killed = sorted({b["account_id"] for b in self.breaches})
-        lines.append(f"  killed accounts        {len(killed)}" + (f": {', '.join(killed[:20])}" if killed else ""))
-        if self.skipped:
-            lines.append(f"  rows skipped           {len(self.skipped)}: " + "; ".join(self.skipped[:5]))
-        lines.append(f"  realized P&L = file profit (±{PNL_TOLERANCE}): {self.pnl_equal} of {self.pnl_compared} "
-                     f"closing fills; rows with complete fields: {self.pnl_complete_equal} of "
-                     f"{self.pnl_complete_compared}")
-        for cat, items in sorted(self.mismatches.items(), key=lambda kv: -len(kv[1])):
-            lines.append(f"    differ — {cat}: {len(items)}" + (f" (e.g. {'; '.join(items[:3])})" if items else ""))
-        f = self.firm
-        if f:
-            lines.append(f"  firm view: {f['accounts']} accounts, by status {f['accounts_by_status']}, "
-                         f"killed {f['killed']}, breached {f['breached']}, in warning {f['in_warning']}, "
-                         f"risk score mean {f['risk_score']['mean']:.1f} max {f['risk_score']['max']:.1f}")
-            for ccy, t in f["totals_by_currency"].items():
-                lines.append(f"    {ccy}: balance {t['balance']:,.2f} equity {t['equity']:,.2f} "
-                             f"day P&L {t['daily_pnl']:,.2f}")
-        return "\n".join(lines)
 
 
 def _conversion_mark(registry: InstrumentRegistry, quote: str, currency: str, rate: float):
@@ -113,16 +84,19 @@ def _conversion_mark(registry: InstrumentRegistry, quote: str, currency: str, ra
 class _Driver:
     def __init__(self, client: httpx.AsyncClient, tf: TradeFile, options: ReplayOptions,
                  registry: InstrumentRegistry):
+        if options.position_mode not in ("hedging", "netting"):
+            raise ValueError(f"position_mode must be hedging or netting, got {options.position_mode!r}")
         self.client = client
         self.tf = tf
         self.options = options
         self.registry = registry
+        self.hedging = options.position_mode == "hedging"
         self.currency = options.currency or tf.currency
         self.balance = options.balance or tf.balance
-        self.report = ReplayReport(fmt=tf.fmt, skipped=list(tf.skipped))
+        self.report = ReplayReport(fmt=tf.fmt, position_mode=options.position_mode, skipped=list(tf.skipped))
         self.opened: set[str] = set()
         self.open_count: Counter = Counter()
-        self.overlapped: set[str] = set()
+        self.overlapped: set[tuple[str, str]] = set()
 
     async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         r = await self.client.post(path, json=body)
@@ -130,28 +104,41 @@ class _Driver:
             raise RuntimeError(f"POST {path} → {r.status_code}: {r.text[:300]}")
         return r
 
+    async def _get(self, path: str, **params: Any) -> dict[str, Any]:
+        r = await self.client.get(path, params=params or None)
+        if r.status_code != 200:
+            raise RuntimeError(f"GET {path} → {r.status_code}: {r.text[:300]}")
+        return r.json()
+
+    async def _gather(self, calls) -> list[Any]:
+        sem = asyncio.Semaphore(self.options.concurrency)
+
+        async def one(call):
+            async with sem:
+                return await call
+
+        return await asyncio.gather(*(one(c) for c in calls))
+
     async def register_accounts(self) -> None:
         first: dict[str, Trade] = {}
         for t in self.tf.trades:
             first.setdefault(t.account_id, t)
-        sem = asyncio.Semaphore(self.options.concurrency)
         self.report.sample_account = next(iter(first), None)
 
         async def one(t: Trade) -> None:
-            async with sem:
-                r = await self.client.get(f"/v1/accounts/{t.account_id}")
-                if r.status_code == 200:
-                    self.report.accounts_existing += 1
-                    return
-                r = await self._post("/v1/accounts", {
-                    "account_id": t.account_id, "user_id": t.user_id, "challenge_id": t.challenge_id,
-                    "currency": self.currency, "initial_balance": self.balance, "plan": self.options.plan,
-                    "opened_at": t.open_ts - 1.0})
-                if r.status_code != 201:
-                    raise RuntimeError(f"registering {t.account_id}: {r.status_code} {r.text[:300]}")
-                self.report.accounts_registered += 1
+            # POST first: a GET of a known account would advance it to the server's clock
+            r = await self._post("/v1/accounts", {
+                "account_id": t.account_id, "user_id": t.user_id, "challenge_id": t.challenge_id,
+                "currency": self.currency, "initial_balance": self.balance, "plan": self.options.plan,
+                "position_mode": self.options.position_mode, "opened_at": t.open_ts - 1.0})
+            if r.status_code == 409:
+                self.report.accounts_existing += 1
+                return
+            if r.status_code != 201:
+                raise RuntimeError(f"registering {t.account_id}: {r.status_code} {r.text[:300]}")
+            self.report.accounts_registered += 1
 
-        await asyncio.gather(*(one(t) for t in first.values()))
+        await self._gather(one(t) for t in first.values())
 
     async def marks(self, ts: float, prices: list[tuple[str, float]]) -> None:
         body = {"marks": [{"instrument": s, "bid": p, "ask": p, "ts": ts} for s, p in prices]}
@@ -162,11 +149,10 @@ class _Driver:
         self._breaches(r.json()["breaches"])
 
     def _breaches(self, breaches: list[dict[str, Any]]) -> None:
-        from datetime import datetime
-
         for b in breaches:
-            b["at_iso"] = datetime.fromtimestamp(b["at"], tz=UTC).isoformat(timespec="seconds")
+            b["at_iso"] = iso_utc(b["at"])
             self.report.breaches.append(b)
+            self.report.first_breach.setdefault(b["account_id"], dict(b))  # carries its trading_day
 
     def _prices(self, t: Trade, price: float) -> list[tuple[str, float]]:
         prices = [(t.symbol, price)]
@@ -199,6 +185,12 @@ class _Driver:
             return
         fill = {"fill_id": f"{t.trade_id}:open", "order_id": order["order_id"], "account_id": t.account_id,
                 "instrument": t.symbol, "side": t.side, "quantity": t.lots, "price": t.open_price, "ts": t.open_ts}
+        if self.hedging:
+            fill["position_id"] = t.trade_id
+            if t.stop_loss:
+                fill["stop_loss"] = t.stop_loss
+            if t.take_profit:
+                fill["take_profit"] = t.take_profit
         if await self._fill(fill) is not None:
             self.opened.add(t.trade_id)
             key = (t.account_id, t.symbol)
@@ -215,6 +207,8 @@ class _Driver:
             return None
         self.report.fills += 1
         result = r.json()
+        if result.get("closed_trade") is not None:
+            self.report.closed_trades.append(result["closed_trade"])
         self._breaches(result["breach"])
         return result
 
@@ -225,16 +219,21 @@ class _Driver:
         side = "sell" if t.side == "buy" else "buy"
         key = (t.account_id, t.symbol)
         overlapped = key in self.overlapped
-        result = await self._fill({"fill_id": f"{t.trade_id}:close", "account_id": t.account_id,
-                                   "instrument": t.symbol, "side": side, "quantity": t.lots,
-                                   "price": t.close_price, "commission": t.commission, "swap": t.swap,
-                                   "ts": t.close_ts})
+        fill = {"fill_id": f"{t.trade_id}:close", "account_id": t.account_id, "instrument": t.symbol,
+                "side": side, "quantity": t.lots, "price": t.close_price, "commission": t.commission,
+                "swap": t.swap, "ts": t.close_ts}
+        if self.hedging:
+            fill["position_id"] = t.trade_id
+        result = await self._fill(fill)
         self.open_count[key] -= 1
         if self.open_count[key] == 0:
             self.overlapped.discard(key)
         if result is None:
             return
-        pnl = result["net_pnl"] if t.profit_is_net else result["realized_pnl"]
+        self._compare(t, result["net_pnl"] if t.profit_is_net else result["realized_pnl"],
+                      overlapped and not self.hedging)
+
+    def _compare(self, t: Trade, pnl: float, overlapped: bool) -> None:
         equal = abs(pnl - t.profit) <= PNL_TOLERANCE + 1e-9
         rep = self.report
         rep.pnl_compared += 1
@@ -242,17 +241,17 @@ class _Driver:
         if t.complete and not t.notes:
             rep.pnl_complete_compared += 1
             rep.pnl_complete_equal += equal
-        if not equal:
-            if t.notes:
-                cat = "file conventions differ: " + ", ".join(t.notes)
-            elif overlapped:
-                cat = "netting: another trade of the account on this symbol was open (average price differs)"
-            elif self.registry.get(t.symbol).quote_currency != self.currency and not t.conversion_rate:
-                cat = ("quote→account conversion from the latest marks (no broker rate in the file) "
-                       "differs from the broker's rate")
-            else:
-                cat = "unexplained by the row's fields (e.g. partial closes at the broker)"
-            rep.mismatches[cat].append(f"{t.trade_id} {t.symbol} server {pnl:.2f} vs file {t.profit:.2f}")
+        if equal:
+            return
+        if t.notes:
+            cat = "file conventions differ: " + ", ".join(t.notes)
+        elif overlapped:
+            cat = OVERLAP_CATEGORY
+        elif self.registry.get(t.symbol).quote_currency != self.currency and not t.conversion_rate:
+            cat = CONVERSION_CATEGORY
+        else:
+            cat = UNEXPLAINED_CATEGORY
+        rep.mismatches[cat].append(f"{t.trade_id} {t.symbol} server {pnl:.2f} vs file {t.profit:.2f}")
 
     async def run(self) -> ReplayReport:
         await self.register_accounts()
@@ -283,14 +282,49 @@ class _Driver:
                 await self.close(payload)
         if pending:
             await self.marks(pending_ts, pending)
-        r = await self.client.get("/v1/risk/firm", params={"top": 10})
-        self.report.firm = r.json()
+        await self.collect()
         return self.report
+
+    async def collect(self) -> None:
+        """Read back what the server made of the replay: firm risk, accounts by status per
+        challenge, final status of breached accounts, behaviour analytics.
+
+        Every GET here advances the accounts it reads to the server's clock (a day roll to
+        today), so this runs only once the history is replayed."""
+        rep = self.report
+        trades = self.tf.trades
+        users = sorted({t.user_id for t in trades})
+        challenges = sorted({t.challenge_id for t in trades})
+        accounts = sorted({t.account_id for t in trades})
+        rep.firm = await self._get("/v1/risk/firm", top=10)
+        risks = await self._gather(self._get(f"/v1/risk/challenges/{c}", top=1) for c in challenges)
+        rep.challenges = {c: dict(r["accounts_by_status"]) for c, r in zip(challenges, risks)}
+        breached = sorted(rep.first_breach)
+        views = await self._gather(self._get(f"/v1/accounts/{a}") for a in breached)
+        for a, view in zip(breached, views):
+            rep.first_breach[a]["final_status"] = view["status"]
+        rep.analytics["firm"] = await self._get("/v1/analytics/firm")
+        user_rows = await self._gather(self._get(f"/v1/analytics/users/{u}") for u in users)
+        rep.analytics["users"] = dict(zip(users, user_rows))
+        challenge_rows = await self._gather(self._get(f"/v1/analytics/challenges/{c}") for c in challenges)
+        rep.analytics["challenges"] = dict(zip(challenges, challenge_rows))
+        if len(accounts) == 1:
+            rep.analytics["account"] = await self._get(f"/v1/accounts/{accounts[0]}/analytics")
 
 
 async def run_replay(target: str | httpx.AsyncClient, tf: TradeFile, options: ReplayOptions | None = None,
                      registry: InstrumentRegistry | None = None) -> ReplayReport:
-    """Replay ``tf`` into the server at ``target`` (a base URL or an ``httpx.AsyncClient``)."""
+    """Replay ``tf`` into the server at ``target`` (a base URL or an ``httpx.AsyncClient``),
+    then read back statuses and analytics (see the module docstring).
+
+    Raises
+    ------
+    RuntimeError
+        The server answered a request with an unexpected status (5xx, a rejected mark batch,
+        a failed registration or read-back).
+    ValueError
+        ``options.position_mode`` is neither ``hedging`` nor ``netting``.
+    """
     options = options or ReplayOptions()
     registry = registry or default_registry()
     if isinstance(target, httpx.AsyncClient):

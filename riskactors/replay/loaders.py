@@ -16,12 +16,19 @@ Formats
     close_reason``), broker time read as UTC; ``profit`` is gross (commission, taxes and
     swap are separate). Marks come from the broker's H1 bars (``date,time,open,high,low,
     close,volume``, no header): one mark per bar at its close time with the close price.
+    Where the bars have no USD/<account currency> bar at a bar time but have both legs of a
+    cross (EURJPY and EURUSD, GBPJPY and GBPUSD, AUDJPY and AUDUSD…), a mark of the
+    registry's USD/<account currency> pair (``USDJPY``) implied by the crosses (the mean of
+    X/JPY ÷ X/USD) is added, so USD-quoted P&L converts at a rate of that hour: the
+    ``mt4-ronnaru`` USDJPY bars end on 2019-04-05, before its trades start, while its EUR, GBP
+    and AUD bars run to 2020-02-07.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,6 +167,34 @@ def _load_bars(folder: Path, registry: InstrumentRegistry, start: float, end: fl
     return marks
 
 
+def _implied_usd_marks(marks: list[tuple[float, str, float]], registry: InstrumentRegistry,
+                       currency: str) -> list[tuple[float, str, float]]:
+    """Marks of the registry's USD/``currency`` pair implied by cross bars, at the bar times
+    that have no bar of that pair (see the module docstring)."""
+    target = next((i.symbol for i in registry if i.asset_class == "fx" and i.symbol.isupper()
+                   and i.base_currency == "USD" and i.quote_currency == currency), None)
+    if target is None:
+        return []
+    by_ts: dict[float, dict[tuple[str, str], float]] = defaultdict(dict)
+    for ts, symbol, price in marks:
+        inst = registry.get(symbol)
+        if inst.asset_class == "fx":
+            by_ts[ts][(inst.base_currency, inst.quote_currency)] = price
+    implied = []
+    for ts, pairs in by_ts.items():
+        if ("USD", currency) in pairs:
+            continue
+        rates = [pairs[(base, quote)] / pairs[(base, "USD")] for base, quote in sorted(pairs)
+                 if quote == currency and (base, "USD") in pairs]
+        if rates:
+            implied.append((ts, target, math.fsum(rates) / len(rates)))
+    return implied
+
+
+#: Account currency of the MT4 statement (the ronnaru account is in JPY).
+_MT4_CURRENCY = "JPY"
+
+
 def _load_mt4(path: Path, registry: InstrumentRegistry, bars: Path | None) -> TradeFile:
     trades, skipped = [], []
     account = path.parent.name or "mt4"
@@ -187,7 +222,8 @@ def _load_mt4(path: Path, registry: InstrumentRegistry, bars: Path | None) -> Tr
     marks = []
     if trades and folder.is_dir():
         marks = _load_bars(folder, registry, trades[0].open_ts, max(t.close_ts for t in trades))
-    return TradeFile("mt4", trades, marks, "JPY", 1_000_000.0, skipped)
+        marks = sorted(marks + _implied_usd_marks(marks, registry, _MT4_CURRENCY))
+    return TradeFile("mt4", trades, marks, _MT4_CURRENCY, 1_000_000.0, skipped)
 
 
 def load_trades(path: Path, fmt: str = "auto", bars: Path | None = None, limit: int | None = None,

@@ -588,3 +588,10 @@ def test_pooled_metrics_match_the_reference_model_on_the_merged_trades(a, b, bal
     assert report["accounts"] == 2
     _assert_close(report["all"], reference_metrics(a + b, balance_a + balance_b, 60.0))
     json.dumps(report, allow_nan=False)
+
+
+def test_float_dust_of_a_break_even_trade_is_neither_a_win_nor_a_loss():
+    trades = [trade("a", 0, 100, 4.8e-12), trade("b", 100, 200, -3e-9), trade("c", 200, 300, -1.0)]
+    m = trade_metrics(trades, 1000.0)
+    assert (m["wins"], m["losses"]) == (0, 1) and m["longest_losing_streak"] == 1
+    assert m["gross_profit"] == 0.0 and m["gross_loss"] == 1.0
