@@ -168,7 +168,7 @@ class RiskService:
         if user is not None and decision["decision"] == "accept" and not decision["reduces_position"]:
             sign = 1 if order["side"] == "buy" else -1
             self.peers.add_pending(order["order_id"], user, order["account_id"], order["instrument"], sign,
-                                   now + self.reservation_ttl)
+                                   now + self.reservation_ttl, now)
         return decision
 
     async def _user_of(self, account_id: str) -> str | None:

@@ -32,7 +32,7 @@ from .errors import (
                     UnknownRecommendation,
 )
 from .instruments import Instrument, InstrumentRegistry, default_registry
-from .limits import LIMIT_FIELDS, Limits, LimitsError, PlanBook, default_planbook
+from .limits import LIMIT_FIELDS, Limits, LimitsError
 from .marks import MarkBook
 from .model import CalendarEvent, ClosedTrade, Decision, Fill, KillSwitch, Mark, Order, Position, Reason, Reservation
 from .peers import PeerBook
@@ -74,7 +74,6 @@ __all__ = [
                     "Order",
                     "OrderConflict",
                     "PeerBook",
-                    "PlanBook",
                     "PlanConflict",
                     "PlanNotFound",
                     "PlanRegistry",
@@ -99,7 +98,6 @@ __all__ = [
                     "analyse",
                     "check_order",
                     "default_plan_registry",
-                    "default_planbook",
                     "default_registry",
                     "pooled",
                     "position_size",

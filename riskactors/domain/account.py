@@ -136,12 +136,12 @@ class Account:
         self.trading_day = self.calendar.day_of(now)
         self.day_start_balance = self.balance
         self.day_start_equity = self.balance
-        self.day_realized_pnl = 0.0
         self.high_water_mark = self.balance
         self.eod_high_water_mark = self.balance
         self.soft_blocked_day = None
         self.active_days: set[str] = set()
         self.day_opened_trades = 0
+        #: trading day (ISO date) → closed result that day (realized + commission + swap)
         self.day_results: dict[str, float] = {}
         self.hft_count = 0
         self.last_losing_close: float | None = None
@@ -169,6 +169,11 @@ class Account:
     def trading_days(self) -> int:
         """Trading days with at least one trade opened (the minimum-trading-days objective)."""
         return len(self.active_days)
+
+    @property
+    def day_realized_pnl(self) -> float:
+        """Closed result of the current trading day (account currency)."""
+        return self.day_results.get(self.trading_day.isoformat(), 0.0)
 
     @property
     def hedging(self) -> bool:
@@ -268,7 +273,6 @@ class Account:
         self.trading_day = day
         self.day_start_balance = self.balance
         self.day_start_equity = snap.equity
-        self.day_realized_pnl = 0.0
         self.day_opened_trades = 0
         self._record("day_rolled", now, trading_day=day.isoformat(), ended=ended, ended_result=result,
                      start_balance=self.balance, start_equity=snap.equity,
@@ -467,7 +471,6 @@ class Account:
         outcome = apply_plan(self.positions, plan, fill, inst, rate, now, net, today, self.account_id)
         net += outcome.realized
         self.balance += net
-        self.day_realized_pnl += net
         self.day_results[today] = self.day_results.get(today, 0.0) + net
         if outcome.opened:
             self.day_opened_trades += 1

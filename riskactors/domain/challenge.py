@@ -51,8 +51,7 @@ def objectives(acct: Account, now: float) -> dict[str, Any]:
     target_met = limits.profit_target is None or profit >= limits.profit_target - 1e-6
     days = acct.trading_days
     days_met = days >= limits.min_trading_days
-    day_profits = [v for v in acct.day_results.values()]
-    best = max(day_profits, default=0.0)
+    best = max(acct.day_results.values(), default=0.0)
     share = best / profit if profit > 0 else None
     if limits.consistency_fraction is None:
         consistent = True

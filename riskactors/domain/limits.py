@@ -9,21 +9,18 @@ account binds to the plan. Per-account overrides replace single fields afterward
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from .codes import DailyLossMode, DailyLossReference, MaxLossMode, RuleAction
 from .errors import FieldError
-from .instruments import package_data
 from .tradingday import TradingDayCalendar, WeeklyClose
 
-__all__ = ["FRACTION_FIELDS", "LIMIT_FIELDS", "Limits", "LimitsError", "PlanBook", "default_planbook"]
+__all__ = ["FRACTION_FIELDS", "LIMIT_FIELDS", "Limits", "LimitsError"]
 
 
 class LimitsError(FieldError):
@@ -278,106 +275,3 @@ FRACTION_FIELDS = {"daily_loss_limit_fraction": "daily_loss_limit",
                    "max_loss_limit_fraction": "max_loss_limit",
                    "profit_target_fraction": "profit_target",
                    "max_loss_lock_fraction": "max_loss_lock"}
-
-
-class PlanBook:
-    """Compatibility view of a plan registry: plan name → the active version's :class:`Limits`.
-
-    Superseded by :class:`riskactors.domain.plans.PlanRegistry` (versions, lifecycle,
-    binding); kept so callers that resolve limits by plan name keep working until they are
-    rewired. It keeps this class's historical errors: ``LimitsError("plan", …)`` for an unknown
-    plan, and bare field names (``daily_loss_limit_fraction``, not
-    ``rules.daily_loss_limit_fraction``) for invalid plan values.
-
-    Parameters
-    ----------
-    plans : PlanRegistry, list or mapping
-        A :class:`~riskactors.domain.plans.PlanRegistry` to wrap (shared, not copied); or plan
-        documents (``[{"id", "name", "description", "source", "rules"}, ...]``) or the legacy
-        mapping ``{name: {"description": str, "limits": {field: value, ...}}}``, loaded as
-        active version 1 of each plan.
-
-    Raises
-    ------
-    LimitsError
-        A plan is invalid (field named).
-    """
-
-    def __init__(self, plans: Any):
-        from .plans import PlanRegistry  # here, not at the top: plans imports this module
-
-        if isinstance(plans, PlanRegistry):
-            self.registry = plans
-        else:
-            try:
-                self.registry = PlanRegistry.from_documents(plans, now=0.0)
-            except LimitsError as exc:
-                raise _bare(exc) from None
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> PlanBook:
-        """Load a plans file (``{"plans": [...]}``, or the legacy ``{"plans": {name: {...}}}``).
-
-        Raises
-        ------
-        LimitsError
-            The file's shape or a plan is invalid.
-        """
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-        if not isinstance(data, dict) or "plans" not in data:
-            raise LimitsError("plans", "a plans file is a JSON object with a \"plans\" list")
-        return cls(data["plans"])
-
-    def names(self) -> list[str]:
-        """Names (ids) of the plans that have an active version, sorted."""
-        return [pid for pid in self.registry.ids() if self.registry.active(pid) is not None]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.registry and self.registry.active(name) is not None  # type: ignore[arg-type]
-
-    def describe(self, name: str) -> dict[str, Any]:
-        """The active version as a dict (:meth:`PlanVersion.to_dict`), with ``limits`` = its rules as written.
-
-        Raises
-        ------
-        LimitsError
-            ``plan``: unknown, or no active version.
-        """
-        self._check_known(name)
-        version = self.registry.bindable(name)
-        return {**version.to_dict(), "limits": dict(version.rules)}
-
-    def resolve(self, name: str, initial_balance: float,
-                overrides: Mapping[str, Any] | None = None) -> Limits:
-        """Limits of plan ``name`` (its active version) for an account of ``initial_balance``
-        (account currency, > 0) with ``overrides``.
-
-        Raises
-        ------
-        LimitsError
-            ``plan`` unknown or without an active version, ``initial_balance`` not > 0, or an
-            override invalid (field named).
-        """
-        self._check_known(name)
-        try:
-            return self.registry.resolve(name, None, initial_balance, overrides)[1]
-        except LimitsError as exc:
-            raise _bare(exc) from None
-
-    def _check_known(self, name: object) -> None:
-        if name not in self:
-            raise LimitsError("plan", f"unknown plan {name!r}; known: {', '.join(self.names())}")
-
-
-def _bare(exc: LimitsError) -> LimitsError:
-    """The error with a ``rules.`` field prefix removed (PlanBook's historical field names)."""
-    return LimitsError(exc.field.removeprefix("rules."), exc.message)
-
-
-@cache
-def default_planbook() -> PlanBook:
-    """The plans shipped with the package (loaded once; read-only)."""
-    book = PlanBook.from_json(package_data("plans.json"))
-    book.registry.freeze()
-    return book

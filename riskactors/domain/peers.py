@@ -11,6 +11,7 @@ opposite positions on one instrument across a trader's accounts.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 
 __all__ = ["PeerBook"]
@@ -25,6 +26,7 @@ class PeerBook:
         # order id -> (user, instrument, account, sign, expires_at)
         self._pending: dict[str, tuple[str, str, str, int, float]] = {}
         self._pending_by_key: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._expiry: list[tuple[float, str]] = []  # (expires_at, order id): pending orders are pruned
 
     def update_position(self, user_id: str, account_id: str, instrument: str, long_lots: float,
                         short_lots: float) -> None:
@@ -38,10 +40,20 @@ class PeerBook:
                 del self._held[key]
 
     def add_pending(self, order_id: str, user_id: str, account_id: str, instrument: str, sign: int,
-                    expires_at: float) -> None:
-        """An accepted order that opens exposure (``sign`` +1 buy, −1 sell) until ``expires_at``."""
+                    expires_at: float, now: float) -> None:
+        """An accepted order that opens exposure (``sign`` +1 buy, −1 sell) until ``expires_at``.
+
+        Pending orders expired at ``now`` are forgotten first, so orders that are never filled
+        nor cancelled do not accumulate."""
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            expired_at, old = heapq.heappop(heap)
+            item = self._pending.get(old)
+            if item is not None and item[4] == expired_at:
+                self.remove_pending(old)
         self._pending[order_id] = (user_id, instrument, account_id, sign, expires_at)
         self._pending_by_key[(user_id, instrument)].add(order_id)
+        heapq.heappush(heap, (expires_at, order_id))
 
     def remove_pending(self, order_id: str) -> None:
         """Forget a pending order (filled or cancelled). Unknown ids are ignored."""

@@ -39,7 +39,7 @@ import bisect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .codes import MaxLossMode, ReasonCode, RuleAction, WarningCode
+from .codes import ReasonCode, RuleAction, WarningCode
 from .model import MONEY_EPS, CalendarEvent, Reason
 from .tradingday import WeeklyClose
 
@@ -100,7 +100,7 @@ def max_loss_floor(acct: Account) -> float:
     """
     limits = acct.limits
     floor = acct.max_loss_reference() - limits.max_loss_limit
-    if limits.max_loss_mode is not MaxLossMode.STATIC and limits.max_loss_lock is not None:
+    if limits.trails and limits.max_loss_lock is not None:
         # the trail stops at the lock; a lock under the starting floor never loosens the rule
         floor = max(min(floor, limits.max_loss_lock), acct.initial_balance - limits.max_loss_limit)
     return floor

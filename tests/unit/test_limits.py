@@ -4,52 +4,57 @@ from __future__ import annotations
 
 import pytest
 
-from riskactors.domain import LIMIT_FIELDS, Limits, LimitsError, PlanBook, default_planbook
+from riskactors.domain import LIMIT_FIELDS, Limits, LimitsError, PlanNotFound, PlanRegistry, default_plan_registry
+
+
+def _resolve(plan, balance, overrides=None):
+    """Limits of the active version of a shipped plan."""
+    return default_plan_registry().resolve(plan, None, balance, overrides)[1]
 
 
 @pytest.mark.parametrize("plan,leverage,positions,daily", [("conservative", 5, 3, 250), ("moderate", 10, 5, 500),
                                                            ("aggressive", 20, 10, 1000)])
 def test_seed_templates_have_the_seed_numbers(plan, leverage, positions, daily):
-    lim = default_planbook().resolve(plan, 10_000)
+    lim = _resolve(plan, 10_000)
     assert (lim.max_leverage, lim.max_open_positions, lim.daily_loss_limit) == (leverage, positions, daily)
 
 
 def test_template_amounts_do_not_scale_with_the_balance():
-    assert default_planbook().resolve("moderate", 1_000_000).daily_loss_limit == 500
+    assert _resolve("moderate", 1_000_000).daily_loss_limit == 500
 
 
 @pytest.mark.parametrize("balance", [10_000, 100_000, 200_000])
 def test_two_step_phase1_resolves_5_and_10_percent_of_initial_balance(balance):
-    lim = default_planbook().resolve("two_step_phase1", balance)
+    lim = _resolve("two_step_phase1", balance)
     assert lim.daily_loss_limit == pytest.approx(0.05 * balance)
     assert lim.max_loss_limit == pytest.approx(0.10 * balance)
     assert str(lim.max_loss_mode) == "static" and str(lim.daily_loss_reference) == "balance"
 
 
 def test_shipped_plans_are_listed():
-    names = default_planbook().names()
+    names = [p["id"] for p in default_plan_registry().list() if p["active_version"] is not None]
     assert {"conservative", "moderate", "aggressive", "two_step_phase1", "two_step_phase2",
             "one_step_trailing"} <= set(names)
     assert names == sorted(names)
-    assert "description" in default_planbook().describe("moderate")
+    assert default_plan_registry().active("moderate").description
 
 
 def test_overrides_replace_single_fields():
-    lim = default_planbook().resolve("moderate", 10_000, {"max_leverage": 3, "max_loss_mode": "trailing"})
+    lim = _resolve("moderate", 10_000, {"max_leverage": 3, "max_loss_mode": "trailing"})
     assert lim.max_leverage == 3 and str(lim.max_loss_mode) == "trailing_intraday"  # the older name is accepted
     assert lim.max_open_positions == 5  # untouched
 
 
 def test_override_wins_over_a_fraction_of_balance():
-    lim = default_planbook().resolve("two_step_phase1", 100_000, {"daily_loss_limit": 1234})
+    lim = _resolve("two_step_phase1", 100_000, {"daily_loss_limit": 1234})
     assert lim.daily_loss_limit == 1234 and lim.max_loss_limit == pytest.approx(10_000)
 
 
 def test_none_switches_an_optional_rule_off_and_is_rejected_for_a_required_limit():
-    lim = default_planbook().resolve("two_step_phase1", 100_000, {"profit_target": None})
+    lim = _resolve("two_step_phase1", 100_000, {"profit_target": None})
     assert lim.profit_target is None
     with pytest.raises(LimitsError) as exc:
-        default_planbook().resolve("moderate", 10_000, {"max_leverage": None})
+        _resolve("moderate", 10_000, {"max_leverage": None})
     assert exc.value.field == "max_leverage"
 
 
@@ -63,21 +68,21 @@ def test_none_switches_an_optional_rule_off_and_is_rejected_for_a_required_limit
 ])
 def test_invalid_override_raises_limits_error_naming_the_field(field, value):
     with pytest.raises(LimitsError) as exc:
-        default_planbook().resolve("moderate", 10_000, {field: value})
+        _resolve("moderate", 10_000, {field: value})
     assert exc.value.field == field
     assert field in str(exc.value)
 
 
 def test_unknown_override_field_raises_limits_error_naming_it():
     with pytest.raises(LimitsError) as exc:
-        default_planbook().resolve("moderate", 10_000, {"max_levrage": 5})
+        _resolve("moderate", 10_000, {"max_levrage": 5})
     assert exc.value.field == "max_levrage"
 
 
-def test_unknown_plan_raises_limits_error_on_plan():
-    with pytest.raises(LimitsError) as exc:
-        default_planbook().resolve("yolo", 10_000)
-    assert exc.value.field == "plan" and "moderate" in exc.value.message
+def test_unknown_plan_raises_plan_not_found():
+    with pytest.raises(PlanNotFound) as exc:  # registration maps it to a 422 naming ``plan`` (tests/api)
+        _resolve("yolo", 10_000)
+    assert exc.value.subject == "yolo"
 
 
 def test_limits_error_is_a_value_error():
@@ -87,8 +92,8 @@ def test_limits_error_is_a_value_error():
 @pytest.mark.parametrize("frac", [0, 1.5, "5%"])
 def test_plan_with_an_invalid_fraction_is_rejected_when_loaded(frac):
     with pytest.raises(LimitsError) as exc:
-        PlanBook({"bad": {"limits": {"daily_loss_limit_fraction": frac}}})
-    assert exc.value.field == "daily_loss_limit_fraction"
+        PlanRegistry.from_documents({"bad": {"limits": {"daily_loss_limit_fraction": frac}}}, now=0.0)
+    assert exc.value.field == "rules.daily_loss_limit_fraction"
 
 
 def test_warning_fraction_of_one_is_allowed():

@@ -8,7 +8,7 @@ import pytest
 
 from riskactors.domain.codes import DailyLossMode, DailyLossReference, MaxLossMode, PlanStatus, RuleAction
 from riskactors.domain.errors import DomainError
-from riskactors.domain.limits import FRACTION_FIELDS, LimitsError, PlanBook, default_planbook
+from riskactors.domain.limits import FRACTION_FIELDS, LimitsError
 from riskactors.domain.plans import (
     PlanConflict,
     PlanNotFound,
@@ -394,26 +394,9 @@ def test_from_json_reads_the_legacy_shape(tmp_path):
     assert plan.description == "d" and lim.max_loss_limit == pytest.approx(2_000)
 
 
-# -- PlanBook compatibility wrapper ------------------------------------------------------------
+# -- shipped presets ----------------------------------------------------------------------------
 
 
-def test_planbook_resolves_the_active_version_of_a_wrapped_registry(registry):
-    book = PlanBook(registry)
-    assert book.names() == ["p"] and "p" in book and "q" not in book
-    assert book.resolve("p", 100_000).daily_loss_limit == pytest.approx(5_000)
-    registry.create(doc(daily_loss_limit_fraction=0.01), T0 + 1)
-    assert book.resolve("p", 100_000).daily_loss_limit == pytest.approx(5_000)  # draft not used
-    registry.activate("p", now=T0 + 2)
-    assert book.resolve("p", 100_000).daily_loss_limit == pytest.approx(1_000)
-    assert book.describe("p")["limits"] == {"daily_loss_limit_fraction": 0.01}
-    assert book.describe("p")["version"] == 2
-
-
-def test_planbook_keeps_its_historical_errors():
-    assert field_of(default_planbook().resolve, "yolo", 10_000) == "plan"
-    assert field_of(PlanBook, [doc("a", max_loss_limit_fraction=2)]) == "max_loss_limit_fraction"
-
-
-def test_default_planbook_lists_the_shipped_presets():
-    assert default_planbook().names() == sorted(SHIPPED)
+def test_default_registry_holds_the_shipped_presets_as_active_versions():
+    assert [p["id"] for p in default_plan_registry().list() if p["active_version"] == 1] == sorted(SHIPPED)
     assert isinstance(default_plan_registry().active("funded"), PlanVersion)

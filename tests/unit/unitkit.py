@@ -29,7 +29,7 @@ from riskactors.domain import (
     Mark,
     MarkBook,
     Order,
-    default_planbook,
+    default_plan_registry,
     default_registry,
 )
 
@@ -48,7 +48,7 @@ def next_id(prefix: str) -> str:
 
 def make_limits(plan: str = "moderate", balance: float = 10_000, **overrides) -> Limits:
     """Limits of ``plan`` resolved for ``balance`` with ``overrides`` applied."""
-    return default_planbook().resolve(plan, balance, overrides or None)
+    return default_plan_registry().resolve(plan, None, balance, overrides or None)[1]
 
 
 def make_account(plan: str = "moderate", balance: float = 10_000, *, currency: str = "USD",
