@@ -6,12 +6,26 @@ built once at start-up and passed in; nothing reads them at import time.
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["ApiKey", "Role", "Settings"]
+
+Role = Literal["router", "ops", "admin"]
+
+
+class ApiKey(BaseModel):
+    """One API key: who holds it, its role and the SHA-256 hex digest of the key itself
+    (the key is never stored; ``riskactors hash-key`` prints the digest of a new key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class Settings(BaseSettings):
@@ -38,6 +52,32 @@ class Settings(BaseSettings):
         Timeout of one actor call from the front; past it the call fails closed (503).
     instruments_file, plans_file : str or None
         Override the instrument registry / plans shipped with the package.
+    storage_root : str or None
+        Where journals, snapshots and the audit log live: a local directory (default
+        ``./var/riskactors``) or any URI ``pyarrow.fs.FileSystem.from_uri`` opens (a shared
+        mount, ``file:///…``, an object store). ``None`` or ``""`` keeps state in memory only.
+    fsync : {"always", "batch", "interval"}
+        When journal writes are forced to disk. ``always``: after every frame; ``batch``
+        (default): once per actor call, before it replies, so every acknowledged call is on
+        disk; ``interval``: written to the OS per call (survives a process crash) and forced to
+        disk at most every ``fsync_interval_seconds`` (a power loss may lose that window).
+    fsync_interval_seconds : float
+        Period of the ``interval`` policy.
+    snapshot_every_events, snapshot_every_seconds : int, float
+        A host snapshots its accounts after this many journal frames or this many seconds
+        (whichever comes first, checked after each call); the journal before it is compacted.
+    api_keys : list of ApiKey
+        Hashed API keys with their role (``router``, ``ops``, ``admin``), from the environment
+        (``RISKACTORS_API_KEYS`` as JSON) or ``api_keys_file`` (JSON list). Empty: auth is off
+        and the server binds to loopback only.
+    api_keys_file : str or None
+        JSON file with a list of ``{"name", "role", "sha256"}``; merged with ``api_keys``.
+    max_body_bytes : int
+        Requests with a larger body are refused with 413.
+    max_mark_future_seconds : float
+        A mark stamped more than this many seconds after the server clock is rejected (422).
+    idempotency_ttl_seconds, idempotency_max_keys : float, int
+        How long and how many ``Idempotency-Key`` responses the front remembers.
     """
 
     model_config = SettingsConfigDict(env_prefix="RISKACTORS_", extra="ignore")
@@ -54,6 +94,17 @@ class Settings(BaseSettings):
     call_timeout_seconds: float = Field(5.0, gt=0)
     instruments_file: str | None = None
     plans_file: str | None = None
+    storage_root: str | None = "./var/riskactors"
+    fsync: Literal["always", "batch", "interval"] = "batch"
+    fsync_interval_seconds: float = Field(1.0, gt=0)
+    snapshot_every_events: int = Field(10_000, ge=1)
+    snapshot_every_seconds: float = Field(300.0, gt=0)
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    api_keys_file: str | None = None
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_mark_future_seconds: float = Field(60.0, gt=0)
+    idempotency_ttl_seconds: float = Field(86_400.0, gt=0)
+    idempotency_max_keys: int = Field(100_000, ge=1)
 
     @field_validator("trading_day_timezone")
     @classmethod
@@ -74,4 +125,16 @@ class Settings(BaseSettings):
             "trading_day_timezone": self.trading_day_timezone,
             "instruments_file": self.instruments_file,
             "plans_file": self.plans_file,
+            "storage": self.storage_config(),
         }
+
+    def storage_config(self) -> dict | None:
+        """Journal/snapshot settings for hosts and the supervisor (``None``: in memory only)."""
+        if not self.storage_root:
+            return None
+        root = self.storage_root
+        if "://" not in root:  # a plain path is relative to where the server starts, not to a Ray worker
+            root = os.path.abspath(root)
+        return {"root": root, "fsync": self.fsync, "fsync_interval_seconds": self.fsync_interval_seconds,
+                "snapshot_every_events": self.snapshot_every_events,
+                "snapshot_every_seconds": self.snapshot_every_seconds}

@@ -44,7 +44,10 @@ def _deployment(ray_session, placement: str, shards: int = 2, timeout: float = 1
     from riskactors.actors import ray_runtime
     from riskactors.settings import Settings
 
-    settings = Settings(placement=placement, shards=shards, call_timeout_seconds=timeout)
+    import tempfile
+
+    storage = tempfile.mkdtemp(prefix="riskactors-test-")  # each deployment its own journals
+    settings = Settings(placement=placement, shards=shards, call_timeout_seconds=timeout, storage_root=storage)
     runtime = ray_runtime.start(settings)
     return settings, runtime
 
