@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
+from ..auth import require
 from ..deps import ServiceDep
 from ..schemas import CalendarIn, PositionSizeIn, PositionSizeOut, RecommendationDecision
 
@@ -14,19 +15,20 @@ router = APIRouter(tags=["prop-firm rules"])
 RecId = Annotated[str, Path(min_length=3, max_length=200)]
 
 
-@router.post("/v1/calendar")
+@router.post("/v1/calendar", dependencies=[require("admin")])
 async def post_calendar(body: CalendarIn, service: ServiceDep):
     """Add or replace economic-calendar events (by ``event_id``) for the ``NEWS_BLACKOUT`` rule."""
     return await service.calendar([e.model_dump() for e in body.events])
 
 
-@router.get("/v1/calendar")
+@router.get("/v1/calendar", dependencies=[require("ops")])
 async def get_calendar(service: ServiceDep):
     """Every calendar event, in time order."""
-    return {"events": service.calendar_events()}
+    return {"events": await service.calendar_events()}
 
 
-@router.post("/v1/accounts/{account_id}/position-size", response_model=PositionSizeOut)
+@router.post("/v1/accounts/{account_id}/position-size", response_model=PositionSizeOut,
+             dependencies=[require("router", "ops")])
 async def position_size(account_id: str, body: PositionSizeIn, service: ServiceDep):
     """Recommended lots for a trade from ``entry`` to ``stop_loss`` risking ``risk_amount``
     (account currency) or ``risk_fraction`` of the balance, rounded down to the lot step and
@@ -34,7 +36,7 @@ async def position_size(account_id: str, body: PositionSizeIn, service: ServiceD
     return await service.position_size(account_id, body.model_dump(), service.now())
 
 
-@router.get("/v1/recommendations")
+@router.get("/v1/recommendations", dependencies=[require("ops")])
 async def list_recommendations(service: ServiceDep,
                                account_id: str | None = Query(None, min_length=1, max_length=128),
                                status: Literal["pending", "applied", "dismissed", "superseded"] | None = None):
@@ -42,7 +44,7 @@ async def list_recommendations(service: ServiceDep,
     return {"recommendations": await service.recommendations(account_id, status)}
 
 
-@router.post("/v1/recommendations/{recommendation_id}/apply")
+@router.post("/v1/recommendations/{recommendation_id}/apply", dependencies=[require("admin")])
 async def apply_recommendation(service: ServiceDep, body: RecommendationDecision,
                                recommendation_id: RecId):
     """Apply a pending recommendation: the account's limits change (recorded). 409 if it is
@@ -50,7 +52,7 @@ async def apply_recommendation(service: ServiceDep, body: RecommendationDecision
     return await service.decide_recommendation(recommendation_id, True, body.by, body.reason, service.now())
 
 
-@router.post("/v1/recommendations/{recommendation_id}/dismiss")
+@router.post("/v1/recommendations/{recommendation_id}/dismiss", dependencies=[require("admin")])
 async def dismiss_recommendation(service: ServiceDep, body: RecommendationDecision,
                                  recommendation_id: RecId):
     """Dismiss a pending recommendation; nothing changes."""

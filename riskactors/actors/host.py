@@ -9,6 +9,11 @@ it directly. One host is one writer for its accounts: calls are applied one at a
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ..domain import (
@@ -30,10 +35,59 @@ from ..domain import (
     SizingError,
     TradingDayCalendar,
     UnknownAccount,
+    account_from_state,
+    account_to_state,
+    book_from_state,
+    book_to_state,
     default_registry,
+    news_from_state,
+    news_to_state,
 )
+from .durable import HostStore
 
 __all__ = ["AccountHost", "error_envelope"]
+
+log = logging.getLogger("riskactors.actors")
+
+
+def journaled(when: Callable[[Any], bool] | None = None):
+    """Mark a host method as state-changing: after it runs, its name and arguments are
+    appended to the host's journal and committed (per the fsync policy) before it returns;
+    ``when(result)`` false skips journaling (the call changed nothing). During recovery the
+    same method is re-run from the journal, which is exact because the core is deterministic
+    (time is an argument)."""
+
+    def wrap(method):
+        name = method.__name__
+
+        @functools.wraps(method)
+        def wrapper(self: AccountHost, *args: Any) -> Any:
+            result = method(self, *args)
+            if self._store is not None and not self._replaying and (when is None or when(result)):
+                self._store.record(name, list(args))
+                self._commit()
+            return result
+
+        return wrapper
+
+    return wrap
+
+
+def advancing(method):
+    """Mark a read that applies the time-driven events due (day roll, expiry): accounts whose
+    state changed are journaled as one ``advance`` record before the read returns."""
+
+    @functools.wraps(method)
+    def wrapper(self: AccountHost, *args: Any) -> Any:
+        self._advanced = []
+        result = method(self, *args)
+        if self._advanced and self._store is not None and not self._replaying:
+            self._store.record("advance", [self._advanced, self._advanced_at])
+            self._commit()
+        self._advanced = []
+        return result
+
+    return wrapper
 
 
 def error_envelope(exc: Exception) -> dict[str, Any]:
@@ -47,6 +101,20 @@ def error_envelope(exc: Exception) -> dict[str, Any]:
                       "message": exc.message}}
 
 
+def _node_id() -> str | None:
+    """The Ray node this process runs on (``None`` outside Ray); the host does not import Ray
+    at module level, so it stays usable in plain tests."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    try:
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - informational only
+        return None
+
+
 class AccountHost:
     """Hosts many accounts (sharded placement) or one (dedicated placement).
 
@@ -56,7 +124,15 @@ class AccountHost:
         Name used in logs and readiness.
     config : dict
         ``Settings.host_config()``: reservation TTL, trading-day calendar, optional
-        instrument file. Plans are resolved by the supervisor: a host receives resolved limits.
+        instrument file, ``storage`` (journal and snapshots; ``None`` keeps state in memory
+        only). Plans are resolved by the supervisor: a host receives resolved limits.
+
+    Notes
+    -----
+    With storage, construction recovers the host before it answers anything: the newest
+    snapshot, then the journal records after it are re-run in order. Ray restarts a dead host
+    by constructing it again with the same arguments, so a restart (on any node that reaches
+    the storage root) recovers the same state; calls sent meanwhile wait or fail closed.
     """
 
     def __init__(self, host_id: str, config: dict[str, Any] | None = None):
@@ -71,6 +147,71 @@ class AccountHost:
         self.book = MarkBook(self.registry)
         self.news = NewsCalendar()
         self.accounts: dict[str, Account] = {}
+        self._replaying = False
+        self._advanced: list[str] = []
+        self._advanced_at = 0.0
+        storage = config.get("storage")
+        self._store = HostStore(storage, host_id) if storage else None
+        self.recovery: dict[str, Any] = {"snapshot_seq": None, "replayed": 0, "seconds": 0.0}
+        if self._store is not None:
+            self._recover()
+
+    # ------------------------------------------------------------------ durability
+    def _recover(self) -> None:
+        started = time.perf_counter()
+        snap, tail = self._store.load()
+        if snap is not None:
+            for st in snap.accounts:
+                acct = account_from_state(st, self.account_config)
+                self.accounts[acct.account_id] = acct
+            self.book = book_from_state(snap.host["book"], self.registry)
+            self.news = news_from_state(snap.host["news"])
+        self._replaying = True
+        try:
+            for _, (op, args) in tail:
+                self._replay(op, args)
+        finally:
+            self._replaying = False
+        self.recovery = {"snapshot_seq": snap.seq if snap else None, "replayed": len(tail),
+                         "seconds": round(time.perf_counter() - started, 6),
+                         "torn_frames_dropped": self._store.journal.torn_frames_dropped}
+        log.info("host %s recovered %d accounts (snapshot %s, %d journal records) in %.3f s", self.host_id,
+                 len(self.accounts), self.recovery["snapshot_seq"], len(tail), self.recovery["seconds"])
+
+    def _replay(self, op: str, args: list[Any]) -> None:
+        if op == "advance":
+            ids, now = args
+            for a in ids:
+                self.accounts[a].advance(now, self.book)
+            return
+        getattr(self, op)(*args)
+
+    def _commit(self) -> None:
+        self._store.commit()
+        if self._store.snapshot_due():
+            self.snapshot()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Write a snapshot of every account here now and compact the journal (no-op without
+        storage). Returns the path and the journal ``seq`` it includes."""
+        if self._store is None:
+            return {"path": None, "seq": None}
+        self._store.commit()
+        path = self._store.snapshot([account_to_state(a) for a in self.accounts.values()],
+                                    {"book": book_to_state(self.book), "news": news_to_state(self.news)})
+        return {"path": path, "seq": self._store.journal.seq}
+
+    def close(self) -> None:
+        """Flush and close the journal (orderly shutdown)."""
+        if self._store is not None:
+            self._store.journal.close()
+
+    def _advance(self, acct: Account, now: float) -> None:
+        seq = acct.event_seq
+        acct.advance(now, self.book)
+        if acct.event_seq != seq:
+            self._advanced.append(acct.account_id)
+            self._advanced_at = now
 
     # ------------------------------------------------------------------ helpers
     def _account(self, account_id: str) -> Account:
@@ -87,15 +228,26 @@ class AccountHost:
     # ------------------------------------------------------------------ calls
     def ping(self) -> dict[str, Any]:
         """Liveness of this host: id, account count, marks held."""
-        return {"host_id": self.host_id, "accounts": len(self.accounts), "marks": len(self.book)}
+        if self._store is not None:
+            self._store.commit()  # the interval fsync policy forces written frames when due
+        return {"host_id": self.host_id, "accounts": len(self.accounts), "marks": len(self.book), "pid": os.getpid(),
+                "node_id": _node_id(), "recovery": self.recovery}
 
+    @journaled()
     def register(self, spec: dict[str, Any], switches: list[dict[str, Any]], marks: list[dict[str, Any]],
                  now: float, calendar: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Create an account from ``spec`` (HTTP body fields plus ``resolved_limits`` and
         ``plan_version`` from the supervisor), apply the scope switches in force, the latest
         marks and calendar events; return its view (or an error envelope)."""
         try:
-            if spec["account_id"] in self.accounts:
+            held = self.accounts.get(spec["account_id"])
+            if held is not None:
+                # a retry of a registration this host applied but the supervisor never recorded
+                # (it failed in between) gets the account back; anything else is a duplicate
+                if (held.user_id, held.challenge_id, held.currency, held.initial_balance) == (
+                        spec["user_id"], spec["challenge_id"], str(spec["currency"]).upper(),
+                        float(spec["initial_balance"])):
+                    return held.view(self.book, now)
                 raise DuplicateAccount(spec["account_id"], "account already registered")
             self._apply_marks(marks)
             self.apply_calendar(calendar or [])
@@ -111,12 +263,13 @@ class AccountHost:
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
+    @advancing
     def view(self, account_id: str, now: float) -> dict[str, Any]:
         """Account view (see :meth:`Account.view`) after the time-driven events due at ``now``
         (day roll, reservation expiry), so a quiet account still shows today's figures."""
         try:
             acct = self._account(account_id)
-            acct.advance(now, self.book)
+            self._advance(acct, now)
             return acct.view(self.book, now)
         except DomainError as exc:
             return error_envelope(exc)
@@ -129,8 +282,12 @@ class AccountHost:
         except DomainError as exc:
             return error_envelope(exc)
 
+    @journaled()
     def check(self, order: dict[str, Any], now: float) -> dict[str, Any]:
         """Pre-trade check of one order (reserves on accept). Returns the decision dict."""
+        return self._check(order, now)
+
+    def _check(self, order: dict[str, Any], now: float) -> dict[str, Any]:
         try:
             acct = self._account(order["account_id"])
             peers = order.get("peers")
@@ -140,10 +297,13 @@ class AccountHost:
         except DomainError as exc:
             return error_envelope(exc)
 
+    @journaled()
     def check_many(self, orders: list[dict[str, Any]], nows: list[float]) -> list[dict[str, Any]]:
-        """Several checks in arrival order (one actor call for a batch of the front)."""
-        return [self.check(o, n) for o, n in zip(orders, nows)]
+        """Several checks in arrival order (one actor call, one journal record and one fsync
+        for a batch of the front)."""
+        return [self._check(o, n) for o, n in zip(orders, nows)]
 
+    @journaled()
     def cancel(self, account_id: str | None, order_id: str, now: float) -> dict[str, Any] | None:
         """Release the reservation of ``order_id``; ``account_id=None`` searches this host.
 
@@ -159,6 +319,7 @@ class AccountHost:
         except DomainError as exc:
             return error_envelope(exc)
 
+    @journaled()
     def fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
         """Apply an execution report (idempotent on ``fill_id``)."""
         try:
@@ -175,6 +336,7 @@ class AccountHost:
                 stale += 1
         return applied, stale
 
+    @journaled(when=lambda r: r["applied"] > 0)
     def apply_marks(self, marks: list[dict[str, Any]], now: float) -> dict[str, Any]:
         """Store marks, then re-value every account here; returns counts and breaches caused."""
         applied, stale = self._apply_marks(marks)
@@ -186,12 +348,14 @@ class AccountHost:
                     breaches.extend(acct.on_market(self.book, now))
         return {"applied": applied, "stale": stale, "breaches": breaches}
 
+    @journaled()
     def apply_calendar(self, events: list[dict[str, Any]]) -> int:
         """Add or replace calendar events (rule ``NEWS_BLACKOUT``); returns how many changed."""
         return self.news.add(CalendarEvent(e["event_id"], float(e["at"]), e.get("title") or "",
                                            tuple(e.get("currencies") or ()), tuple(e.get("instruments") or ()),
                                            e.get("impact") or "high") for e in events)
 
+    @journaled()
     def set_kill_switch(self, switch: dict[str, Any], account_ids: list[str] | None, now: float) -> int:
         """Activate ``switch`` on ``account_ids`` (``None``: every account here). Returns count."""
         sw = KillSwitch.from_dict(switch)
@@ -200,12 +364,14 @@ class AccountHost:
             acct.set_kill_switch(sw, now)
         return len(targets)
 
+    @journaled()
     def release_kill_switch(self, scope: str, scope_id: str | None, reason: str, by: str,
                             account_ids: list[str] | None, now: float) -> int:
         """Release a switch on the given accounts. Returns how many had it active."""
         return sum(1 for acct in self._targets(account_ids)
                    if acct.release_kill_switch(scope, scope_id, reason, by, now))
 
+    @journaled()
     def patch_limits(self, account_id: str, overrides: dict[str, Any], by: str, reason: str,
                      now: float) -> dict[str, Any]:
         """Apply limit overrides to an account (recorded) and return its view."""
@@ -217,58 +383,82 @@ class AccountHost:
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
+    @journaled()
     def bind_plan(self, account_id: str, plan: str, version: int | None, limits: dict[str, Any], by: str,
                   reason: str, now: float) -> dict[str, Any]:
         """Rebind an account to a plan version with its resolved limits (recorded); returns the view."""
         try:
             acct = self._account(account_id)
-            acct.advance(now, self.book)
+            self._advance(acct, now)
             acct.bind_plan(plan, version, Limits.from_dict(limits), by, reason, now)
             return acct.view(self.book, now)
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
+    @advancing
     def position_size(self, account_id: str, request: dict[str, Any], now: float) -> dict[str, Any]:
         """Recommended lots for ``request`` (instrument, entry, stop_loss, risk_amount or
         risk_fraction) on the account (see :func:`riskactors.domain.sizing.position_size`)."""
         try:
             acct = self._account(account_id)
-            acct.advance(now, self.book)
+            self._advance(acct, now)
             return acct.size_position(request, self.book)
         except (DomainError, SizingError) as exc:
             return error_envelope(exc)
 
+    @advancing
     def recommendations(self, account_ids: list[str] | None, status: str | None, now: float) -> list[dict[str, Any]]:
         """Limit-reduction recommendations of the given accounts (``None``: all here), after the
         day rolls due at ``now`` (a roll is what raises them)."""
         out = []
         for acct in self._targets(account_ids):
-            acct.advance(now, self.book)
+            self._advance(acct, now)
             out.extend(dict(r) for r in acct.recommendations.values() if status is None or r["status"] == status)
         return out
 
+    @journaled()
     def decide_recommendation(self, account_id: str, rec_id: str, apply: bool, by: str, reason: str,
                               now: float) -> dict[str, Any]:
         """Apply or dismiss a pending recommendation; returns it and the account view."""
         try:
             acct = self._account(account_id)
-            acct.advance(now, self.book)
+            self._advance(acct, now)
             rec = acct.decide_recommendation(rec_id, apply, by, reason, now)
             return {"recommendation": rec, "account": acct.view(self.book, now)}
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
+    @advancing
     def closed_trades(self, account_ids: list[str] | None, now: float) -> list[dict[str, Any]]:
         """Per account: ids, initial balance and its closed trades as tuples (for the analytics)."""
         out = []
         for acct in self._targets(account_ids):
-            acct.advance(now, self.book)
+            self._advance(acct, now)
             out.append({"account_id": acct.account_id, "user_id": acct.user_id, "challenge_id": acct.challenge_id,
                         "initial_balance": acct.initial_balance, "currency": acct.currency,
                         "open_positions": len(acct.positions),
                         "trades": [tuple(t.to_dict().values()) for t in acct.closed_trades]})
         return out
 
+    def breaches(self, account_ids: list[str] | None) -> list[dict[str, Any]]:
+        """Breach records of the given accounts (``None``: all here) as audit entries:
+        ``actor`` ``system``, ``action`` ``breach``, why (code, message), before/after status."""
+        out = []
+        for acct in self._targets(account_ids):
+            for b in acct.breaches:
+                soft = b.get("type") == "soft_breach"
+                out.append({"audit_id": f"{acct.account_id}:{b['seq']}", "at": b["at"], "actor": "system",
+                            "role": None, "action": "breach", "account_id": acct.account_id,
+                            "user_id": acct.user_id, "challenge_id": acct.challenge_id,
+                            "reason": b.get("message") or b["code"], "code": b["code"],
+                            "trading_day": b.get("trading_day"),
+                            "before": {"status": "active"},
+                            "after": {"status": "active" if soft else "failed",
+                                      "kill_switch": None if soft else "reduce_only"},
+                            "details": {k: v for k, v in b.items() if k in ("limit", "value", "floor", "equity")}})
+        return out
+
+    @journaled()
     def set_status(self, account_id: str, status: str, by: str, reason: str, now: float) -> dict[str, Any]:
         """Ops status change (``active``/``disabled``/``failed``); returns the view."""
         try:
@@ -278,11 +468,12 @@ class AccountHost:
         except DomainError as exc:
             return error_envelope(exc)
 
+    @advancing
     def summaries(self, account_ids: list[str] | None, now: float) -> list[dict[str, Any]]:
         """Consolidation rows for the given accounts (``None``: all here), after the
         time-driven events due at ``now``."""
         rows = []
         for acct in self._targets(account_ids):
-            acct.advance(now, self.book)
+            self._advance(acct, now)
             rows.append(acct.summary(self.book, now))
         return rows

@@ -90,7 +90,6 @@ class RiskService:
         self._marks: dict[str, dict[str, Any]] = {}
         self._order_accounts: dict[str, str] = {}
         self._batchers: dict[int, CheckBatcher] = {}
-        self._calendar: dict[str, dict[str, Any]] = {}
         self._account_users: dict[str, str] = {}
         self.peers = PeerBook()
         self.reservation_ttl = reservation_ttl
@@ -129,8 +128,7 @@ class RiskService:
     # ------------------------------------------------------------------ accounts
     async def register(self, spec: dict[str, Any], now: float) -> dict[str, Any]:
         """Register an account (via the supervisor, which places it). Returns its view."""
-        result = unwrap(await self.transport.call(self.supervisor, "register", spec, list(self._marks.values()), now,
-                                                  list(self._calendar.values())))
+        result = unwrap(await self.transport.call(self.supervisor, "register", spec, list(self._marks.values()), now))
         self._account_users[spec["account_id"]] = spec["user_id"]
         self._routes[spec["account_id"]] = result["host"]
         self._hosts[result["host_key"]] = result["host"]
@@ -219,16 +217,12 @@ class RiskService:
         return {"received": len(marks), "applied": fresh, "stale": len(marks) - fresh, "breaches": breaches}
 
     async def calendar(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        """Store calendar events (by ``event_id``) and send them to every host."""
-        for e in events:
-            self._calendar[e["event_id"]] = e
-        hosts = await self._all_hosts()
-        await asyncio.gather(*(self.transport.call(h, "apply_calendar", events) for h in hosts))
-        return {"received": len(events), "events": len(self._calendar)}
+        """Store calendar events (by ``event_id``, in the supervisor) and send them to every host."""
+        return await self.transport.call(self.supervisor, "calendar_add", events)
 
-    def calendar_events(self) -> list[dict[str, Any]]:
-        """Every calendar event held by this front, in time order."""
-        return sorted(self._calendar.values(), key=lambda e: (e["at"], e["event_id"]))
+    async def calendar_events(self) -> list[dict[str, Any]]:
+        """Every calendar event, in time order."""
+        return await self.transport.call(self.supervisor, "calendar_list")
 
     # ------------------------------------------------------------------ plans
     async def plans(self) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ an async Ray actor, tests use it directly with :class:`~riskactors.actors.transp
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from typing import Any
 
@@ -24,11 +25,14 @@ from ..domain import (
 )
 from ..domain.aggregate import consolidate
 from ..domain.instruments import package_data
+from .durable import open_journal
 from .host import error_envelope
 from .placement import dedicated_key, shard_key, stable_shard
 from .transport import unwrap
 
 __all__ = ["Supervisor"]
+
+log = logging.getLogger("riskactors.actors")
 
 
 class Supervisor:
@@ -43,7 +47,17 @@ class Supervisor:
         Shard targets (sharded placement); empty for dedicated.
     host_config : dict
         Passed to dedicated hosts when they are spawned; ``plans_file`` (optional) seeds the
-        plan registry, else the shipped presets.
+        plan registry, else the shipped presets; ``storage`` (optional) is where the
+        supervisor's journal and the audit log live.
+
+    Notes
+    -----
+    With storage, every change of the supervisor's own state — an account registered (its
+    user, challenge, host and overrides), a user/challenge/firm kill switch set or released, a
+    plan created or activated, the analytics config, the news calendar — is journaled (and
+    committed per the fsync policy) before the call returns, and re-applied when the
+    supervisor is constructed again (a Ray restart or a server restart). Accounts' own state
+    lives in their hosts' journals.
     """
 
     def __init__(self, transport: Any, placement: str, shards: list[Any], host_config: dict[str, Any]):
@@ -59,7 +73,74 @@ class Supervisor:
         self.by_user: dict[str, set[str]] = defaultdict(set)
         self.by_challenge: dict[str, set[str]] = defaultdict(set)
         self.switches: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self.calendar: dict[str, dict[str, Any]] = {}
         self._pending: set[str] = set()
+        storage = host_config.get("storage")
+        self._journal = open_journal(storage, "supervisor", "journal") if storage else None
+        self._audit_journal = open_journal(storage, "supervisor", "audit") if storage else None
+        self.audit_log: list[dict[str, Any]] = []
+        if self._journal is not None:
+            records = self._journal.recover()
+            for _, (op, args) in records:
+                self._apply(op, *args)
+            self.audit_log = [entry for _, entry in self._audit_journal.recover()]
+            log.info("supervisor recovered %d accounts, %d scope kill switches, %d audit entries (%d records)",
+                     len(self.accounts), len(self.switches), len(self.audit_log), len(records))
+
+    # ------------------------------------------------------------------ durability
+    def _apply(self, op: str, *args: Any) -> Any:
+        """Apply one state change of the supervisor (also how the journal is replayed)."""
+        if op == "register":
+            account_id, meta = args
+            self.accounts[account_id] = meta
+            self.by_user[meta["user_id"]].add(account_id)
+            self.by_challenge[meta["challenge_id"]].add(account_id)
+        elif op == "switch_set":
+            scope, scope_id, switch = args
+            self.switches[(scope, scope_id)] = switch
+        elif op == "switch_released":
+            scope, scope_id = args
+            return self.switches.pop((scope, scope_id), None)
+        elif op == "plan_create":
+            return self.plans.create(*args)
+        elif op == "plan_activate":
+            plan_id, version, now = args
+            return self.plans.activate(plan_id, version, now=now)
+        elif op == "overrides":
+            account_id, overrides = args
+            self.accounts[account_id]["overrides"] = overrides
+        elif op == "behaviour":
+            self.behaviour = self.behaviour.with_updates(args[0])
+        elif op == "calendar":
+            for e in args[0]:
+                self.calendar[e["event_id"]] = e
+        else:
+            raise ValueError(f"unknown supervisor journal record {op!r}")
+        return None
+
+    def _change(self, op: str, *args: Any) -> Any:
+        """Apply a change and journal it (committed before the caller replies)."""
+        result = self._apply(op, *args)
+        if self._journal is not None:
+            self._journal.append([op, list(args)])
+            self._journal.commit()
+        return result
+
+    def _audit(self, entry: dict[str, Any]) -> dict[str, Any]:
+        entry = {"audit_id": len(self.audit_log) + 1, **entry}
+        if self._audit_journal is not None:
+            self._audit_journal.append(entry)
+            self._audit_journal.commit()
+        self.audit_log.append(entry)
+        return entry
+
+    async def _host(self, key: str) -> Any:
+        """The host of ``key``; after a restart of the supervisor a dedicated host is found
+        again by its actor name (or created again, and it recovers from its journal)."""
+        host = self.hosts.get(key)
+        if host is None:
+            host = self.hosts[key] = await self.transport.spawn_host(key, self.host_config)
+        return host
 
     # ------------------------------------------------------------------ registry
     def _host_key(self, account_id: str) -> str:
@@ -71,8 +152,7 @@ class Supervisor:
         wanted = {("firm", None), ("user", user_id), ("challenge", challenge_id)}
         return [sw for key, sw in self.switches.items() if key in wanted]
 
-    async def register(self, spec: dict[str, Any], marks: list[dict[str, Any]], now: float,
-                       calendar: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    async def register(self, spec: dict[str, Any], marks: list[dict[str, Any]], now: float) -> dict[str, Any]:
         """Place and create an account bound to the active version of ``spec["plan"]`` (or the
         active ``spec["plan_version"]``). Returns ``{"view", "host_key", "host"}`` or an error
         envelope."""
@@ -94,36 +174,38 @@ class Supervisor:
                 return error_envelope(exc)
             spec = {**spec, "plan_version": version.version, "resolved_limits": limits.to_dict()}
             switches = self._switches_for(spec["user_id"], spec["challenge_id"])
-            view = await self.transport.call(host, "register", spec, switches, marks, now, calendar or [])
+            view = await self.transport.call(host, "register", spec, switches, marks, now,
+                                             list(self.calendar.values()))
             if isinstance(view, dict) and "error" in view:
                 if spawned:
                     await self.transport.kill(host)
                 return view
             self.hosts[key] = host
-            self.accounts[account_id] = {"user_id": spec["user_id"], "challenge_id": spec["challenge_id"],
-                                         "host_key": key, "initial_balance": float(spec["initial_balance"]),
-                                         "overrides": dict(spec.get("limits") or {})}
-            self.by_user[spec["user_id"]].add(account_id)
-            self.by_challenge[spec["challenge_id"]].add(account_id)
+            self._change("register", account_id, {
+                "user_id": spec["user_id"], "challenge_id": spec["challenge_id"], "host_key": key,
+                "initial_balance": float(spec["initial_balance"]), "overrides": dict(spec.get("limits") or {})})
             return {"view": view, "host_key": key, "host": host}
         finally:
             self._pending.discard(account_id)
 
-    def locate(self, account_id: str) -> dict[str, Any] | None:
+    async def locate(self, account_id: str) -> dict[str, Any] | None:
         """``{"host_key", "host", "user_id", "challenge_id"}`` of an account, or ``None`` if unknown."""
         meta = self.accounts.get(account_id)
         if meta is None:
             return None
-        return {"host_key": meta["host_key"], "host": self.hosts[meta["host_key"]], "user_id": meta["user_id"],
+        return {"host_key": meta["host_key"], "host": await self._host(meta["host_key"]), "user_id": meta["user_id"],
                 "challenge_id": meta["challenge_id"]}
 
-    def host_list(self) -> list[tuple[str, Any]]:
+    async def host_list(self) -> list[tuple[str, Any]]:
         """Every host (key, target)."""
+        for key in {m["host_key"] for m in self.accounts.values()} - set(self.hosts):
+            await self._host(key)
         return list(self.hosts.items())
 
     def stats(self) -> dict[str, Any]:
         """Counts for readiness and the firm page."""
-        return {"accounts": len(self.accounts), "hosts": len(self.hosts), "placement": self.placement,
+        return {"accounts": len(self.accounts), "hosts": len({m["host_key"] for m in self.accounts.values()}
+                                                               | set(self.hosts)), "placement": self.placement,
                 "switches": [sw for sw in self.switches.values()]}
 
     def _accounts_in(self, scope: str, scope_id: str | None) -> list[str]:
@@ -142,7 +224,7 @@ class Supervisor:
     def _hosts_for(self, scope: str, account_ids: list[str]) -> dict[str, list[str] | None]:
         """Host key → the scope's account ids on it; ``None`` (every account there) for the firm."""
         if scope == "firm":
-            return {k: None for k in self.hosts}
+            return {k: None for k in sorted(set(self.hosts) | {m["host_key"] for m in self.accounts.values()})}
         groups: dict[str, list[str]] = defaultdict(list)
         for a in account_ids:
             groups[self.accounts[a]["host_key"]].append(a)
@@ -151,7 +233,8 @@ class Supervisor:
     async def _fan_out(self, method: str, groups: dict[str, list[str] | None], *before: Any,
                        after: tuple = ()) -> list[Any]:
         """Call ``method(*before, account_ids, *after)`` on every host of ``groups`` at once."""
-        calls = [self.transport.call(self.hosts[k], method, *before, ids, *after) for k, ids in groups.items()]
+        hosts = [await self._host(k) for k in groups]
+        calls = [self.transport.call(h, method, *before, ids, *after) for h, ids in zip(hosts, groups.values())]
         return await asyncio.gather(*calls)
 
     # ------------------------------------------------------------------ kill switches
@@ -167,7 +250,7 @@ class Supervisor:
         switch = {"active": True, "scope": scope, "id": scope_id, "mode": mode, "reason": reason, "by": by,
                   "at": now, "breach": False}
         if scope != "account":
-            self.switches[(scope, scope_id)] = switch
+            self._change("switch_set", scope, scope_id, switch)
         counts = await self._fan_out("set_kill_switch", self._hosts_for(scope, ids), switch, after=(now,))
         return {"switch": switch, "accounts_affected": sum(counts)}
 
@@ -179,7 +262,7 @@ class Supervisor:
             ids = self._accounts_in(scope, scope_id)
         except UnknownAccount as exc:
             return error_envelope(exc)
-        was_set = self.switches.pop((scope, scope_id), None) is not None
+        was_set = (scope, scope_id) in self.switches and self._change("switch_released", scope, scope_id) is not None
         released = sum(await self._fan_out("release_kill_switch", self._hosts_for(scope, ids), scope, scope_id,
                                            reason, by, after=(now,)))
         return {"scope": scope, "id": scope_id, "released": bool(was_set or released),
@@ -196,6 +279,46 @@ class Supervisor:
                                    if s == "firm" or (s == scope and i == scope_id)]
         return result
 
+    # ------------------------------------------------------------------ news calendar
+    async def calendar_add(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """Add or replace calendar events (by ``event_id``), journaled, and send them to every
+        host (rule ``NEWS_BLACKOUT``); accounts registered later receive the whole calendar."""
+        self._change("calendar", events)
+        hosts = [await self._host(k) for k in self._hosts_for("firm", [])]
+        await asyncio.gather(*(self.transport.call(h, "apply_calendar", events) for h in hosts))
+        return {"received": len(events), "events": len(self.calendar)}
+
+    def calendar_list(self) -> list[dict[str, Any]]:
+        """Every calendar event, in time order."""
+        return sorted(self.calendar.values(), key=lambda e: (e["at"], e["event_id"]))
+
+    # ------------------------------------------------------------------ audit
+    def audit_append(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Append an ops/admin action to the audit log (durable before it returns)."""
+        return self._audit(entry)
+
+    async def audit(self, account_id: str | None = None, actor: str | None = None, action: str | None = None,
+                    since: float | None = None, until: float | None = None, limit: int | None = None
+                    ) -> list[dict[str, Any]]:
+        """Audit entries in time order, filtered: ops/admin actions from this log and breaches
+        from the accounts' own (journaled, append-only) breach records."""
+        ids: list[str] = []
+        scope = "firm"
+        if account_id is not None:
+            if account_id not in self.accounts:
+                return []
+            scope, ids = "account", [account_id]
+        rows = list(self.audit_log)
+        if action in (None, "breach") and actor in (None, "system"):
+            parts = await self._fan_out("breaches", self._hosts_for(scope, ids))
+            rows.extend(b for part in parts for b in part)
+        out = [r for r in rows
+               if (account_id is None or r.get("account_id") == account_id)
+               and (actor is None or r.get("actor") == actor) and (action is None or r.get("action") == action)
+               and (since is None or r["at"] >= since) and (until is None or r["at"] <= until)]
+        out.sort(key=lambda r: (r["at"], str(r.get("audit_id"))))
+        return out[-limit:] if limit else out
+
     # ------------------------------------------------------------------ plans
     def plans_list(self) -> list[dict[str, Any]]:
         """One summary per plan id (see ``PlanRegistry.list``)."""
@@ -211,14 +334,14 @@ class Supervisor:
     def plan_create(self, doc: dict[str, Any], now: float) -> dict[str, Any]:
         """Add a plan version as a draft (a new id starts at version 1)."""
         try:
-            return self.plans.create(doc, now).to_dict()
+            return self._change("plan_create", doc, now).to_dict()
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
     def plan_activate(self, plan_id: str, version: int | None, now: float) -> dict[str, Any]:
         """Activate a draft version (the previously active one is superseded)."""
         try:
-            return self.plans.activate(plan_id, version, now=now).to_dict()
+            return self._change("plan_activate", plan_id, version, now).to_dict()
         except DomainError as exc:
             return error_envelope(exc)
 
@@ -233,10 +356,10 @@ class Supervisor:
             pv, limits = _bind(self.plans, plan_id, version, meta["initial_balance"], overrides)
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
-        view = await self.transport.call(self.hosts[meta["host_key"]], "bind_plan", account_id, plan_id, pv.version,
-                                         limits.to_dict(), by, reason, now)
+        view = await self.transport.call(await self._host(meta["host_key"]), "bind_plan", account_id, plan_id,
+                                         pv.version, limits.to_dict(), by, reason, now)
         if not (isinstance(view, dict) and "error" in view) and not keep_overrides:
-            meta["overrides"] = {}
+            self._change("overrides", account_id, {})
         return view
 
     # ------------------------------------------------------------------ analytics and recommendations
@@ -247,7 +370,8 @@ class Supervisor:
     def update_behaviour_config(self, updates: dict[str, Any]) -> dict[str, Any]:
         """Change thresholds (``POST /admin/update-config``); returns the new config or an error."""
         try:
-            self.behaviour = self.behaviour.with_updates(updates)
+            self.behaviour.with_updates(updates)  # validate before journaling
+            self._change("behaviour", updates)
         except AnalyticsConfigError as exc:
             return {"error": {"type": "LimitsError", "code": "INVALID_CONFIG", "subject": exc.field,
                               "field": f"config.{exc.field}", "message": exc.message}}
