@@ -15,6 +15,20 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("RISKACTORS_DATA", REPO.parent / "shared" / "data"))
 
 
+def pytest_configure(config):
+    """Servers the suite starts keep state in memory unless a test gives them a storage root
+    of their own (``Settings(storage_root=...)``, ``RISKACTORS_STORAGE_ROOT`` in a subprocess's
+    environment): never ``./var/riskactors``, and two deployments never share a journal."""
+    os.environ["RISKACTORS_STORAGE_ROOT"] = ""
+
+
+def new_storage_root() -> str:
+    """A fresh temporary storage root (one per deployment)."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="riskactors-test-")
+
+
 def require_data(relative: str) -> Path:
     """Path of ``../shared/data/<relative>``; fails under CI, skips elsewhere, when missing."""
     path = DATA / relative
@@ -44,10 +58,8 @@ def _deployment(ray_session, placement: str, shards: int = 2, timeout: float = 1
     from riskactors.actors import ray_runtime
     from riskactors.settings import Settings
 
-    import tempfile
-
-    storage = tempfile.mkdtemp(prefix="riskactors-test-")  # each deployment its own journals
-    settings = Settings(placement=placement, shards=shards, call_timeout_seconds=timeout, storage_root=storage)
+    settings = Settings(placement=placement, shards=shards, call_timeout_seconds=timeout,
+                        storage_root=new_storage_root())  # journaled, each deployment in its own root
     runtime = ray_runtime.start(settings)
     return settings, runtime
 

@@ -440,6 +440,11 @@ class AccountHost:
                         "trades": [tuple(t.to_dict().values()) for t in acct.closed_trades]})
         return out
 
+    def states(self, account_ids: list[str] | None) -> list[dict[str, Any]]:
+        """Full state of the given accounts (``None``: all here), as in a snapshot
+        (``riskactors.domain.state.account_to_state``); for audits of recovery and exports."""
+        return [account_to_state(a) for a in self._targets(account_ids)]
+
     def breaches(self, account_ids: list[str] | None) -> list[dict[str, Any]]:
         """Breach records of the given accounts (``None``: all here) as audit entries:
         ``actor`` ``system``, ``action`` ``breach``, why (code, message), before/after status."""

@@ -60,6 +60,9 @@ class ReplayOptions:
         instrument (tickets of the same symbol are averaged together).
     concurrency : int
         Requests in flight when registering accounts and fetching analytics.
+    read_back : bool
+        After the history, read statuses and analytics back (default). Those reads advance
+        accounts to the server's clock; ``False`` leaves the state exactly as the history made it.
     """
 
     plan: str = "two_step_phase1"
@@ -67,6 +70,7 @@ class ReplayOptions:
     currency: str | None = None
     position_mode: Literal["hedging", "netting"] = "hedging"
     concurrency: int = 16
+    read_back: bool = True
 
 
 def _conversion_mark(registry: InstrumentRegistry, quote: str, currency: str, rate: float):
@@ -282,7 +286,8 @@ class _Driver:
                 await self.close(payload)
         if pending:
             await self.marks(pending_ts, pending)
-        await self.collect()
+        if self.options.read_back:
+            await self.collect()
         return self.report
 
     async def collect(self) -> None:
