@@ -101,6 +101,13 @@ def error_envelope(exc: Exception) -> dict[str, Any]:
                       "message": exc.message}}
 
 
+def _with_change(view: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """``view`` plus ``audit``: the before/after of the change ``event`` recorded (the front
+    writes it to the audit log and does not return it)."""
+    view["audit"] = {"before": event.get("before"), "after": event.get("after")}
+    return view
+
+
 def _node_id() -> str | None:
     """The Ray node this process runs on (``None`` outside Ray); the host does not import Ray
     at module level, so it stays usable in plain tests."""
@@ -379,7 +386,7 @@ class AccountHost:
             acct = self._account(account_id)
             limits: Limits = acct.limits.with_overrides(overrides)
             acct.set_limits(limits, by, reason, now)
-            return acct.view(self.book, now)
+            return _with_change(acct.view(self.book, now), acct.events[-1])
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
@@ -391,7 +398,7 @@ class AccountHost:
             acct = self._account(account_id)
             self._advance(acct, now)
             acct.bind_plan(plan, version, Limits.from_dict(limits), by, reason, now)
-            return acct.view(self.book, now)
+            return _with_change(acct.view(self.book, now), acct.events[-1])
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
@@ -469,7 +476,7 @@ class AccountHost:
         try:
             acct = self._account(account_id)
             acct.set_status(AccountStatus(status), by, reason, now)
-            return acct.view(self.book, now)
+            return _with_change(acct.view(self.book, now), acct.events[-1])
         except DomainError as exc:
             return error_envelope(exc)
 

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from ..domain import PeerBook, UnknownAccount, UnknownOrder, UnknownRecommendation
 from .placement import shard_key, stable_shard
 from .transport import unwrap
 
-__all__ = ["CheckBatcher", "RiskService"]
+__all__ = ["ACTOR", "CheckBatcher", "RiskService"]
+
+#: Who is acting in the current request, ``(name, role)``: set by the front's authentication
+#: (the API key's name and role) and written to the audit log with every ops/admin action.
+#: Calls made without it (the replay driver, tests) are recorded as ``("service", None)``.
+ACTOR: ContextVar[tuple[str, str | None]] = ContextVar("riskactors_actor", default=("service", None))
 
 
 class CheckBatcher:
@@ -125,6 +131,25 @@ class RiskService:
         host = await self._host(account_id)
         return unwrap(await self.transport.call(host, method, *args))
 
+    async def _audit(self, action: str, at: float, *, by: str | None = None, reason: str = "",
+                     account_id: str | None = None, scope: str | None = None, scope_id: str | None = None,
+                     before: Any = None, after: Any = None) -> None:
+        """Append an ops/admin action to the audit log: who (the authenticated actor and the
+        ``by`` named in the request), when, what, why, before and after."""
+        name, role = ACTOR.get()
+        await self.transport.call(self.supervisor, "audit_append", {
+            "at": at, "actor": name, "role": role, "by": by, "action": action, "account_id": account_id,
+            "scope": scope, "scope_id": scope_id, "reason": reason, "before": before, "after": after})
+
+    async def _audited_account_call(self, action: str, account_id: str, method: str, by: str, reason: str,
+                                    now: float, *args: Any) -> dict[str, Any]:
+        """An account-level admin call whose host reply carries ``audit`` (before/after)."""
+        result = await self._call_account(account_id, method, account_id, *args)
+        change = result.pop("audit", None) or {}
+        await self._audit(action, now, by=by, reason=reason, account_id=account_id, scope="account",
+                          scope_id=account_id, before=change.get("before"), after=change.get("after"))
+        return result
+
     # ------------------------------------------------------------------ accounts
     async def register(self, spec: dict[str, Any], now: float) -> dict[str, Any]:
         """Register an account (via the supervisor, which places it). Returns its view."""
@@ -132,7 +157,12 @@ class RiskService:
         self._account_users[spec["account_id"]] = spec["user_id"]
         self._routes[spec["account_id"]] = result["host"]
         self._hosts[result["host_key"]] = result["host"]
-        return result["view"]
+        view = result["view"]
+        await self._audit("account_registered", now, account_id=spec["account_id"], scope="account",
+                          scope_id=spec["account_id"], after={k: view.get(k) for k in (
+                              "user_id", "challenge_id", "currency", "initial_balance", "plan", "plan_version",
+                              "position_mode")} | {"overrides": spec.get("limits") or {}})
+        return view
 
     async def view(self, account_id: str, now: float) -> dict[str, Any]:
         return await self._call_account(account_id, "view", account_id, now)
@@ -142,10 +172,12 @@ class RiskService:
 
     async def patch_limits(self, account_id: str, overrides: dict[str, Any], by: str, reason: str,
                            now: float) -> dict[str, Any]:
-        return await self._call_account(account_id, "patch_limits", account_id, overrides, by, reason, now)
+        return await self._audited_account_call("limits_changed", account_id, "patch_limits", by, reason, now,
+                                                overrides, by, reason, now)
 
     async def set_status(self, account_id: str, status: str, by: str, reason: str, now: float) -> dict[str, Any]:
-        return await self._call_account(account_id, "set_status", account_id, status, by, reason, now)
+        return await self._audited_account_call("status_changed", account_id, "set_status", by, reason, now,
+                                                status, by, reason, now)
 
     # ------------------------------------------------------------------ orders and fills
     async def check(self, order: dict[str, Any], now: float) -> dict[str, Any]:
@@ -218,7 +250,9 @@ class RiskService:
 
     async def calendar(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Store calendar events (by ``event_id``, in the supervisor) and send them to every host."""
-        return await self.transport.call(self.supervisor, "calendar_add", events)
+        result = await self.transport.call(self.supervisor, "calendar_add", events)
+        await self._audit("calendar_updated", self.now(), after={"events": events})
+        return result
 
     async def calendar_events(self) -> list[dict[str, Any]]:
         """Every calendar event, in time order."""
@@ -232,15 +266,25 @@ class RiskService:
         return unwrap(await self.transport.call(self.supervisor, "plan_versions", plan_id))
 
     async def create_plan(self, doc: dict[str, Any], now: float) -> dict[str, Any]:
-        return unwrap(await self.transport.call(self.supervisor, "plan_create", doc, now))
+        created = unwrap(await self.transport.call(self.supervisor, "plan_create", doc, now))
+        await self._audit("plan_created", now, scope="plan", scope_id=doc["id"], after=created)
+        return created
 
     async def activate_plan(self, plan_id: str, version: int | None, now: float) -> dict[str, Any]:
-        return unwrap(await self.transport.call(self.supervisor, "plan_activate", plan_id, version, now))
+        active = unwrap(await self.transport.call(self.supervisor, "plan_activate", plan_id, version, now))
+        await self._audit("plan_activated", now, scope="plan", scope_id=plan_id,
+                          before={"active_version": active.pop("superseded_version", None)},
+                          after={"active_version": active["version"]})
+        return active
 
     async def bind_plan(self, account_id: str, plan_id: str, version: int | None, keep_overrides: bool, by: str,
                         reason: str, now: float) -> dict[str, Any]:
-        return unwrap(await self.transport.call(self.supervisor, "bind_plan", account_id, plan_id, version,
-                                                keep_overrides, by, reason, now))
+        result = unwrap(await self.transport.call(self.supervisor, "bind_plan", account_id, plan_id, version,
+                                                  keep_overrides, by, reason, now))
+        change = result.pop("audit", None) or {}
+        await self._audit("plan_bound", now, by=by, reason=reason, account_id=account_id, scope="account",
+                          scope_id=account_id, before=change.get("before"), after=change.get("after"))
+        return result
 
     # ------------------------------------------------------------------ sizing, analytics, recommendations
     async def position_size(self, account_id: str, request: dict[str, Any], now: float) -> dict[str, Any]:
@@ -250,9 +294,12 @@ class RiskService:
         return unwrap(await self.transport.call(self.supervisor, "analytics", scope, scope_id, now))
 
     async def behaviour_config(self, updates: dict[str, Any] | None = None) -> dict[str, Any]:
+        before = await self.transport.call(self.supervisor, "behaviour_config")
         if updates is None:
-            return await self.transport.call(self.supervisor, "behaviour_config")
-        return unwrap(await self.transport.call(self.supervisor, "update_behaviour_config", updates))
+            return before
+        after = unwrap(await self.transport.call(self.supervisor, "update_behaviour_config", updates))
+        await self._audit("analytics_config_changed", self.now(), before=before, after=after)
+        return after
 
     async def recommendations(self, account_id: str | None, status: str | None,
                               now: float | None = None) -> list[dict[str, Any]]:
@@ -266,21 +313,42 @@ class RiskService:
         if not sep or not head.startswith("R") or not head[1:].isdigit():
             raise UnknownRecommendation(rec_id, "not a recommendation id (R<seq>-<account_id>)")
         try:
-            return await self._call_account(account_id, "decide_recommendation", account_id, rec_id, apply, by,
-                                            reason, now)
+            result = await self._call_account(account_id, "decide_recommendation", account_id, rec_id, apply, by,
+                                              reason, now)
         except UnknownAccount:
             raise UnknownRecommendation(rec_id, "recommendation unknown") from None
+        rec = result["recommendation"]
+        await self._audit("recommendation_" + rec["status"], now, by=by, reason=reason, account_id=account_id,
+                          scope="recommendation", scope_id=rec_id, before={"status": "pending"},
+                          after={"status": rec["status"], "proposed": rec.get("proposed")})
+        return result
 
     # ------------------------------------------------------------------ ops
     async def set_kill_switch(self, scope: str, scope_id: str | None, mode: str, reason: str, by: str,
                               now: float) -> dict[str, Any]:
-        return unwrap(await self.transport.call(self.supervisor, "set_kill_switch", scope, scope_id, mode, reason,
-                                                by, now))
+        result = unwrap(await self.transport.call(self.supervisor, "set_kill_switch", scope, scope_id, mode, reason,
+                                                  by, now))
+        await self._audit("kill_switch_set", now, by=by, reason=reason, scope=scope, scope_id=scope_id,
+                          account_id=scope_id if scope == "account" else None, before=result.get("replaced"),
+                          after=result["switch"] | {"accounts_affected": result["accounts_affected"]})
+        return result
 
     async def release_kill_switch(self, scope: str, scope_id: str | None, reason: str, by: str,
                                   now: float) -> dict[str, Any]:
-        return unwrap(await self.transport.call(self.supervisor, "release_kill_switch", scope, scope_id, reason,
-                                                by, now))
+        result = unwrap(await self.transport.call(self.supervisor, "release_kill_switch", scope, scope_id, reason,
+                                                  by, now))
+        if result["released"]:
+            await self._audit("kill_switch_released", now, by=by, reason=reason, scope=scope, scope_id=scope_id,
+                              account_id=scope_id if scope == "account" else None, before=result.get("switch"),
+                              after={"accounts_released": result["accounts_released"]})
+        return result
+
+    async def audit(self, **filters: Any) -> list[dict[str, Any]]:
+        """Audit entries (ops/admin actions and breaches) in time order; filters: ``account_id``,
+        ``actor``, ``action``, ``since``, ``until`` (epoch seconds), ``limit``."""
+        return await self.transport.call(self.supervisor, "audit", filters.get("account_id"), filters.get("actor"),
+                                         filters.get("action"), filters.get("since"), filters.get("until"),
+                                         filters.get("limit"))
 
     async def consolidated(self, scope: str, scope_id: str | None, top_n: int,
                            now: float | None = None) -> dict[str, Any]:

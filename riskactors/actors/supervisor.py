@@ -249,10 +249,11 @@ class Supervisor:
             return error_envelope(exc)
         switch = {"active": True, "scope": scope, "id": scope_id, "mode": mode, "reason": reason, "by": by,
                   "at": now, "breach": False}
+        replaced = self.switches.get((scope, scope_id))
         if scope != "account":
             self._change("switch_set", scope, scope_id, switch)
         counts = await self._fan_out("set_kill_switch", self._hosts_for(scope, ids), switch, after=(now,))
-        return {"switch": switch, "accounts_affected": sum(counts)}
+        return {"switch": switch, "accounts_affected": sum(counts), "replaced": replaced}
 
     async def release_kill_switch(self, scope: str, scope_id: str | None, reason: str, by: str,
                                   now: float) -> dict[str, Any]:
@@ -262,11 +263,11 @@ class Supervisor:
             ids = self._accounts_in(scope, scope_id)
         except UnknownAccount as exc:
             return error_envelope(exc)
-        was_set = (scope, scope_id) in self.switches and self._change("switch_released", scope, scope_id) is not None
+        switch = self._change("switch_released", scope, scope_id) if (scope, scope_id) in self.switches else None
         released = sum(await self._fan_out("release_kill_switch", self._hosts_for(scope, ids), scope, scope_id,
                                            reason, by, after=(now,)))
-        return {"scope": scope, "id": scope_id, "released": bool(was_set or released),
-                "accounts_released": released, "reason": reason, "by": by, "at": now}
+        return {"scope": scope, "id": scope_id, "released": bool(switch is not None or released),
+                "accounts_released": released, "reason": reason, "by": by, "at": now, "switch": switch}
 
     # ------------------------------------------------------------------ consolidation
     async def consolidated(self, scope: str, scope_id: str | None, top_n: int, now: float) -> dict[str, Any]:
@@ -341,7 +342,9 @@ class Supervisor:
     def plan_activate(self, plan_id: str, version: int | None, now: float) -> dict[str, Any]:
         """Activate a draft version (the previously active one is superseded)."""
         try:
-            return self._change("plan_activate", plan_id, version, now).to_dict()
+            before = self.plans.active(plan_id) if plan_id in self.plans else None
+            active = self._change("plan_activate", plan_id, version, now).to_dict()
+            return active | {"superseded_version": before.version if before is not None else None}
         except DomainError as exc:
             return error_envelope(exc)
 

@@ -86,7 +86,9 @@ def _read(c: httpx.Client) -> dict:
     return {"views": views, "accounts": firm["accounts"],
             "challenge_switches": _ok(c.get("/v1/risk/challenges/c1"))["kill_switches"],
             "plans": _ok(c.get("/v1/plans/restart_plan")), "calendar": _ok(c.get("/v1/calendar"))["events"],
-            "events": len(_ok(c.get("/v1/accounts/r2/events"))["events"])}
+            "events": len(_ok(c.get("/v1/accounts/r2/events"))["events"]),
+            "audit": [(e["action"], e.get("account_id"), e.get("scope_id"), e["at"])
+                      for e in _ok(c.get("/v1/audit"))["entries"]]}
 
 
 @pytest.mark.timeout(420)
@@ -113,3 +115,6 @@ def test_state_is_reloaded_after_a_restart_of_the_whole_server(placement):
     assert after["plans"] == before["plans"] and after["calendar"] == before["calendar"] != []
     assert after["accounts"] == before["accounts"] == 4
     assert after["events"] == before["events"]
+    assert after["audit"] == before["audit"]
+    assert {"account_registered", "kill_switch_set", "limits_changed", "plan_created", "plan_activated",
+            "calendar_updated"} <= {a for a, *_ in after["audit"]}
