@@ -93,13 +93,14 @@ def venv_tool(name: str) -> list[str]:
 class Server:
     """A server subprocess, stopped through its Popen handle (terminate, wait, then kill)."""
 
-    def __init__(self, name: str, cmd: list[str], log_path: Path, port: int):
+    def __init__(self, name: str, cmd: list[str], log_path: Path, port: int, env: dict[str, str] | None = None):
         self.name, self.cmd, self.log_path, self.port = name, cmd, log_path, port
         self.url = f"http://{HOST}:{port}"
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop(), lives as long as the server
         # own session: Ctrl-C on the benchmark does not hit the server; we stop it ourselves
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     env=None if env is None else {**os.environ, **env})
 
     @property
     def pid(self) -> int:
@@ -489,7 +490,9 @@ def main(argv: list[str] | None = None) -> int:
         serve = [*venv_tool("riskactors"), "serve", "--host", HOST, "--port", str(sport)]
         if args.shards:
             serve += ["--shards", str(args.shards)]
-        server = Server("server", serve, run_dir / "server.log", sport)
+        # journaled as in production (default fsync policy), into this run's own folder
+        server = Server("server", serve, run_dir / "server.log", sport,
+                        env={"RISKACTORS_STORAGE_ROOT": str(run_dir / "storage")})
         servers.append(server)
         setup["baseline_ready_s"] = round(baseline.wait_ready(30.0), 2)
         setup["server_ready_s"] = round(server.wait_ready(args.ready_timeout), 2)
