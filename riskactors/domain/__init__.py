@@ -39,10 +39,20 @@ from .peers import PeerBook
 from .plans import PlanConflict, PlanNotFound, PlanRegistry, PlanVersion, default_plan_registry
 from .rules import NewsCalendar
 from .sizing import SizingError, position_size
+from .state import (
+                    STATE_VERSION,
+                    account_from_state,
+                    account_to_state,
+                    book_from_state,
+                    book_to_state,
+                    news_from_state,
+                    news_to_state,
+)
 from .tradingday import TradingDayCalendar, WeeklyClose
 
 __all__ = [
                     "LIMIT_FIELDS",
+                    "STATE_VERSION",
                     "Account",
                     "AccountConfig",
                     "AccountStatus",
@@ -95,10 +105,16 @@ __all__ = [
                     "UnknownRecommendation",
                     "WarningCode",
                     "WeeklyClose",
+                    "account_from_state",
+                    "account_to_state",
                     "analyse",
+                    "book_from_state",
+                    "book_to_state",
                     "check_order",
                     "default_plan_registry",
                     "default_registry",
+                    "news_from_state",
+                    "news_to_state",
                     "pooled",
                     "position_size",
 ]

@@ -687,7 +687,9 @@ class Account:
         self.recommendations[rec_id] = rec
         if len(self.recommendations) > _MAX_RECOMMENDATIONS:
             self.recommendations.popitem(last=False)
-        self._record("recommendation_raised", now, recommendation=rec)
+        # a copy: the event keeps the recommendation as raised (a journal entry never changes);
+        # its later status is in recommendation_applied/_dismissed or the next raise (superseded)
+        self._record("recommendation_raised", now, recommendation=dict(rec))
 
     def decide_recommendation(self, rec_id: str, apply: bool, by: str, reason: str, now: float) -> dict[str, Any]:
         """Apply (new limits, recorded) or dismiss a pending recommendation.
