@@ -12,10 +12,13 @@ from riskactors.actors.service import RiskService
 from riskactors.domain import InstrumentRegistry, default_registry
 from riskactors.settings import Settings
 
+from .auth import document_roles, load_keys
 from .errors import ERROR_RESPONSES, install_error_handlers
+from .idempotency import IdempotencyMiddleware, IdempotencyStore, document_idempotency
+from .limits import BodyLimitMiddleware
 from .metrics import FrontMetrics
 from .msgpack import MsgpackMiddleware
-from .routers import accounts, analytics, health, ops, orders, plans, prop
+from .routers import accounts, analytics, audit, health, ops, orders, plans, prop
 
 __all__ = ["create_app"]
 
@@ -29,6 +32,11 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
         Used to start the Ray runtime at start-up when ``service`` is not given.
     service : RiskService, optional
         An already running deployment (tests); the app then does not own Ray.
+
+    Raises
+    ------
+    api.auth.ApiKeysError
+        ``settings.api_keys_file`` is missing or malformed, or two keys share a digest.
     """
     settings = settings or Settings()
 
@@ -53,9 +61,16 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
                           if settings.instruments_file else default_registry())
     app.state.metrics = FrontMetrics()
     app.state.settings = settings
+    app.state.keys = load_keys(settings)  # ApiKeysError (malformed keys file) fails start-up here
     install_error_handlers(app)
-    for r in (accounts.router, orders.router, ops.router, plans.router, prop.router, analytics.router):
+    for r in (accounts.router, orders.router, ops.router, plans.router, prop.router, analytics.router, audit.router):
         app.include_router(r, responses=ERROR_RESPONSES)
     app.include_router(health.router)
+    document_roles(app)
     app.add_middleware(MsgpackMiddleware)
+    # outermost last: body limits and content types, then Idempotency-Key, then msgpack decoding
+    app.state.idempotency = IdempotencyStore(settings.idempotency_max_keys, settings.idempotency_ttl_seconds)
+    app.add_middleware(IdempotencyMiddleware, store=app.state.idempotency, metrics=app.state.metrics)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    document_idempotency(app)
     return app

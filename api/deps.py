@@ -9,9 +9,10 @@ from fastapi import Depends, Request
 from riskactors.actors.service import RiskService
 from riskactors.domain import InstrumentRegistry
 
+from .auth import Principal, authenticate
 from .metrics import FrontMetrics
 
-__all__ = ["MetricsDep", "RegistryDep", "ServiceDep"]
+__all__ = ["MetricsDep", "PrincipalDep", "RegistryDep", "ServiceDep"]
 
 
 async def _service(request: Request) -> RiskService:
@@ -29,3 +30,6 @@ async def _metrics(request: Request) -> FrontMetrics:
 ServiceDep = Annotated[RiskService, Depends(_service)]
 RegistryDep = Annotated[InstrumentRegistry, Depends(_registry)]
 MetricsDep = Annotated[FrontMetrics, Depends(_metrics)]
+#: Who is calling (the API key's name and role; ``anonymous``/``admin`` when auth is off).
+#: Resolved once per request, shared with the route's ``require(...)`` role check.
+PrincipalDep = Annotated[Principal, Depends(authenticate)]

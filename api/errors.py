@@ -2,16 +2,26 @@
 
 422: bad input (the ``detail`` names the field, FastAPI's shape); 404: unknown account or
 order; 409: conflicts (duplicate account, reused order/fill id, missing conversion rate for a
-fill); 503: a host cannot be reached (a check then answers ``reject`` with
-``SERVICE_UNAVAILABLE``).
+fill, an ``Idempotency-Key`` reused with another request); 413: body over ``max_body_bytes``;
+415: a body that is neither JSON nor msgpack; 503: a host cannot be reached (a check then
+answers ``reject`` with ``SERVICE_UNAVAILABLE``).
+
+Shapes: a 422 is FastAPI's ``{"detail": [{"loc", "msg", "type"}]}`` (``type`` is the stable
+code, ``loc`` the field path); every other error is ``{"detail": {"code", "message", …}}``
+(:func:`problem`). Non-finite numbers echoed back in a 422 (``NaN`` sent in JSON) are
+rendered as strings so the error itself stays valid JSON.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -34,7 +44,7 @@ from riskactors.domain import (
 )
 from riskactors.exceptions import ShardUnavailable
 
-__all__ = ["ERROR_RESPONSES", "install_error_handlers", "unprocessable"]
+__all__ = ["ERROR_RESPONSES", "install_error_handlers", "problem", "unprocessable"]
 
 log = logging.getLogger("riskactors.api")
 
@@ -50,13 +60,31 @@ def unprocessable(loc: list, msg: str, kind: str = "value_error") -> JSONRespons
     return JSONResponse(status_code=422, content={"detail": [{"loc": loc, "msg": msg, "type": kind}]})
 
 
+def problem(code: str, message: str, **extra: Any) -> dict:
+    """The body of a non-422 error: ``{"detail": {"code", "message", **extra}}`` (``code`` is
+    stable, e.g. ``PAYLOAD_TOO_LARGE``; ``extra`` may name a ``subject`` or a ``loc``)."""
+    return {"detail": {"code": code, "message": message, **extra}}
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its string (``nan``, ``inf``, ``-inf``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 _PROBLEM = {"type": "object", "properties": {"detail": {}}}
 #: Error answers every route may give, documented in OpenAPI.
 ERROR_RESPONSES: dict = {
     404: {"description": "Unknown account, order, user, challenge, plan or recommendation",
           "content": {"application/json": {"schema": _PROBLEM}}},
     409: {"description": "Conflict: duplicate account, reused order/fill id, no conversion rate, plan version "
-                         "not bindable or activatable, recommendation not pending",
+                         "not bindable or activatable, recommendation not pending, Idempotency-Key reused "
+                         "with another request (IDEMPOTENCY_KEY_REUSED)",
           "content": {"application/json": {"schema": _PROBLEM}}},
     422: {"description": "Invalid input; detail[].loc names the field"},
     503: {"description": "A risk host cannot be reached (fail closed)",
@@ -66,6 +94,11 @@ ERROR_RESPONSES: dict = {
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        # FastAPI's own handler echoes ``input``; a NaN/inf input would make that 422 a 500
+        return JSONResponse(status_code=422, content={"detail": _finite(jsonable_encoder(exc.errors()))})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

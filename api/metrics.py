@@ -22,3 +22,14 @@ class FrontMetrics:
         self.breaches = Counter("riskactors_breaches_total", "Hard-rule breaches", ["code"], registry=self.registry)
         self.unavailable = Counter("riskactors_unavailable_total", "Calls failed closed (host unavailable)",
                                    registry=self.registry)
+        self.idempotent_replays = Counter("riskactors_idempotent_replays_total",
+                                          "Repeats answered from a stored Idempotency-Key response",
+                                          registry=self.registry)
+        self.idempotency_conflicts = Counter("riskactors_idempotency_conflicts_total",
+                                             "Idempotency-Key reused with another request (409)",
+                                             registry=self.registry)
+        self.marks_applied = Counter("riskactors_marks_applied_total", "Marks applied (newest of their instrument)",
+                                     registry=self.registry)
+        self.marks_stale = Counter("riskactors_marks_stale_total",
+                                   "Marks ignored: older than the last mark applied for the instrument",
+                                   registry=self.registry)

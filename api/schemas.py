@@ -186,17 +186,19 @@ class StatusChange(_Strict):
 
 
 class OrderCheck(_Strict):
-    """An order to check. ``side`` and ``quantity`` are checked by the risk rules (a bad value
-    is a ``reject`` with ``INVALID_ORDER``, HTTP 200), other malformed input is a 422."""
+    """An order to check. Malformed input — a zero or negative quantity or price, NaN/inf, an
+    unknown field — is a 422 naming the field; what the risk rules decide (an unknown ``side``,
+    a quantity off the lot step or beyond the instrument's maximum, a stop on the wrong side)
+    is a ``reject`` with ``INVALID_ORDER``, HTTP 200."""
 
     order_id: str = Id
     account_id: str = Id
     instrument: str = Field(min_length=1, max_length=64)
     side: str = Field(min_length=1, max_length=16, description="buy or sell")
-    quantity: float = Field(description="Lots, > 0")
-    price: float | None = Field(None, description="Limit price; market orders use the mark")
-    stop_loss: float | None = None
-    take_profit: float | None = None
+    quantity: float = Field(gt=0, description="Lots, > 0")
+    price: float | None = Field(None, gt=0, description="Limit price; market orders use the mark")
+    stop_loss: float | None = Field(None, gt=0, description="Price")
+    take_profit: float | None = Field(None, gt=0, description="Price")
     position_id: str | None = Field(None, min_length=1, max_length=128,
                                     description="Hedging accounts: the ticket this order closes")
     ts: float | None = Field(None, ge=0, description="Event time, epoch seconds; default server time")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from riskactors.actors.host import AccountHost  # noqa: E402
-from riskactors.domain import default_plan_registry  # noqa: E402
+from riskactors.actors.host import AccountHost
+from riskactors.domain import default_plan_registry
 
 T0 = 1_746_547_200.0  # 2025-05-06 16:00 UTC
 CONFIGS = ["memory", "interval", "batch", "always"]

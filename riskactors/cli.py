@@ -1,8 +1,12 @@
-"""Command line: ``riskactors serve``, ``riskactors replay``, ``riskactors run``.
+"""Command line: ``riskactors serve``, ``riskactors replay``, ``riskactors run``, ``riskactors hash-key``.
 
 Every ``serve`` flag also has an environment variable (``RISKACTORS_HOST``, ``RISKACTORS_PORT``,
 ``RISKACTORS_ADDRESS``, ``RISKACTORS_PLACEMENT``, ``RISKACTORS_SHARDS``…, see
 :class:`riskactors.settings.Settings`); a flag given on the command line wins.
+
+API keys (``RISKACTORS_API_KEYS`` / ``RISKACTORS_API_KEYS_FILE``) are loaded and the listen
+address checked before anything starts: with no key configured, only a loopback address is
+accepted (see :mod:`api.auth`).
 """
 
 from __future__ import annotations
@@ -42,6 +46,24 @@ def server_options(f):
     return f
 
 
+def _check_auth(settings: Settings, client_key: str | None = None, *, replay: bool = False) -> None:
+    """Load the API keys and apply the loopback rule before Ray or the front start; with
+    ``replay``, also check that ``client_key`` (the replay client's key) is an admin key."""
+    from api.auth import ApiKeysError, InsecureBindError, check_bind
+
+    try:
+        store = check_bind(settings, warn=not replay)  # the embedded server warns when it starts
+    except (ApiKeysError, InsecureBindError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if replay and store.enabled:
+        key = store.lookup(client_key.strip()) if client_key else None
+        if key is None or key.role != "admin":
+            why = ("" if not client_key else " (the key given is unknown)" if key is None
+                   else f" (key {key.name!r} has role {key.role})")
+            raise click.ClickException("API keys are configured: pass --api-key (or RISKACTORS_API_KEY) with an "
+                                       f"admin key, the replay registers accounts{why}")
+
+
 @click.group()
 @click.version_option(package_name="riskactors")
 def main() -> None:
@@ -57,6 +79,7 @@ def serve(host, port, address, placement, shards) -> None:
     from api import create_app
 
     settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards)
+    _check_auth(settings)
     click.echo(f"riskactors: placement={settings.placement} shards={settings.shards} "
                f"ray={'embedded' if not settings.address else settings.address}; "
                f"http://{settings.host}:{settings.port}/docs")
@@ -78,6 +101,9 @@ _replay_options = [
     click.option("--bars", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                  help="MT4 H1 bars folder for marks (default: broker_bars_H1 beside the file)"),
     click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N trades"),
+    click.option("--api-key", envvar="RISKACTORS_API_KEY", default=None,
+                 help="Key the replay client sends when the server has API keys (an admin key: it registers "
+                      "accounts) [RISKACTORS_API_KEY]"),
 ]
 
 
@@ -91,39 +117,43 @@ def replay_options(f):
 @replay_options
 @click.option("--url", default=None, help="Drive this running server; default: start an embedded one")
 @server_options
-def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, url, host, port, address, placement,
-           shards) -> None:
+def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, api_key, url, host, port, address,
+           placement, shards) -> None:
     """Replay a trade history through the HTTP API as an order router and price feed would."""
-    from .replay import ReplayOptions, load_trades, run_replay
+    from .replay import ReplayOptions, load_trades
     from .replay.server import embedded_server
 
+    settings = None
+    if not url:
+        settings = _settings(host=host or "127.0.0.1", port=port if port is not None else 0, address=address,
+                             placement=placement, shards=shards)
+        _check_auth(settings, api_key, replay=True)
     options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode)
     trades = load_trades(file, fmt, bars=bars, limit=limit)
     if url:
-        report = asyncio.run(run_replay(url, trades, options))
+        report = asyncio.run(_replay(url, trades, options, api_key))
     else:
-        settings = _settings(host=host or "127.0.0.1", port=port if port is not None else 0, address=address,
-                             placement=placement, shards=shards)
         with embedded_server(settings) as base_url:
-            report = asyncio.run(run_replay(base_url, trades, options))
+            report = asyncio.run(_replay(base_url, trades, options, api_key))
     click.echo(report.render())
 
 
 @main.command()
 @replay_options
 @server_options
-def run(file, fmt, plan, balance, currency, position_mode, bars, limit, host, port, address, placement,
+def run(file, fmt, plan, balance, currency, position_mode, bars, limit, api_key, host, port, address, placement,
         shards) -> None:
     """Start the server (embedded Ray), replay FILE into it, print the report, keep serving."""
-    from .replay import ReplayOptions, load_trades, run_replay
+    from .replay import ReplayOptions, load_trades
     from .replay.server import embedded_server
 
     settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards)
+    _check_auth(settings, api_key, replay=True)
     options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode)
     trades = load_trades(file, fmt, bars=bars, limit=limit)
     with embedded_server(settings) as base_url:
         click.echo(f"riskactors: serving at {base_url} (placement={settings.placement}); replaying {file.name} …")
-        report = asyncio.run(run_replay(base_url, trades, options))
+        report = asyncio.run(_replay(base_url, trades, options, api_key))
         click.echo(report.render())
         sample = report.sample_account or "ID"
         click.echo("\nWhere to look:\n"
@@ -139,6 +169,56 @@ def run(file, fmt, plan, balance, currency, position_mode, bars, limit, host, po
         except KeyboardInterrupt:
             pass
         click.echo("stopping: shutting down the front and Ray")
+
+
+async def _replay(base_url: str, trades, options, api_key: str | None):
+    """Run the replay against ``base_url``, sending ``api_key`` as a bearer key when given."""
+    import httpx
+
+    from .replay import run_replay
+
+    headers = {"Authorization": f"Bearer {api_key.strip()}"} if api_key else None
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0, headers=headers) as client:
+        return await run_replay(client, trades, options)
+
+
+@main.command("hash-key")
+@click.option("--generate", is_flag=True,
+              help="Make a new random key (also the default when stdin is a terminal)")
+@click.option("--role", type=click.Choice(["router", "ops", "admin"]), default="router", show_default=True,
+              help="Role shown in the example configuration")
+@click.option("--name", default=None, help="Key name shown in the example configuration [default: ROLE-1]")
+def hash_key(generate, role, name) -> None:
+    """Print the SHA-256 of an API key read from stdin, or of a new random key (--generate).
+
+    The server stores only the digest: put it in RISKACTORS_API_KEYS (JSON) or in the JSON list
+    of RISKACTORS_API_KEYS_FILE; clients send the key itself as 'Authorization: Bearer <key>'
+    or 'X-API-Key: <key>'.
+    """
+    import json
+    import secrets
+
+    from api.auth import hash_key as digest_of
+
+    stdin = sys.stdin
+    if not generate and stdin.isatty():
+        generate = True
+    if generate:
+        key = secrets.token_urlsafe(32)
+    else:
+        key = stdin.read().strip()
+        if not key:
+            raise click.ClickException("no key on stdin (pipe one in, or pass --generate for a new one)")
+        if any(c.isspace() for c in key):
+            raise click.ClickException("a key cannot contain whitespace (one key per call, on one line)")
+        if len(key) < 16:
+            click.echo("warning: keys shorter than 16 characters are easy to guess; prefer --generate", err=True)
+    sha = digest_of(key)
+    entry = json.dumps([{"name": name or f"{role}-1", "role": role, "sha256": sha}])
+    if generate:
+        click.echo(f"key:    {key}\n        (shown once; it is not stored anywhere, give it to the client)")
+    click.echo(f"sha256: {sha}")
+    click.echo(f"\nexample configuration:\n  RISKACTORS_API_KEYS='{entry}'")
 
 
 def _wait_for_stop_signal() -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from ..auth import require
 from ..deps import ServiceDep
 from ..schemas import AccountCreate, AccountView, LimitsPatch, StatusChange
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
 
-@router.post("", status_code=201, response_model=AccountView)
+@router.post("", status_code=201, response_model=AccountView, dependencies=[require("admin")])
 async def register_account(body: AccountCreate, service: ServiceDep):
     """Register one account bound to a plan (limit template or prop-firm plan) with optional
     limit overrides. 409 if the id exists; 422 for an unknown plan or invalid limit."""
@@ -20,26 +21,26 @@ async def register_account(body: AccountCreate, service: ServiceDep):
     return await service.register(spec, now)
 
 
-@router.get("/{account_id}", response_model=AccountView)
+@router.get("/{account_id}", response_model=AccountView, dependencies=[require("ops")])
 async def get_account(account_id: str, service: ServiceDep):
     """The account's live risk view (money in account currency)."""
     return await service.view(account_id, service.now())
 
 
-@router.get("/{account_id}/events")
+@router.get("/{account_id}/events", dependencies=[require("ops")])
 async def get_events(account_id: str, service: ServiceDep, limit: int = Query(100, ge=1, le=2000)):
     """The account's most recent events (fills, breaches, kill switches, limit changes…)."""
     return await service.events(account_id, limit)
 
 
-@router.patch("/{account_id}/limits", response_model=AccountView)
+@router.patch("/{account_id}/limits", response_model=AccountView, dependencies=[require("admin")])
 async def patch_limits(account_id: str, body: LimitsPatch, service: ServiceDep):
     """Change limits; the change (before, after, by, reason) is recorded as an event."""
     overrides = body.model_dump(exclude_unset=True, exclude={"by", "reason"})
     return await service.patch_limits(account_id, overrides, body.by, body.reason, service.now())
 
 
-@router.put("/{account_id}/status", response_model=AccountView)
+@router.put("/{account_id}/status", response_model=AccountView, dependencies=[require("admin")])
 async def set_status(account_id: str, body: StatusChange, service: ServiceDep):
     """Ops status change: ``disabled`` blocks every order, ``active`` re-enables (recorded)."""
     return await service.set_status(account_id, body.status, body.by, body.reason, service.now())

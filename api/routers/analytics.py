@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..auth import require
 from ..deps import ServiceDep
 
 router = APIRouter(tags=["analytics"])
@@ -17,31 +18,31 @@ router = APIRouter(tags=["analytics"])
 Id = Annotated[str, Path(min_length=1, max_length=128)]
 
 
-@router.get("/v1/accounts/{account_id}/analytics")
+@router.get("/v1/accounts/{account_id}/analytics", dependencies=[require("ops")])
 async def account_analytics(service: ServiceDep, account_id: Id):
     """Behaviour analytics of an account's closed trades: all trades and the last N."""
     return await service.analytics("account", account_id, service.now())
 
 
-@router.get("/v1/analytics/users/{user_id}")
+@router.get("/v1/analytics/users/{user_id}", dependencies=[require("ops")])
 async def user_analytics(service: ServiceDep, user_id: Id):
     """Analytics pooled over a user's accounts (404 when the user has none)."""
     return await _pooled(service, "user", user_id)
 
 
-@router.get("/v1/analytics/challenges/{challenge_id}")
+@router.get("/v1/analytics/challenges/{challenge_id}", dependencies=[require("ops")])
 async def challenge_analytics(service: ServiceDep, challenge_id: Id):
     """Analytics pooled over a challenge's accounts (404 when it has none)."""
     return await _pooled(service, "challenge", challenge_id)
 
 
-@router.get("/v1/analytics/firm")
+@router.get("/v1/analytics/firm", dependencies=[require("ops")])
 async def firm_analytics(service: ServiceDep):
     """Analytics pooled over every account of the firm."""
     return await _pooled(service, "firm", None)
 
 
-@router.get("/v1/analytics/config")
+@router.get("/v1/analytics/config", dependencies=[require("ops")])
 async def get_config(service: ServiceDep):
     """Thresholds and weights of the behaviour analytics."""
     return await service.behaviour_config()
@@ -99,26 +100,26 @@ def _report(scope_id: str, result: dict[str, Any]) -> dict[str, Any]:
             "metrics": window}
 
 
-@router.get("/risk-report/{account_login}", response_model=RiskReport)
+@router.get("/risk-report/{account_login}", response_model=RiskReport, dependencies=[require("ops")])
 async def legacy_account_report(service: ServiceDep, account_login: Id):
     """Behaviour score and signals of one account over its last N trades (404: unknown account
     or no trades)."""
     return _report(account_login, await service.analytics("account", account_login, service.now()))
 
 
-@router.get("/risk/user/{user_id}", response_model=RiskReport)
+@router.get("/risk/user/{user_id}", response_model=RiskReport, dependencies=[require("ops")])
 async def legacy_user_report(service: ServiceDep, user_id: Id):
     """Behaviour score and signals pooled over a user's accounts, last N trades."""
     return _report(user_id, await _pooled(service, "user", user_id))
 
 
-@router.get("/risk/challenge/{challenge_id}", response_model=RiskReport)
+@router.get("/risk/challenge/{challenge_id}", response_model=RiskReport, dependencies=[require("ops")])
 async def legacy_challenge_report(service: ServiceDep, challenge_id: Id):
     """Behaviour score and signals pooled over a challenge's accounts, last N trades."""
     return _report(challenge_id, await _pooled(service, "challenge", challenge_id))
 
 
-@router.post("/admin/update-config")
+@router.post("/admin/update-config", dependencies=[require("admin")])
 async def legacy_update_config(body: ConfigUpdate, service: ServiceDep):
     """Change the analytics thresholds (the earlier service's field names); returns the
     resulting configuration."""

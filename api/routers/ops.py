@@ -6,27 +6,28 @@ from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
+from ..auth import require
 from ..deps import ServiceDep
 from ..schemas import ConsolidatedRisk, KillSwitchIn
 
 router = APIRouter(tags=["operations"])
 
 
-@router.post("/v1/kill-switch")
+@router.post("/v1/kill-switch", dependencies=[require("ops")])
 async def activate_kill_switch(body: KillSwitchIn, service: ServiceDep):
     """Activate a kill switch for an account, user, challenge or the firm. ``halt`` blocks
     every order; ``reduce_only`` lets position-reducing orders through."""
     return await service.set_kill_switch(body.scope, body.id, body.mode, body.reason, body.by, service.now())
 
 
-@router.delete("/v1/kill-switch/firm")
+@router.delete("/v1/kill-switch/firm", dependencies=[require("admin")])
 async def release_firm_kill_switch(service: ServiceDep, reason: str = Query(min_length=1, max_length=1000),
                                    by: str = Query("ops", min_length=1, max_length=128)):
     """Release the firm-wide switch."""
     return await service.release_kill_switch("firm", None, reason, by, service.now())
 
 
-@router.delete("/v1/kill-switch/{scope}/{scope_id}")
+@router.delete("/v1/kill-switch/{scope}/{scope_id}", dependencies=[require("admin")])
 async def release_kill_switch(service: ServiceDep, scope: Literal["account", "user", "challenge"] = Path(),
                               scope_id: str = Path(min_length=1, max_length=128),
                               reason: str = Query(min_length=1, max_length=1000),
@@ -44,19 +45,20 @@ async def _consolidated(service, scope: str, scope_id: str | None, top: int):
     return result
 
 
-@router.get("/v1/risk/users/{user_id}", response_model=ConsolidatedRisk)
+@router.get("/v1/risk/users/{user_id}", response_model=ConsolidatedRisk, dependencies=[require("ops")])
 async def user_risk(user_id: str, service: ServiceDep, top: int = Query(10, ge=1, le=1000)):
     """Consolidated risk of one user's accounts."""
     return await _consolidated(service, "user", user_id, top)
 
 
-@router.get("/v1/risk/challenges/{challenge_id}", response_model=ConsolidatedRisk)
+@router.get("/v1/risk/challenges/{challenge_id}", response_model=ConsolidatedRisk,
+            dependencies=[require("ops")])
 async def challenge_risk(challenge_id: str, service: ServiceDep, top: int = Query(10, ge=1, le=1000)):
     """Consolidated risk of a challenge (cohort)."""
     return await _consolidated(service, "challenge", challenge_id, top)
 
 
-@router.get("/v1/risk/firm", response_model=ConsolidatedRisk)
+@router.get("/v1/risk/firm", response_model=ConsolidatedRisk, dependencies=[require("ops")])
 async def firm_risk(service: ServiceDep, top: int = Query(10, ge=1, le=1000)):
     """Consolidated risk of the whole firm."""
     return await _consolidated(service, "firm", None, top)

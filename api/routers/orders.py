@@ -5,17 +5,18 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from riskactors.exceptions import ShardUnavailable
 
+from ..auth import require
 from ..deps import MetricsDep, RegistryDep, ServiceDep
 from ..errors import unprocessable
 from ..msgpack import MSGPACK
 from ..schemas import CancelRequest, CancelResult, DecisionOut, FillIn, FillResult, MarksIn, MarksResult, OrderCheck
 
-router = APIRouter(tags=["order router"])
+router = APIRouter(tags=["order router"], dependencies=[require("router")])
 
 _MSGPACK_DOC = {"requestBody": {"content": {MSGPACK: {"schema": {"type": "object"}}}}}
 
@@ -71,15 +72,31 @@ async def report_fill(body: FillIn, service: ServiceDep, registry: RegistryDep, 
 
 
 @router.post("/v1/marks", response_model=MarksResult, openapi_extra=_MSGPACK_DOC)
-async def post_marks(body: MarksIn, service: ServiceDep, registry: RegistryDep, metrics: MetricsDep):
-    """Price updates; re-values every account and may trip breaches (returned)."""
+async def post_marks(body: MarksIn, service: ServiceDep, registry: RegistryDep, metrics: MetricsDep,
+                     request: Request):
+    """Price updates; re-values every account and may trip breaches (returned).
+
+    A mark older than the last one applied for its instrument is ignored and counted
+    (``stale``). A mark stamped more than ``max_mark_future_seconds`` (default 60) after the
+    server clock, or of an unknown instrument, is a 422 naming it, and nothing of the request
+    is applied. Historic marks (a replay) are accepted."""
     now = service.now()
-    marks = []
+    horizon = now + request.app.state.settings.max_mark_future_seconds
+    marks, errors = [], []
     for i, m in enumerate(body.marks):
         if m.instrument not in registry:
-            return unprocessable(["body", "marks", i, "instrument"], f"unknown instrument {m.instrument!r}")
+            errors.append({"loc": ["body", "marks", i, "instrument"], "msg": f"unknown instrument {m.instrument!r}",
+                           "type": "value_error"})
+        if m.ts is not None and m.ts > horizon:
+            errors.append({"loc": ["body", "marks", i, "ts"], "type": "mark_in_future",
+                           "msg": f"ts {m.ts!r} is more than {horizon - now:g} s after the server clock "
+                                  f"({now:.3f}): a mark from the future is refused"})
         marks.append({"instrument": m.instrument, "bid": m.bid, "ask": m.ask, "ts": m.ts if m.ts is not None else now})
+    if errors:
+        return JSONResponse(status_code=422, content={"detail": errors})
     result = await service.marks(marks)
+    metrics.marks_applied.inc(result["applied"])
+    metrics.marks_stale.inc(result["stale"])
     for b in result["breaches"]:
         metrics.breaches.labels(b["code"]).inc()
     return result

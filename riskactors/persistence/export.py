@@ -29,7 +29,7 @@ def audit_to_parquet(entries: list[dict[str, Any]]) -> bytes:
     cols: dict[str, list[Any]] = {name: [] for name in AUDIT_SCHEMA.names}
     for e in entries:
         cols["audit_id"].append(str(e.get("audit_id")))
-        cols["at"].append(int(round(float(e["at"]) * 1_000_000)))
+        cols["at"].append(round(float(e["at"]) * 1_000_000))
         for name in ("actor", "role", "by", "action", "account_id", "scope", "scope_id", "reason", "code"):
             value = e.get(name)
             cols[name].append(None if value is None else str(value))

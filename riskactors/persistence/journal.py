@@ -23,6 +23,7 @@ because acknowledged records would otherwise be lost silently.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -170,7 +171,7 @@ class Journal:
         """Delete segments whose records all have ``seq <= upto_seq``; returns how many."""
         names = self.segments()
         deleted = 0
-        for name, nxt in zip(names, names[1:]):
+        for name, nxt in itertools.pairwise(names):
             if _first_seq(nxt) <= upto_seq + 1:
                 self.storage.delete(f"{self.directory}/{name}")
                 deleted += 1

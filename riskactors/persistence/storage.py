@@ -78,7 +78,7 @@ class Storage:
             self.fs, self.root = pafs.FileSystem.from_uri(root)
             self.local = False
         else:
-            path = root[len("file://"):] if root.startswith("file://") else root
+            path = root.removeprefix("file://")
             self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(path)
             self.local = True
         self.uri = root

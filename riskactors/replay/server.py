@@ -17,11 +17,22 @@ __all__ = ["embedded_server"]
 @contextmanager
 def embedded_server(settings: Settings, ready_timeout: float = 180.0):
     """Start the front (and its Ray) on ``settings.host``/``settings.port`` (0: a free port);
-    yield the base URL once ``/ready`` answers; stop it on exit (by its own handle)."""
+    yield the base URL once ``/ready`` answers; stop it on exit (by its own handle).
+
+    Raises
+    ------
+    api.auth.InsecureBindError
+        No API key is configured and ``settings.host`` is not a loopback address (checked
+        before anything starts).
+    api.auth.ApiKeysError
+        The API keys file is missing or malformed.
+    """
     import uvicorn
 
     from api import create_app
+    from api.auth import check_bind
 
+    check_bind(settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))

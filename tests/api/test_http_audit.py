@@ -14,7 +14,7 @@ from httpkit import Api
 
 from api import create_app
 from api.auth import hash_key
-from riskactors.settings import ApiKey, Settings
+from riskactors.settings import ApiKey
 
 pytestmark = pytest.mark.anyio
 KEYS = {"ops": "audit-ops-key-0123456789abcdef", "admin": "audit-admin-key-0123456789abcdef"}

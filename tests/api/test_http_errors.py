@@ -119,12 +119,13 @@ async def test_order_fill_mark_and_kill_switch_bad_input_is_422_naming_the_field
 
 
 async def test_check_that_breaks_rules_of_validity_is_a_200_reject_not_an_error(api):
-    """Bad side/quantity/prices are decided by the risk rules: HTTP 200, INVALID_ORDER."""
+    """An unknown side, a quantity off the lot step or beyond the maximum are decided by the
+    risk rules: HTTP 200, INVALID_ORDER (zero/negative quantities and prices are a 422: see
+    test_http_hostile.py)."""
     acct = api.id("a")
     await api.register("a")
     await api.marks({"EURUSD": (1.10000, 1.10020)})
-    for extra in ({"side": "hold"}, {"quantity": 0}, {"quantity": -1}, {"quantity": 0.015}, {"quantity": 1e308},
-                  {"price": -1.0}, {"stop_loss": 0}):
+    for extra in ({"side": "hold"}, {"quantity": 0.015}, {"quantity": 1e308}):
         order = api.order(acct, "EURUSD", "buy", 1.0)
         order.update(extra)
         r = await api.client.post("/v1/orders/check", json=order)

@@ -107,7 +107,7 @@ def test_torn_frame_at_the_end_of_the_journal_is_dropped(tmp_path):
     _session(host)
     expected = _state(host)
     journal = tmp_path / "hosts" / "shard-0" / "journal"
-    last = sorted(os.listdir(journal))[-1]
+    last = max(os.listdir(journal))
     with open(journal / last, "ab") as f:
         f.write(encode_frame(["fill", [{"fill_id": "never-acknowledged"}, T0]])[:11])
     rebuilt = AccountHost("shard-0", _cfg(tmp_path))
