@@ -12,8 +12,9 @@ Durability (``fsync`` policy, see ``riskactors.settings.Settings``):
 - ``batch``: the frames of one call are written and forced to disk once, by :meth:`commit`,
   before the caller replies, so every acknowledged call is on disk;
 - ``interval``: :meth:`commit` writes to the operating system (a killed process loses nothing)
-  and forces to disk when ``interval`` seconds passed since the last force; a power loss may
-  lose up to that window.
+  and forces to disk when ``interval`` seconds passed since the last force (checked at each
+  commit; the host also commits on its readiness ping); a power loss may lose what was written
+  since.
 
 Recovery (:meth:`Journal.recover`) reads every segment in order. A torn or corrupt frame at the
 end of the last segment (a crash during a write) is dropped and the file truncated to its valid
