@@ -1,8 +1,9 @@
 """A shard's worker process is killed with SIGKILL in the middle of a replay of real trades.
 
-The same FundingPips history is replayed twice into fresh sharded deployments on the session's
-Ray, each journaling to its own storage root: once undisturbed, once with shard 0's process
-killed (by its own PID, from the actor's ``ping``) right after the 300th acknowledged fill.
+The first 600 FundingPips trades (by open time; about 580 accounts, 1,200 fills) are replayed
+twice into fresh sharded deployments on the session's Ray, each journaling to its own storage
+root and snapshotting every 400 records: once undisturbed, once with shard 0's process killed
+(by its own PID, from the actor's ``ping``) right after the 300th acknowledged fill.
 The client retries a 503 like the order router does. Ray restarts the actor; it reloads its
 snapshot and journal before answering; the front's idempotent calls wait for it. At the end
 every account's full state (positions, balances, kill switches, fills remembered, events)
@@ -26,6 +27,7 @@ from tests.conftest import new_storage_root, require_data
 
 FP = "fundingpips-trades-short/test_task_trades_short.csv"
 KILL_AFTER_FILLS = 300
+TRADES = 600
 
 
 class RouterTransport(httpx.AsyncBaseTransport):
@@ -76,7 +78,7 @@ def _replay(kill: bool) -> dict[str, Any]:
 
         async def go():
             async with httpx.AsyncClient(transport=transport, base_url="http://riskactors.test", timeout=120) as c:
-                return await run_replay(c, load_trades(require_data(FP)), ReplayOptions(read_back=False))
+                return await run_replay(c, load_trades(require_data(FP), limit=TRADES), ReplayOptions(read_back=False))
 
         report = asyncio.run(go())
         after = ray.get(runtime.shards[0].ping.remote())
