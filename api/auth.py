@@ -43,10 +43,9 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Any, get_args
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
 
 from riskactors.actors.service import ACTOR
@@ -232,10 +231,15 @@ def check_bind(settings: Settings, host: str | None = None, *, warn: bool = True
 
 
 # --------------------------------------------------------------------------- dependencies
-_bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
-                     description="`Authorization: Bearer <key>`; see the roles in each operation's description")
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey",
-                        description="`X-API-Key: <key>` (same keys as the bearer scheme)")
+#: The security schemes the OpenAPI document declares (see :func:`document_roles`). The key is
+#: read from the headers by :func:`principal_of` itself rather than through FastAPI's security
+#: dependencies: one dependency per route keeps the check route's front cost down.
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "`Authorization: Bearer <key>`; see the roles in each operation's description"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "`X-API-Key: <key>` (same keys as the bearer scheme)"},
+}
 
 _UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
 
@@ -245,24 +249,38 @@ def _store(request: Request) -> KeyStore:
     return store if store is not None else KeyStore()
 
 
-async def authenticate(request: Request,
-                       bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-                       api_key: Annotated[str | None, Depends(_api_key)]) -> Principal:
+def _presented_key(request: Request) -> str | None:
+    """The key of ``Authorization: Bearer <key>`` (preferred) or ``X-API-Key: <key>``."""
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    api_key = request.headers.get("x-api-key")
+    return api_key.strip() if api_key and api_key.strip() else None
+
+
+def principal_of(request: Request) -> Principal:
     """The caller's :class:`Principal` (401 ``UNAUTHENTICATED`` without a known key when keys
     are configured; :data:`ANONYMOUS` when none is)."""
     store = _store(request)
     if not store.enabled:
         return ANONYMOUS
-    presented = bearer.credentials if bearer is not None else api_key
+    presented = _presented_key(request)
     if not presented:
         raise HTTPException(status_code=401, headers=_UNAUTHENTICATED, detail={
             "code": "UNAUTHENTICATED",
             "message": "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"})
-    key = store.lookup(presented.strip())
+    key = store.lookup(presented)
     if key is None:
         raise HTTPException(status_code=401, headers=_UNAUTHENTICATED, detail={
             "code": "UNAUTHENTICATED", "message": "unknown API key"})
     return Principal(key.name, key.role)
+
+
+async def authenticate(request: Request) -> Principal:
+    """Dependency form of :func:`principal_of` (``PrincipalDep``)."""
+    return principal_of(request)
 
 
 def require(*roles: str) -> Any:
@@ -277,7 +295,8 @@ def require(*roles: str) -> Any:
     allowed = frozenset(roles) | {"admin"}
     names = " or ".join(r for r in ROLES if r in allowed)
 
-    async def check_role(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def check_role(request: Request) -> Principal:
+        principal = principal_of(request)
         if principal.role not in allowed:
             raise HTTPException(status_code=403, detail={
                 "code": "FORBIDDEN",
@@ -366,8 +385,10 @@ def document_roles(app: FastAPI) -> None:
             ordered = [r for r in ROLES if r in entry.roles]
             op["x-roles"] = ordered
             op["description"] = _append(op.get("description"), "**Roles:** " + ", ".join(f"`{r}`" for r in ordered))
+            op["security"] = [{name: []} for name in SECURITY_SCHEMES]
             for status, answer in _AUTH_RESPONSES.items():
                 op.setdefault("responses", {}).setdefault(status, answer)
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
         app.openapi_schema = schema
         return schema
 

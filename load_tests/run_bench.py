@@ -417,6 +417,8 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--accounts-per-user", type=int, default=2, help="accounts each Locust user registers")
     p.add_argument("--cancel-share", type=float, default=0.2, help="share of accepted orders Locust cancels")
     p.add_argument("--shards", type=int, default=None, help="shard actors of the server (None: the server's own default, 2)")
+    p.add_argument("--no-journal", action="store_true",
+                   help="run the server with state in memory only (to measure what the journal costs)")
     p.add_argument("--floor-ms", type=float, default=10.0, help="p95 the server must stay under at --rate")
     p.add_argument("--warmup", type=int, default=300, help="sequential warm-up checks per target")
     p.add_argument("--ready-timeout", type=float, default=120.0)
@@ -492,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             serve += ["--shards", str(args.shards)]
         # journaled as in production (default fsync policy), into this run's own folder
         server = Server("server", serve, run_dir / "server.log", sport,
-                        env={"RISKACTORS_STORAGE_ROOT": str(run_dir / "storage")})
+                        env={"RISKACTORS_STORAGE_ROOT": "" if args.no_journal else str(run_dir / "storage")})
         servers.append(server)
         setup["baseline_ready_s"] = round(baseline.wait_ready(30.0), 2)
         setup["server_ready_s"] = round(server.wait_ready(args.ready_timeout), 2)
