@@ -84,6 +84,12 @@ class Supervisor:
             for _, (op, args) in records:
                 self._apply(op, *args)
             self.audit_log = [entry for _, entry in self._audit_journal.recover()]
+            moved = [a for a, m in self.accounts.items() if m["host_key"] != self._host_key(a)]
+            if moved:
+                raise ValueError(
+                    f"the storage root holds {len(moved)} accounts (e.g. {moved[0]!r} on "
+                    f"{self.accounts[moved[0]]['host_key']!r}) that placement {placement!r} with {len(shards)} shards "
+                    f"would route elsewhere; start with the placement and shard count the journal was written with")
             log.info("supervisor recovered %d accounts, %d scope kill switches, %d audit entries (%d records)",
                      len(self.accounts), len(self.switches), len(self.audit_log), len(records))
 

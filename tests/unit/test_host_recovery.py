@@ -206,3 +206,14 @@ def test_supervisor_registry_switches_plans_config_and_calendar_survive_a_restar
     result = asyncio.run(again.register({"account_id": "a2", "user_id": "u2", "challenge_id": "c1", "currency": "USD",
                                          "initial_balance": 10_000.0, "plan": "custom"}, [], T0 + 7))
     assert result["view"]["kill_switch"]["scope"] == "challenge"
+
+
+def test_a_restart_with_another_shard_count_is_refused_clearly(tmp_path):
+    import pytest
+
+    asyncio.run(_supervisor(tmp_path).register({"account_id": "a1", "user_id": "u1", "challenge_id": "c1",
+                                                "currency": "USD", "initial_balance": 1e4, "plan": "moderate"},
+                                               [], T0))
+    shards = [AccountHost(f"shard-{i}", {}) for i in range(7)]
+    with pytest.raises(ValueError, match="with 7 shards would route elsewhere"):
+        Supervisor(LocalTransport(), "sharded", shards, _cfg(tmp_path))
