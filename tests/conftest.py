@@ -147,6 +147,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ready(proc, base: str, timeout: float = 120.0) -> None:
+    """Wait until the server ``proc`` (a Popen with text stdout) answers ``GET /ready`` with
+    200; fail with its output if it exits first or is not ready within ``timeout`` seconds."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"server exited early: {proc.stdout.read()[-3000:]}"
+        try:
+            if httpx.get(base + "/ready", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"server not ready in {timeout:g} s"
+        time.sleep(0.5)
+
+
 def stop_process(proc) -> None:
     """Stop a process this test started, by its own handle: SIGTERM, then SIGKILL after 60 s."""
     import subprocess

@@ -50,6 +50,20 @@ class Api:
         self._orders = 0
         self._fills = 0
 
+    async def state(self, account_id: str) -> dict[str, Any]:
+        """What any change of the account would show: the view's state fields and every event
+        (``{"exists": False}`` for an unknown account). Used to assert that a refused request
+        changed nothing."""
+        r = await self.client.get(f"/v1/accounts/{account_id}")
+        if r.status_code == 404:
+            return {"exists": False}
+        assert r.status_code == 200, r.text
+        v = r.json()
+        keep = ("balance", "equity", "positions", "reservations", "limits", "status", "kill_switch", "kill_switches",
+                "plan", "plan_version", "initial_balance", "recommendations", "breaches", "closed_trades")
+        events = (await self.client.get(f"/v1/accounts/{account_id}/events", params={"limit": 2000})).json()
+        return {"view": {k: v[k] for k in keep}, "events": events["events"]}
+
     def id(self, name: str) -> str:
         """``<uid>-<name>``: an id unique to this test."""
         return f"{self.uid}-{name}"

@@ -42,16 +42,8 @@ def deployment(sharded_deployment):
 
 
 async def account_state(api: Api, acct: str) -> dict[str, Any]:
-    """The account's view (state fields) and every event: what any mutation would change."""
-    r = await api.client.get(f"/v1/accounts/{acct}")
-    if r.status_code == 404:
-        return {"exists": False}
-    assert r.status_code == 200, r.text
-    v = r.json()
-    keep = ("balance", "equity", "positions", "reservations", "limits", "status", "kill_switches", "plan",
-            "initial_balance", "breaches", "closed_trades")
-    events = (await api.client.get(f"/v1/accounts/{acct}/events", params={"limit": 2000})).json()["events"]
-    return {"view": {k: v[k] for k in keep}, "events": events}
+    """See :meth:`Api.state`."""
+    return await api.state(acct)
 
 
 async def with_position(api: Api) -> str:

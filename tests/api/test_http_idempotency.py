@@ -73,16 +73,8 @@ def _account_body(api: Api, name: str, **extra: Any) -> dict[str, Any]:
 
 
 async def account_state(api: Api, acct: str) -> dict[str, Any]:
-    """What a mutation of the account could change: the view's state fields and every event."""
-    r = await api.client.get(f"/v1/accounts/{acct}")
-    if r.status_code == 404:
-        return {"exists": False}
-    assert r.status_code == 200, r.text
-    v = r.json()
-    keep = ("balance", "equity", "positions", "reservations", "limits", "status", "kill_switch", "kill_switches",
-            "plan", "plan_version", "initial_balance", "recommendations", "breaches", "closed_trades")
-    events = (await api.client.get(f"/v1/accounts/{acct}/events", params={"limit": 2000})).json()["events"]
-    return {"view": {k: v[k] for k in keep}, "events": events}
+    """See :meth:`Api.state`."""
+    return await api.state(acct)
 
 
 async def metric(api: Api, name: str) -> float:

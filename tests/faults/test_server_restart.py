@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, new_storage_root, stop_process
+from tests.conftest import free_port, new_storage_root, stop_process, wait_ready
 
 BIN = Path(sys.executable).parent / "riskactors"
 
@@ -28,16 +28,7 @@ def serve(root: str, placement: str):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"serve exited early: {proc.stdout.read()[-3000:]}"
-            try:
-                if httpx.get(base + "/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server not ready in 120 s"
-            time.sleep(0.5)
+        wait_ready(proc, base)
         with httpx.Client(base_url=base, timeout=60) as client:
             yield client
     finally:

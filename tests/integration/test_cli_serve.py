@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-from tests.conftest import free_port, require_data, stop_process
+from tests.conftest import free_port, require_data, stop_process, wait_ready
 
 BIN = Path(sys.executable).parent / "riskactors"
 
@@ -28,16 +27,7 @@ def served():
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"serve exited early: {proc.stdout.read()[-2000:]}"
-            try:
-                if httpx.get(base + "/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server not ready in 120 s"
-            time.sleep(0.5)
+        wait_ready(proc, base)
         yield base, proc
     finally:
         stop_process(proc)
