@@ -145,6 +145,11 @@ class RiskService:
                                     now: float, *args: Any) -> dict[str, Any]:
         """An account-level admin call whose host reply carries ``audit`` (before/after)."""
         result = await self._call_account(account_id, method, account_id, *args)
+        return await self._audit_account_change(action, result, account_id, by, reason, now)
+
+    async def _audit_account_change(self, action: str, result: dict[str, Any], account_id: str, by: str,
+                                    reason: str, now: float) -> dict[str, Any]:
+        """Log the before/after a host reply carries under ``audit``; return the reply without it."""
         change = result.pop("audit", None) or {}
         await self._audit(action, now, by=by, reason=reason, account_id=account_id, scope="account",
                           scope_id=account_id, before=change.get("before"), after=change.get("after"))
@@ -281,10 +286,7 @@ class RiskService:
                         reason: str, now: float) -> dict[str, Any]:
         result = unwrap(await self.transport.call(self.supervisor, "bind_plan", account_id, plan_id, version,
                                                   keep_overrides, by, reason, now))
-        change = result.pop("audit", None) or {}
-        await self._audit("plan_bound", now, by=by, reason=reason, account_id=account_id, scope="account",
-                          scope_id=account_id, before=change.get("before"), after=change.get("after"))
-        return result
+        return await self._audit_account_change("plan_bound", result, account_id, by, reason, now)
 
     # ------------------------------------------------------------------ sizing, analytics, recommendations
     async def position_size(self, account_id: str, request: dict[str, Any], now: float) -> dict[str, Any]:
