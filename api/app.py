@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -48,9 +49,14 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
 
             runtime = await asyncio.to_thread(ray_runtime.start, settings)
             app.state.service = runtime.service
+        # the wall clock's ticks: a day rolls at its boundary with no traffic (no-op for ``events``)
+        ticker = asyncio.create_task(app.state.service.run_clock(), name="riskactors-clock")
         try:
             yield
         finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
             if runtime is not None:
                 await asyncio.to_thread(runtime.shutdown)
 

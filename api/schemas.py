@@ -1,11 +1,14 @@
 """Request and response schemas of HTTP contract v1. Names follow the glossary; money is in
-account currency, quantities in lots, prices in quote currency, times in epoch seconds."""
+account currency, quantities in lots, prices in quote currency, times in epoch seconds (a request
+may also give a time as ISO 8601 with a zone: :mod:`api.timestamps`)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from .timestamps import OptionalTimestamp, Timestamp
 
 __all__ = [
     "AccountCreate", "AccountView", "CalendarEventIn", "CalendarIn", "CancelRequest", "CancelResult", "ConsolidatedRisk", "DecisionOut", "FillIn",
@@ -61,6 +64,11 @@ class LimitsIn(_Strict):
     recommend_losing_streak_days: int | None = Field(None, ge=1)
     recommend_day_loss_fraction: float | None = Field(None, gt=0, le=1)
     recommend_reduction: float | None = Field(None, gt=0, le=1)
+    max_mark_age_seconds: float | None = Field(None, gt=0, description="Oldest mark (and conversion rate) a "
+                                               "position-increasing order may be priced on, seconds; null: each "
+                                               "instrument's own (at most 300)")
+    stale_price_action: Literal["warn", "reject"] | None = Field(None, description="STALE_PRICE rejects (default) "
+                                                                 "or only warns (STALE_PRICE_WARNING)")
 
 
 class LimitsPatch(LimitsIn):
@@ -80,7 +88,8 @@ class AccountCreate(_Strict):
     plan_version: int | None = Field(None, ge=1, description="Must be the active version; default: the active one")
     position_mode: Literal["netting", "hedging"] = "netting"
     limits: LimitsIn | None = None
-    opened_at: float | None = Field(None, ge=0, description="Epoch seconds; default: server time")
+    opened_at: OptionalTimestamp = Field(None, description="Epoch seconds or ISO 8601 with a zone; "
+                                                           "default: server time")
 
 
 class ReasonOut(BaseModel):
@@ -117,6 +126,8 @@ class PositionOut(BaseModel):
     opened_at: float
     stop_loss: float | None = None
     take_profit: float | None = None
+    mark_age_seconds: float | None = Field(None, description="Age of the mark the position is valued at, at the "
+                                                             "view's as_of (seconds); null: no mark, last fill price")
 
 
 class ReservationOut(BaseModel):
@@ -138,6 +149,8 @@ class AccountView(BaseModel):
     plan: str
     plan_version: int | None
     position_mode: Literal["netting", "hedging"]
+    as_of: float = Field(description="The instant the view is as of (epoch seconds): the deployment clock, or the "
+                                     "projection's ?at=")
     initial_balance: float
     balance: float
     equity: float
@@ -201,7 +214,8 @@ class OrderCheck(_Strict):
     take_profit: float | None = Field(None, gt=0, description="Price")
     position_id: str | None = Field(None, min_length=1, max_length=128,
                                     description="Hedging accounts: the ticket this order closes")
-    ts: float | None = Field(None, ge=0, description="Event time, epoch seconds; default server time")
+    ts: OptionalTimestamp = Field(None, description="Event time, epoch seconds or ISO 8601 with a zone; "
+                                                    "default server time")
 
 
 class DecisionOut(BaseModel):
@@ -214,11 +228,13 @@ class DecisionOut(BaseModel):
     warnings: list[ReasonOut]
     risk_score: float = Field(description="0–100, projected with this order and pending reservations")
     reduces_position: bool = Field(False, description="True when the order only reduces a position")
+    late: bool = Field(False, description="ts fell in a trading day the account had already rolled past; the check "
+                                          "was booked to the current trading day")
 
 
 class CancelRequest(_Strict):
     account_id: str | None = Field(None, min_length=1, max_length=128)
-    ts: float | None = Field(None, ge=0)
+    ts: OptionalTimestamp = None
 
 
 class CancelResult(BaseModel):
@@ -242,7 +258,7 @@ class FillIn(_Strict):
                                     description="Hedging: the ticket (a new id opens one, an open id reduces it)")
     stop_loss: float | None = Field(None, gt=0, le=1e12)
     take_profit: float | None = Field(None, gt=0, le=1e12)
-    ts: float | None = Field(None, ge=0)
+    ts: OptionalTimestamp = None
 
 
 class FillResult(BaseModel):
@@ -258,13 +274,15 @@ class FillResult(BaseModel):
     instrument_lots: list[float] = Field(description="[long lots, short lots] on the instrument after the fill")
     breach: list[dict]
     status: str
+    late: bool = Field(False, description="ts fell in a trading day the account had already rolled past; the fill "
+                                          "was booked to the current trading day")
 
 
 class MarkIn(_Strict):
     instrument: str = Field(min_length=1, max_length=64)
     bid: float = Field(gt=0, le=1e12)
     ask: float = Field(gt=0, le=1e12)
-    ts: float | None = Field(None, ge=0)
+    ts: OptionalTimestamp = None
 
     @model_validator(mode="after")
     def _bid_le_ask(self):
@@ -313,6 +331,7 @@ class ConsolidatedRisk(BaseModel):
     risk_score: dict[str, float]
     closest_to_breach: list[dict]
     kill_switches: list[dict]
+    as_of: float = Field(description="The instant the figures are as of (epoch seconds)")
 
 
 # ---------------------------------------------------------------------------- plans
@@ -356,7 +375,7 @@ class PlanBinding(_Strict):
 # ---------------------------------------------------------------------------- calendar
 class CalendarEventIn(_Strict):
     event_id: str = Id
-    at: float = Field(ge=0, le=1e11, description="Epoch seconds")
+    at: Timestamp = Field(le=1e11, description="Epoch seconds or ISO 8601 with a zone")
     title: str = Field("", max_length=500)
     currencies: list[str] = Field(default_factory=list, max_length=50)
     instruments: list[str] = Field(default_factory=list, max_length=500, validate_default=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ApiKey", "Role", "Settings"]
@@ -74,8 +74,17 @@ class Settings(BaseSettings):
         JSON file with a list of ``{"name", "role", "sha256"}``; merged with ``api_keys``.
     max_body_bytes : int
         Requests with a larger body are refused with 413.
-    max_mark_future_seconds : float
-        A mark stamped more than this many seconds after the server clock is rejected (422).
+    clock : {"wall", "events"}
+        What moves the deployment's time: ``wall``, the server's time (live), or ``events``, the
+        latest ``ts`` of the events received (replays, back-tests). See
+        :mod:`riskactors.actors.clock`.
+    tick_seconds : float
+        ``wall``: how often the front brings every host to the clock (transitions due happen
+        within this period with no traffic).
+    max_future_seconds : float
+        An event (check, fill, mark) stamped more than this many seconds after the wall clock
+        is refused (422), in both clock kinds. ``RISKACTORS_MAX_MARK_FUTURE_SECONDS`` is
+        accepted as its older name.
     idempotency_ttl_seconds, idempotency_max_keys : float, int
         How long and how many ``Idempotency-Key`` responses the front remembers.
     """
@@ -102,7 +111,10 @@ class Settings(BaseSettings):
     api_keys: list[ApiKey] = Field(default_factory=list)
     api_keys_file: str | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024)
-    max_mark_future_seconds: float = Field(60.0, gt=0)
+    clock: Literal["wall", "events"] = "wall"
+    tick_seconds: float = Field(1.0, gt=0, le=60)
+    max_future_seconds: float = Field(60.0, gt=0, validation_alias=AliasChoices(
+        "max_future_seconds", "RISKACTORS_MAX_FUTURE_SECONDS", "RISKACTORS_MAX_MARK_FUTURE_SECONDS"))
     idempotency_ttl_seconds: float = Field(86_400.0, gt=0)
     idempotency_max_keys: int = Field(100_000, ge=1)
 

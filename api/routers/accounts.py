@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from ..auth import require
-from ..deps import ServiceDep
+from ..deps import AsOfDep, ServiceDep
 from ..schemas import AccountCreate, AccountView, LimitsPatch, StatusChange
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -22,9 +22,10 @@ async def register_account(body: AccountCreate, service: ServiceDep):
 
 
 @router.get("/{account_id}", response_model=AccountView, dependencies=[require("ops")])
-async def get_account(account_id: str, service: ServiceDep):
-    """The account's live risk view (money in account currency)."""
-    return await service.view(account_id, service.now())
+async def get_account(account_id: str, service: ServiceDep, at: AsOfDep):
+    """The account's risk view as of the deployment clock, or projected at ``at`` (money in
+    account currency). A read never changes state."""
+    return await service.view(account_id, at)
 
 
 @router.get("/{account_id}/events", dependencies=[require("ops")])

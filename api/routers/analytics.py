@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..auth import require
-from ..deps import ServiceDep
+from ..deps import AsOfDep, ServiceDep
 
 router = APIRouter(tags=["analytics"])
 
@@ -19,27 +19,27 @@ Id = Annotated[str, Path(min_length=1, max_length=128)]
 
 
 @router.get("/v1/accounts/{account_id}/analytics", dependencies=[require("ops")])
-async def account_analytics(service: ServiceDep, account_id: Id):
+async def account_analytics(service: ServiceDep, account_id: Id, at: AsOfDep):
     """Behaviour analytics of an account's closed trades: all trades and the last N."""
-    return await service.analytics("account", account_id, service.now())
+    return await service.analytics("account", account_id, at)
 
 
 @router.get("/v1/analytics/users/{user_id}", dependencies=[require("ops")])
-async def user_analytics(service: ServiceDep, user_id: Id):
+async def user_analytics(service: ServiceDep, user_id: Id, at: AsOfDep):
     """Analytics pooled over a user's accounts (404 when the user has none)."""
-    return await _pooled(service, "user", user_id)
+    return await _pooled(service, "user", user_id, at)
 
 
 @router.get("/v1/analytics/challenges/{challenge_id}", dependencies=[require("ops")])
-async def challenge_analytics(service: ServiceDep, challenge_id: Id):
+async def challenge_analytics(service: ServiceDep, challenge_id: Id, at: AsOfDep):
     """Analytics pooled over a challenge's accounts (404 when it has none)."""
-    return await _pooled(service, "challenge", challenge_id)
+    return await _pooled(service, "challenge", challenge_id, at)
 
 
 @router.get("/v1/analytics/firm", dependencies=[require("ops")])
-async def firm_analytics(service: ServiceDep):
+async def firm_analytics(service: ServiceDep, at: AsOfDep):
     """Analytics pooled over every account of the firm."""
-    return await _pooled(service, "firm", None)
+    return await _pooled(service, "firm", None, at)
 
 
 @router.get("/v1/analytics/config", dependencies=[require("ops")])
@@ -48,8 +48,8 @@ async def get_config(service: ServiceDep):
     return await service.behaviour_config()
 
 
-async def _pooled(service, scope: str, scope_id: str | None) -> dict[str, Any]:
-    result = await service.analytics(scope, scope_id, service.now())
+async def _pooled(service, scope: str, scope_id: str | None, at: float | None = None) -> dict[str, Any]:
+    result = await service.analytics(scope, scope_id, at)
     if scope != "firm" and result["accounts"] == 0:
         raise HTTPException(status_code=404, detail={"code": f"UNKNOWN_{scope.upper()}",
                                                      "message": f"no accounts for {scope} {scope_id!r}"})
@@ -104,7 +104,7 @@ def _report(scope_id: str, result: dict[str, Any]) -> dict[str, Any]:
 async def legacy_account_report(service: ServiceDep, account_login: Id):
     """Behaviour score and signals of one account over its last N trades (404: unknown account
     or no trades)."""
-    return _report(account_login, await service.analytics("account", account_login, service.now()))
+    return _report(account_login, await service.analytics("account", account_login))
 
 
 @router.get("/risk/user/{user_id}", response_model=RiskReport, dependencies=[require("ops")])

@@ -8,6 +8,7 @@ from riskactors.persistence.export import audit_to_parquet
 
 from ..auth import require
 from ..deps import ServiceDep
+from ..timestamps import OptionalTimestamp
 
 router = APIRouter(tags=["audit"])
 
@@ -24,15 +25,16 @@ _FILTERS = {
     "actor": Query(None, min_length=1, max_length=128,
                    description="API key name (``system`` for breaches, ``anonymous`` with auth off)"),
     "action": Query(None, min_length=1, max_length=64, description="e.g. kill_switch_set, limits_changed, breach"),
-    "since": Query(None, ge=0, description="From this instant, epoch seconds (inclusive)"),
-    "until": Query(None, ge=0, description="Up to this instant, epoch seconds (inclusive)"),
+    "since": Query(None, description="From this instant (inclusive): epoch seconds or ISO 8601 with a zone"),
+    "until": Query(None, description="Up to this instant (inclusive): epoch seconds or ISO 8601 with a zone"),
 }
 
 
 @router.get("/v1/audit", dependencies=[require("ops")])
 async def audit(service: ServiceDep, account_id: str | None = _FILTERS["account_id"],
                 actor: str | None = _FILTERS["actor"], action: str | None = _FILTERS["action"],
-                since: float | None = _FILTERS["since"], until: float | None = _FILTERS["until"],
+                since: OptionalTimestamp = _FILTERS["since"],
+                until: OptionalTimestamp = _FILTERS["until"],
                 limit: int = Query(1000, ge=1, le=100_000, description="The most recent entries kept")):
     """Audit entries in time order: who (``actor``: the API key's name and ``role``; ``by``:
     the operator named in the request), when (``at``, epoch seconds), what (``action``), why
@@ -46,7 +48,8 @@ async def audit(service: ServiceDep, account_id: str | None = _FILTERS["account_
                              "description": "Parquet file of the filtered entries"}})
 async def audit_export(service: ServiceDep, account_id: str | None = _FILTERS["account_id"],
                        actor: str | None = _FILTERS["actor"], action: str | None = _FILTERS["action"],
-                       since: float | None = _FILTERS["since"], until: float | None = _FILTERS["until"]):
+                       since: OptionalTimestamp = _FILTERS["since"],
+                       until: OptionalTimestamp = _FILTERS["until"]):
     """The filtered audit log as a Parquet file (columns: audit_id, at (UTC), actor, role, by,
     action, account_id, scope, scope_id, reason, code, before/after/details as JSON text)."""
     entries = await _entries(service, account_id, actor, action, since, until, None)

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from ..auth import require
-from ..deps import ServiceDep
+from ..deps import AsOfDep, ServiceDep
 from ..schemas import ConsolidatedRisk, KillSwitchIn
 
 router = APIRouter(tags=["operations"])
@@ -37,8 +37,8 @@ async def release_kill_switch(service: ServiceDep, scope: Literal["account", "us
     return await service.release_kill_switch(scope, scope_id, reason, by, service.now())
 
 
-async def _consolidated(service, scope: str, scope_id: str | None, top: int):
-    result = await service.consolidated(scope, scope_id, top)
+async def _consolidated(service, scope: str, scope_id: str | None, top: int, at: float | None = None):
+    result = await service.consolidated(scope, scope_id, top, at)
     if scope != "firm" and result["accounts"] == 0:
         raise HTTPException(status_code=404, detail={"code": f"UNKNOWN_{scope.upper()}",
                                                      "message": f"no accounts for {scope} {scope_id!r}"})
@@ -46,19 +46,19 @@ async def _consolidated(service, scope: str, scope_id: str | None, top: int):
 
 
 @router.get("/v1/risk/users/{user_id}", response_model=ConsolidatedRisk, dependencies=[require("ops")])
-async def user_risk(user_id: str, service: ServiceDep, top: int = Query(10, ge=1, le=1000)):
-    """Consolidated risk of one user's accounts."""
-    return await _consolidated(service, "user", user_id, top)
+async def user_risk(user_id: str, service: ServiceDep, at: AsOfDep, top: int = Query(10, ge=1, le=1000)):
+    """Consolidated risk of one user's accounts (as of the clock, or projected at ``at``)."""
+    return await _consolidated(service, "user", user_id, top, at)
 
 
 @router.get("/v1/risk/challenges/{challenge_id}", response_model=ConsolidatedRisk,
             dependencies=[require("ops")])
-async def challenge_risk(challenge_id: str, service: ServiceDep, top: int = Query(10, ge=1, le=1000)):
-    """Consolidated risk of a challenge (cohort)."""
-    return await _consolidated(service, "challenge", challenge_id, top)
+async def challenge_risk(challenge_id: str, service: ServiceDep, at: AsOfDep, top: int = Query(10, ge=1, le=1000)):
+    """Consolidated risk of a challenge (cohort), as of the clock or projected at ``at``."""
+    return await _consolidated(service, "challenge", challenge_id, top, at)
 
 
 @router.get("/v1/risk/firm", response_model=ConsolidatedRisk, dependencies=[require("ops")])
-async def firm_risk(service: ServiceDep, top: int = Query(10, ge=1, le=1000)):
-    """Consolidated risk of the whole firm."""
-    return await _consolidated(service, "firm", None, top)
+async def firm_risk(service: ServiceDep, at: AsOfDep, top: int = Query(10, ge=1, le=1000)):
+    """Consolidated risk of the whole firm, as of the clock or projected at ``at``."""
+    return await _consolidated(service, "firm", None, top, at)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from riskactors.exceptions import ShardUnavailable
 
 from ..auth import require
-from ..deps import MetricsDep, RegistryDep, ServiceDep
+from ..deps import MetricsDep, RegistryDep, ServiceDep, future_error
 from ..errors import unprocessable
 from ..msgpack import MSGPACK
 from ..schemas import CancelRequest, CancelResult, DecisionOut, FillIn, FillResult, MarksIn, MarksResult, OrderCheck
@@ -23,10 +23,15 @@ _MSGPACK_DOC = {"requestBody": {"content": {MSGPACK: {"schema": {"type": "object
 
 @router.post("/v1/orders/check", response_model=DecisionOut, openapi_extra=_MSGPACK_DOC,
              responses={503: {"model": DecisionOut, "description": "Host unreachable: fail closed"}})
-async def check_order(body: OrderCheck, service: ServiceDep, metrics: MetricsDep):
-    """Pre-trade check. A reject is HTTP 200 with every reason; HTTP 503 with
-    ``SERVICE_UNAVAILABLE`` if the account's host cannot be reached (fail closed)."""
+async def check_order(body: OrderCheck, service: ServiceDep, metrics: MetricsDep, request: Request):
+    """Pre-trade check at ``ts`` (default: the deployment clock). A reject is HTTP 200 with
+    every reason; HTTP 503 with ``SERVICE_UNAVAILABLE`` if the account's host cannot be reached
+    (fail closed). ``late: true`` when ``ts`` fell in a trading day the account had already
+    rolled past (it is booked to the current one). A ``ts`` more than ``max_future_seconds``
+    after the wall clock is a 422."""
     t0 = time.perf_counter()
+    if body.ts is not None and (error := future_error(request, body.ts, ["body", "ts"])):
+        return JSONResponse(status_code=422, content={"detail": [error]})
     order = body.model_dump()
     now = body.ts if body.ts is not None else service.now()
     order["ts"] = now
@@ -38,7 +43,7 @@ async def check_order(body: OrderCheck, service: ServiceDep, metrics: MetricsDep
             "order_id": body.order_id, "account_id": body.account_id, "decision": "reject",
             "reasons": [{"code": "SERVICE_UNAVAILABLE", "limit": None, "value": None,
                          "message": f"risk host unavailable, failing closed: {exc}"}],
-            "warnings": [], "risk_score": 100.0, "reduces_position": False})
+            "warnings": [], "risk_score": 100.0, "reduces_position": False, "late": False})
     metrics.checks.labels(decision["decision"]).inc()
     for r in decision["reasons"]:
         metrics.reasons.labels(r["code"]).inc()
@@ -49,19 +54,28 @@ async def check_order(body: OrderCheck, service: ServiceDep, metrics: MetricsDep
 
 
 @router.post("/v1/orders/{order_id}/cancel", response_model=CancelResult, openapi_extra=_MSGPACK_DOC)
-async def cancel_order(order_id: str, service: ServiceDep, body: Annotated[CancelRequest | None, Body()] = None):
+async def cancel_order(order_id: str, service: ServiceDep, request: Request,
+                       body: Annotated[CancelRequest | None, Body()] = None):
     """Release the order's reservation (idempotent). ``account_id`` is optional: the front
     remembers which account checked the order, or searches the hosts."""
     body = body or CancelRequest()
+    if error := future_error(request, body.ts, ["body", "ts"]):
+        return JSONResponse(status_code=422, content={"detail": [error]})
     now = body.ts if body.ts is not None else service.now()
     return await service.cancel(order_id, body.account_id, now)
 
 
 @router.post("/v1/fills", response_model=FillResult, openapi_extra=_MSGPACK_DOC)
-async def report_fill(body: FillIn, service: ServiceDep, registry: RegistryDep, metrics: MetricsDep):
-    """Apply an execution report (idempotent on ``fill_id``; same id, other content → 409)."""
+async def report_fill(body: FillIn, service: ServiceDep, registry: RegistryDep, metrics: MetricsDep,
+                      request: Request):
+    """Apply an execution report at ``ts`` (default: the deployment clock; idempotent on
+    ``fill_id``; same id, other content → 409). ``late: true`` when it was booked to a later
+    trading day than its ``ts``; a ``ts`` more than ``max_future_seconds`` after the wall clock
+    is a 422."""
     if body.instrument not in registry:
         return unprocessable(["body", "instrument"], f"unknown instrument {body.instrument!r}")
+    if error := future_error(request, body.ts, ["body", "ts"]):
+        return JSONResponse(status_code=422, content={"detail": [error]})
     fill = body.model_dump()
     now = body.ts if body.ts is not None else service.now()
     fill["ts"] = now
@@ -77,20 +91,18 @@ async def post_marks(body: MarksIn, service: ServiceDep, registry: RegistryDep, 
     """Price updates; re-values every account and may trip breaches (returned).
 
     A mark older than the last one applied for its instrument is ignored and counted
-    (``stale``). A mark stamped more than ``max_mark_future_seconds`` (default 60) after the
-    server clock, or of an unknown instrument, is a 422 naming it, and nothing of the request
-    is applied. Historic marks (a replay) are accepted."""
+    (``stale``). A mark stamped more than ``max_future_seconds`` (default 60) after the
+    server's wall clock, or of an unknown instrument, is a 422 naming it, and nothing of the
+    request is applied. Historic marks (a replay) are accepted; a mark without ``ts`` is at the
+    deployment clock."""
     now = service.now()
-    horizon = now + request.app.state.settings.max_mark_future_seconds
     marks, errors = [], []
     for i, m in enumerate(body.marks):
         if m.instrument not in registry:
             errors.append({"loc": ["body", "marks", i, "instrument"], "msg": f"unknown instrument {m.instrument!r}",
                            "type": "value_error"})
-        if m.ts is not None and m.ts > horizon:
-            errors.append({"loc": ["body", "marks", i, "ts"], "type": "mark_in_future",
-                           "msg": f"ts {m.ts!r} is more than {horizon - now:g} s after the server clock "
-                                  f"({now:.3f}): a mark from the future is refused"})
+        if error := future_error(request, m.ts, ["body", "marks", i, "ts"], "mark_in_future"):
+            errors.append(error)
         marks.append({"instrument": m.instrument, "bid": m.bid, "ask": m.ask, "ts": m.ts if m.ts is not None else now})
     if errors:
         return JSONResponse(status_code=422, content={"detail": errors})

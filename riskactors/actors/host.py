@@ -5,11 +5,21 @@ domain core and replies with plain dicts. Errors of the core come back as an env
 ``{"error": {...}}`` rather than as exceptions, so the caller maps them without unpickling
 tracebacks. ``riskactors.actors.ray_runtime`` wraps this class with ``ray.remote``; tests use
 it directly. One host is one writer for its accounts: calls are applied one at a time.
+
+Time. The host keeps ``clock``, the deployment clock as far as its calls have told it (the
+``now`` of each state-changing call: an event's ``ts``, or the front's clock); it never goes
+back. Every state-changing call first moves the clock, which applies the time-driven events
+(day roll, reservation expiry, time limit) of every account here that falls due by then, in
+due order, before the call's own event; :meth:`AccountHost.advance_to` moves it with no event
+(the front's ticks). Accounts are kept in a heap by their next due instant, so moving the
+clock costs only the accounts that fall due. Reads change nothing: they answer as of
+``max(now, clock)``, projecting an account on the side when something falls due by then.
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import logging
 import os
 import time
@@ -26,22 +36,25 @@ from ..domain import (
     Fill,
     InstrumentRegistry,
     KillSwitch,
+    LatestMarks,
     Limits,
     LimitsError,
     Mark,
-    MarkBook,
     NewsCalendar,
     Order,
     SizingError,
     TradingDayCalendar,
     UnknownAccount,
     account_from_state,
+    account_summary,
     account_to_state,
-    book_from_state,
-    book_to_state,
+    account_view,
     default_registry,
+    marks_from_state,
+    marks_to_state,
     news_from_state,
     news_to_state,
+    size_position,
 )
 from .durable import HostStore
 
@@ -71,23 +84,6 @@ def journaled(when: Callable[[Any], bool] | None = None):
         return wrapper
 
     return wrap
-
-
-def advancing(method):
-    """Mark a read that applies the time-driven events due (day roll, expiry): accounts whose
-    state changed are journaled as one ``advance`` record before the read returns."""
-
-    @functools.wraps(method)
-    def wrapper(self: AccountHost, *args: Any) -> Any:
-        self._advanced = []
-        result = method(self, *args)
-        if self._advanced and self._store is not None and not self._replaying:
-            self._store.record("advance", [self._advanced, self._advanced_at])
-            self._commit()
-        self._advanced = []
-        return result
-
-    return wrapper
 
 
 def error_envelope(exc: Exception) -> dict[str, Any]:
@@ -151,12 +147,14 @@ class AccountHost:
             reservation_ttl=float(config.get("reservation_ttl_seconds", 30.0)),
             calendar=TradingDayCalendar(config.get("trading_day_rollover", "17:00"),
                                         config.get("trading_day_timezone", "America/New_York")))
-        self.book = MarkBook(self.registry)
+        self.latest = LatestMarks(self.registry)
         self.news = NewsCalendar()
         self.accounts: dict[str, Account] = {}
+        #: the deployment clock as this host has seen it (epoch seconds; never goes back)
+        self.clock = 0.0
+        self._due: list[tuple[float, str]] = []  # (next due instant, account id), lazily pruned
+        self._due_at: dict[str, float] = {}
         self._replaying = False
-        self._advanced: list[str] = []
-        self._advanced_at = 0.0
         storage = config.get("storage")
         self._store = HostStore(storage, host_id) if storage else None
         self.recovery: dict[str, Any] = {"snapshot_seq": None, "replayed": 0, "seconds": 0.0}
@@ -171,8 +169,10 @@ class AccountHost:
             for st in snap.accounts:
                 acct = account_from_state(st, self.account_config)
                 self.accounts[acct.account_id] = acct
-            self.book = book_from_state(snap.host["book"], self.registry)
+                self._schedule(acct)
+            self.latest = marks_from_state(snap.host["book"], self.registry)
             self.news = news_from_state(snap.host["news"])
+            self.clock = float(snap.host.get("clock", max((a.clock for a in self.accounts.values()), default=0.0)))
         self._replaying = True
         try:
             for _, (op, args) in tail:
@@ -186,10 +186,11 @@ class AccountHost:
                  len(self.accounts), self.recovery["snapshot_seq"], len(tail), self.recovery["seconds"])
 
     def _replay(self, op: str, args: list[Any]) -> None:
-        if op == "advance":
+        if op == "advance":  # journals of state version 1: the accounts a read advanced
             ids, now = args
             for a in ids:
-                self.accounts[a].advance(now, self.book)
+                self.accounts[a].advance(now, self.latest)
+                self._schedule(self.accounts[a])
             return
         getattr(self, op)(*args)
 
@@ -205,7 +206,8 @@ class AccountHost:
             return {"path": None, "seq": None}
         self._store.commit()
         path = self._store.snapshot([account_to_state(a) for a in self.accounts.values()],
-                                    {"book": book_to_state(self.book), "news": news_to_state(self.news)})
+                                    {"book": marks_to_state(self.latest), "news": news_to_state(self.news),
+                                     "clock": self.clock})
         return {"path": path, "seq": self._store.journal.seq}
 
     def close(self) -> None:
@@ -213,12 +215,32 @@ class AccountHost:
         if self._store is not None:
             self._store.journal.close()
 
-    def _advance(self, acct: Account, now: float) -> None:
-        seq = acct.event_seq
-        acct.advance(now, self.book)
-        if acct.event_seq != seq:
-            self._advanced.append(acct.account_id)
-            self._advanced_at = now
+    # ------------------------------------------------------------------ the clock
+    def _schedule(self, acct: Account) -> None:
+        """(Re)file ``acct`` in the due heap under its next due instant."""
+        due = acct.next_due()
+        if self._due_at.get(acct.account_id) != due:
+            self._due_at[acct.account_id] = due
+            heapq.heappush(self._due, (due, acct.account_id))
+
+    def _move_clock(self, now: float) -> tuple[int, list[dict[str, Any]]]:
+        """Move the clock to ``now`` (if later) and apply what falls due by then to every
+        account here, in due order. Returns (accounts advanced, breach events caused)."""
+        self.clock = max(self.clock, now)
+        heap, advanced, breaches = self._due, 0, []
+        while heap and heap[0][0] <= self.clock:
+            due, account_id = heapq.heappop(heap)
+            if self._due_at.get(account_id) != due:
+                continue  # refiled under a later instant since
+            del self._due_at[account_id]
+            acct = self.accounts[account_id]
+            breaches.extend(acct.advance(self.clock, self.latest))
+            advanced += 1
+            self._schedule(acct)
+        return advanced, breaches
+
+    def _as_of(self, now: float | None) -> float:
+        return self.clock if now is None else max(float(now), self.clock)
 
     # ------------------------------------------------------------------ helpers
     def _account(self, account_id: str) -> Account:
@@ -237,15 +259,24 @@ class AccountHost:
         """Liveness of this host: id, account count, marks held."""
         if self._store is not None:
             self._store.commit()  # the interval fsync policy forces written frames when due
-        return {"host_id": self.host_id, "accounts": len(self.accounts), "marks": len(self.book), "pid": os.getpid(),
-                "node_id": _node_id(), "recovery": self.recovery}
+        return {"host_id": self.host_id, "accounts": len(self.accounts), "marks": len(self.latest),
+                "clock": self.clock, "pid": os.getpid(), "node_id": _node_id(), "recovery": self.recovery}
+
+    @journaled(when=lambda r: r["advanced"] > 0)
+    def advance_to(self, now: float) -> dict[str, Any]:
+        """Move the clock to ``now`` with no other event (the front's tick): every account here
+        gets the time-driven events due by then. Returns ``clock``, ``advanced`` (accounts that
+        changed) and ``breaches`` (``TIME_LIMIT`` failures). Journaled only when one changed."""
+        advanced, breaches = self._move_clock(now)
+        return {"host_id": self.host_id, "clock": self.clock, "advanced": advanced, "breaches": breaches}
 
     @journaled()
     def register(self, spec: dict[str, Any], switches: list[dict[str, Any]], marks: list[dict[str, Any]],
                  now: float, calendar: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Create an account from ``spec`` (HTTP body fields plus ``resolved_limits`` and
-        ``plan_version`` from the supervisor), apply the scope switches in force, the latest
-        marks and calendar events; return its view (or an error envelope)."""
+        ``plan_version`` from the supervisor) whose history starts at ``now`` (its
+        ``opened_at``), apply the scope switches in force, the latest marks and calendar
+        events, bring it to the host's clock; return its view (or an error envelope)."""
         try:
             held = self.accounts.get(spec["account_id"])
             if held is not None:
@@ -254,10 +285,11 @@ class AccountHost:
                 if (held.user_id, held.challenge_id, held.currency, held.initial_balance) == (
                         spec["user_id"], spec["challenge_id"], str(spec["currency"]).upper(),
                         float(spec["initial_balance"])):
-                    return held.view(self.book, now)
+                    return account_view(held, self.latest, self._as_of(now))
                 raise DuplicateAccount(spec["account_id"], "account already registered")
+            self._move_clock(now)
             self._apply_marks(marks)
-            self.apply_calendar(calendar or [])
+            self._apply_calendar(calendar or [])
             limits = Limits.from_dict(spec["resolved_limits"])
             acct = Account(spec["account_id"], spec["user_id"], spec["challenge_id"], spec["currency"],
                            float(spec["initial_balance"]), spec["plan"], limits, now, self.account_config,
@@ -265,19 +297,19 @@ class AccountHost:
                            plan_version=spec.get("plan_version"))
             for sw in switches:
                 acct.set_kill_switch(KillSwitch.from_dict(sw), now)
+            acct.advance(self.clock, self.latest)  # opened in the past: its history up to now
             self.accounts[acct.account_id] = acct
-            return acct.view(self.book, now)
+            self._schedule(acct)
+            return account_view(acct, self.latest, self.clock)
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
-    @advancing
-    def view(self, account_id: str, now: float) -> dict[str, Any]:
-        """Account view (see :meth:`Account.view`) after the time-driven events due at ``now``
-        (day roll, reservation expiry), so a quiet account still shows today's figures."""
+    def view(self, account_id: str, now: float | None = None) -> dict[str, Any]:
+        """Account view as of ``max(now, clock)`` (see :func:`riskactors.domain.views.account_view`):
+        a quiet account shows the day roll, expiries and time limit due by then, projected on
+        the side. Changes nothing."""
         try:
-            acct = self._account(account_id)
-            self._advance(acct, now)
-            return acct.view(self.book, now)
+            return account_view(self._account(account_id), self.latest, self._as_of(now))
         except DomainError as exc:
             return error_envelope(exc)
 
@@ -291,16 +323,19 @@ class AccountHost:
 
     @journaled()
     def check(self, order: dict[str, Any], now: float) -> dict[str, Any]:
-        """Pre-trade check of one order (reserves on accept). Returns the decision dict."""
+        """Pre-trade check of one order at ``now`` (reserves on accept). Returns the decision dict."""
         return self._check(order, now)
 
     def _check(self, order: dict[str, Any], now: float) -> dict[str, Any]:
         try:
             acct = self._account(order["account_id"])
+            self._move_clock(now)
             peers = order.get("peers")
             if peers is not None:
                 order = {**order, "peers": (tuple(peers[0]), tuple(peers[1]))}
-            return acct.submit(Order(**order), self.book, now, self.news)
+            result = acct.submit(Order(**order), self.latest, now, self.news)
+            self._schedule(acct)
+            return result
         except DomainError as exc:
             return error_envelope(exc)
 
@@ -317,47 +352,61 @@ class AccountHost:
         Returns ``None`` when ``account_id`` is ``None`` and no account here knows the order.
         """
         try:
+            self._move_clock(now)
             if account_id is not None:
-                return self._account(account_id).cancel(order_id, now)
-            for acct in self.accounts.values():
-                if acct.knows_order(order_id):
-                    return acct.cancel(order_id, now)
-            return None
+                acct = self._account(account_id)
+            else:
+                acct = next((a for a in self.accounts.values() if a.knows_order(order_id)), None)
+                if acct is None:
+                    return None
+            result = acct.cancel(order_id, now)
+            self._schedule(acct)
+            return result
         except DomainError as exc:
             return error_envelope(exc)
 
     @journaled()
     def fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
-        """Apply an execution report (idempotent on ``fill_id``)."""
+        """Apply an execution report at ``now`` (idempotent on ``fill_id``)."""
         try:
-            return self._account(fill["account_id"]).apply_fill(Fill(**fill), self.book, now)
+            acct = self._account(fill["account_id"])
+            self._move_clock(now)
+            result = acct.apply_fill(Fill(**fill), self.latest, now)
+            self._schedule(acct)
+            return result
         except DomainError as exc:
             return error_envelope(exc)
 
     def _apply_marks(self, marks: list[dict[str, Any]]) -> tuple[int, int]:
         applied = stale = 0
         for m in marks:
-            if self.book.apply(Mark(m["instrument"], float(m["bid"]), float(m["ask"]), float(m["ts"]))):
+            if self.latest.apply(Mark(m["instrument"], float(m["bid"]), float(m["ask"]), float(m["ts"]))):
                 applied += 1
             else:
                 stale += 1
         return applied, stale
 
-    @journaled(when=lambda r: r["applied"] > 0)
+    @journaled(when=lambda r: r["applied"] > 0 or r["advanced"] > 0)
     def apply_marks(self, marks: list[dict[str, Any]], now: float) -> dict[str, Any]:
-        """Store marks, then re-value every account here; returns counts and breaches caused."""
+        """Move the clock to ``now``, store the marks, then re-value every account here with
+        positions; returns counts and the breaches caused."""
+        advanced, breaches = self._move_clock(now)
         applied, stale = self._apply_marks(marks)
-        breaches: list[dict[str, Any]] = []
         if applied:
-            # only accounts with positions can change equity; the others roll their day lazily
+            # only accounts with positions can change equity
             for acct in self.accounts.values():
                 if acct.positions:
-                    breaches.extend(acct.on_market(self.book, now))
-        return {"applied": applied, "stale": stale, "breaches": breaches}
+                    breaches.extend(acct.on_market(self.latest, now))
+                    self._schedule(acct)
+        return {"applied": applied, "stale": stale, "advanced": advanced, "breaches": breaches}
 
     @journaled()
     def apply_calendar(self, events: list[dict[str, Any]]) -> int:
-        """Add or replace calendar events (rule ``NEWS_BLACKOUT``); returns how many changed."""
+        """Add or replace calendar events (rule ``NEWS_BLACKOUT``); returns how many changed.
+        A calendar is a schedule, not an event: it does not move the clock."""
+        return self._apply_calendar(events)
+
+    def _apply_calendar(self, events: list[dict[str, Any]]) -> int:
         return self.news.add(CalendarEvent(e["event_id"], float(e["at"]), e.get("title") or "",
                                            tuple(e.get("currencies") or ()), tuple(e.get("instruments") or ()),
                                            e.get("impact") or "high") for e in events)
@@ -365,6 +414,7 @@ class AccountHost:
     @journaled()
     def set_kill_switch(self, switch: dict[str, Any], account_ids: list[str] | None, now: float) -> int:
         """Activate ``switch`` on ``account_ids`` (``None``: every account here). Returns count."""
+        self._move_clock(now)
         sw = KillSwitch.from_dict(switch)
         targets = self._targets(account_ids)
         for acct in targets:
@@ -375,8 +425,14 @@ class AccountHost:
     def release_kill_switch(self, scope: str, scope_id: str | None, reason: str, by: str,
                             account_ids: list[str] | None, now: float) -> int:
         """Release a switch on the given accounts. Returns how many had it active."""
+        self._move_clock(now)
         return sum(1 for acct in self._targets(account_ids)
                    if acct.release_kill_switch(scope, scope_id, reason, by, now))
+
+    def _changed_view(self, acct: Account) -> dict[str, Any]:
+        """The view after an ops change, with its before/after (see :func:`_with_change`)."""
+        self._schedule(acct)
+        return _with_change(account_view(acct, self.latest, self.clock), acct.events[-1])
 
     @journaled()
     def patch_limits(self, account_id: str, overrides: dict[str, Any], by: str, reason: str,
@@ -384,9 +440,10 @@ class AccountHost:
         """Apply limit overrides to an account (recorded) and return its view."""
         try:
             acct = self._account(account_id)
+            self._move_clock(now)
             limits: Limits = acct.limits.with_overrides(overrides)
             acct.set_limits(limits, by, reason, now)
-            return _with_change(acct.view(self.book, now), acct.events[-1])
+            return self._changed_view(acct)
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
@@ -396,30 +453,29 @@ class AccountHost:
         """Rebind an account to a plan version with its resolved limits (recorded); returns the view."""
         try:
             acct = self._account(account_id)
-            self._advance(acct, now)
+            self._move_clock(now)
             acct.bind_plan(plan, version, Limits.from_dict(limits), by, reason, now)
-            return _with_change(acct.view(self.book, now), acct.events[-1])
+            return self._changed_view(acct)
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
-    @advancing
-    def position_size(self, account_id: str, request: dict[str, Any], now: float) -> dict[str, Any]:
+    def position_size(self, account_id: str, request: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         """Recommended lots for ``request`` (instrument, entry, stop_loss, risk_amount or
-        risk_fraction) on the account (see :func:`riskactors.domain.sizing.position_size`)."""
+        risk_fraction) on the account as of ``max(now, clock)`` (see
+        :func:`riskactors.domain.views.size_position`). Changes nothing."""
         try:
-            acct = self._account(account_id)
-            self._advance(acct, now)
-            return acct.size_position(request, self.book)
+            return size_position(self._account(account_id), request, self.latest, self._as_of(now))
         except (DomainError, SizingError) as exc:
             return error_envelope(exc)
 
-    @advancing
-    def recommendations(self, account_ids: list[str] | None, status: str | None, now: float) -> list[dict[str, Any]]:
-        """Limit-reduction recommendations of the given accounts (``None``: all here), after the
-        day rolls due at ``now`` (a roll is what raises them)."""
+    def recommendations(self, account_ids: list[str] | None, status: str | None,
+                        now: float | None = None) -> list[dict[str, Any]]:
+        """Limit-reduction recommendations of the given accounts (``None``: all here) as of
+        ``max(now, clock)``: a day roll due by then (what raises them) is projected."""
+        at = self._as_of(now)
         out = []
         for acct in self._targets(account_ids):
-            self._advance(acct, now)
+            acct = acct.projected(at, self.latest)
             out.extend(dict(r) for r in acct.recommendations.values() if status is None or r["status"] == status)
         return out
 
@@ -429,23 +485,20 @@ class AccountHost:
         """Apply or dismiss a pending recommendation; returns it and the account view."""
         try:
             acct = self._account(account_id)
-            self._advance(acct, now)
+            self._move_clock(now)
             rec = acct.decide_recommendation(rec_id, apply, by, reason, now)
-            return {"recommendation": rec, "account": acct.view(self.book, now)}
+            self._schedule(acct)
+            return {"recommendation": rec, "account": account_view(acct, self.latest, self.clock)}
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
-    @advancing
-    def closed_trades(self, account_ids: list[str] | None, now: float) -> list[dict[str, Any]]:
+    def closed_trades(self, account_ids: list[str] | None, now: float | None = None) -> list[dict[str, Any]]:
         """Per account: ids, initial balance and its closed trades as tuples (for the analytics)."""
-        out = []
-        for acct in self._targets(account_ids):
-            self._advance(acct, now)
-            out.append({"account_id": acct.account_id, "user_id": acct.user_id, "challenge_id": acct.challenge_id,
-                        "initial_balance": acct.initial_balance, "currency": acct.currency,
-                        "open_positions": len(acct.positions),
-                        "trades": [tuple(t.to_dict().values()) for t in acct.closed_trades]})
-        return out
+        return [{"account_id": acct.account_id, "user_id": acct.user_id, "challenge_id": acct.challenge_id,
+                 "initial_balance": acct.initial_balance, "currency": acct.currency,
+                 "open_positions": len(acct.positions),
+                 "trades": [tuple(t.to_dict().values()) for t in acct.closed_trades]}
+                for acct in self._targets(account_ids)]
 
     def states(self, account_ids: list[str] | None) -> list[dict[str, Any]]:
         """Full state of the given accounts (``None``: all here), as in a snapshot
@@ -475,17 +528,14 @@ class AccountHost:
         """Ops status change (``active``/``disabled``/``failed``); returns the view."""
         try:
             acct = self._account(account_id)
+            self._move_clock(now)
             acct.set_status(AccountStatus(status), by, reason, now)
-            return _with_change(acct.view(self.book, now), acct.events[-1])
+            return self._changed_view(acct)
         except DomainError as exc:
             return error_envelope(exc)
 
-    @advancing
-    def summaries(self, account_ids: list[str] | None, now: float) -> list[dict[str, Any]]:
-        """Consolidation rows for the given accounts (``None``: all here), after the
-        time-driven events due at ``now``."""
-        rows = []
-        for acct in self._targets(account_ids):
-            self._advance(acct, now)
-            rows.append(acct.summary(self.book, now))
-        return rows
+    def summaries(self, account_ids: list[str] | None, now: float | None = None) -> list[dict[str, Any]]:
+        """Consolidation rows for the given accounts (``None``: all here) as of ``max(now,
+        clock)`` (see :func:`riskactors.domain.views.account_summary`). Changes nothing."""
+        at = self._as_of(now)
+        return [account_summary(acct, self.latest, at) for acct in self._targets(account_ids)]

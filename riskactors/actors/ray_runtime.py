@@ -21,6 +21,7 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from ..exceptions import ShardUnavailable
 from ..settings import Settings
+from .clock import DeploymentClock
 from .host import AccountHost
 from .placement import shard_key
 from .service import RiskService
@@ -40,6 +41,7 @@ IDEMPOTENT_CALLS = frozenset({
     "ping", "stats", "locate", "host_list", "view", "events", "summaries", "recommendations", "closed_trades",
     "position_size", "breaches", "check", "check_many", "cancel", "fill", "apply_marks", "apply_calendar",
     "plans_list", "plan_versions", "consolidated", "analytics", "behaviour_config", "calendar_list", "audit",
+    "advance_to",
 })
 
 
@@ -144,6 +146,10 @@ def start(settings: Settings) -> RayRuntime:
     supervisor = RemoteSupervisor.remote(RayTransport(settings.call_timeout_seconds), settings.placement, shards,
                                          config)
     ray.get(supervisor.stats.remote(), timeout=120)
+    # the events clock resumes at the latest event the hosts have journaled (never goes back)
+    hosts = [h for _, h in ray.get(supervisor.host_list.remote(), timeout=120)]
+    clocks = [p["clock"] for p in ray.get([h.ping.remote() for h in hosts], timeout=120)]
+    clock = DeploymentClock(settings.clock, start=max(clocks, default=0.0))
     service = RiskService(RayTransport(settings.call_timeout_seconds), supervisor, shards, settings.placement,
-                          settings.reservation_ttl_seconds)
+                          settings.reservation_ttl_seconds, clock, settings.tick_seconds)
     return RayRuntime(service=service, supervisor=supervisor, shards=shards, started_ray=started)

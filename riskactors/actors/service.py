@@ -8,13 +8,16 @@ are raised here as the core's exceptions; an unreachable host raises ``ShardUnav
 from __future__ import annotations
 
 import asyncio
-import time
+import logging
 from contextvars import ContextVar
 from typing import Any
 
 from ..domain import PeerBook, UnknownAccount, UnknownOrder, UnknownRecommendation
+from .clock import DeploymentClock, HostTicker
 from .placement import shard_key, stable_shard
 from .transport import unwrap
+
+log = logging.getLogger("riskactors.actors")
 
 __all__ = ["ACTOR", "CheckBatcher", "RiskService"]
 
@@ -83,10 +86,16 @@ class RiskService:
     reservation_ttl : float
         Seconds an accepted opening order counts in the peer book (rule
         ``HEDGING_ACROSS_ACCOUNTS``) unless a fill or cancel arrives first.
+    clock : DeploymentClock, optional
+        The deployment clock (default: ``wall``). Every call without a ``ts`` happens at it;
+        in ``events`` an event that moves it brings every host to it (:meth:`tick`) along
+        with the event's own call.
+    tick_seconds : float
+        Period of :meth:`run_clock` in ``wall`` (the transitions due happen within it).
     """
 
     def __init__(self, transport: Any, supervisor: Any, shards: list[Any], placement: str,
-                 reservation_ttl: float = 30.0):
+                 reservation_ttl: float = 30.0, clock: DeploymentClock | None = None, tick_seconds: float = 1.0):
         self.transport = transport
         self.supervisor = supervisor
         self.shards = list(shards)
@@ -99,11 +108,53 @@ class RiskService:
         self._account_users: dict[str, str] = {}
         self.peers = PeerBook()
         self.reservation_ttl = reservation_ttl
+        self.clock = clock or DeploymentClock("wall")
+        self.tick_seconds = tick_seconds
+        self._tickers: dict[int, HostTicker] = {}
 
-    @staticmethod
-    def now() -> float:
-        """Server clock, epoch seconds (used when a request carries no ``ts``)."""
-        return time.time()
+    # ------------------------------------------------------------------ the deployment clock
+    def now(self) -> float:
+        """The deployment clock, epoch seconds: what a request without ``ts`` happens at, and
+        what views are as of (see :mod:`riskactors.actors.clock`)."""
+        return self.clock.now()
+
+    async def tick(self) -> dict[str, Any]:
+        """Bring every host to the deployment clock (``advance_to``): each applies the
+        transitions due by then. Returns ``clock``, ``advanced`` (accounts changed) and
+        ``breaches`` (``TIME_LIMIT`` failures)."""
+        now = self.now()
+        replies = await asyncio.gather(*self._ticks(now, await self._all_hosts()))
+        replies = [r for r in replies if r]
+        return {"clock": now, "advanced": sum(r["advanced"] for r in replies),
+                "breaches": [b for r in replies for b in r["breaches"]]}
+
+    def _ticks(self, now: float, hosts: list[Any]) -> list[asyncio.Future]:
+        out = []
+        for h in hosts:
+            ticker = self._tickers.get(id(h))
+            if ticker is None or ticker.host is not h:
+                ticker = self._tickers[id(h)] = HostTicker(self.transport, h)
+            out.append(ticker.want(now))
+        return out
+
+    async def _observe(self, ts: float) -> list[asyncio.Future]:
+        """An event at ``ts``: in ``events``, if it moves the clock, ticks for every host (to be
+        awaited with the event's own call, so the deployment moves together)."""
+        if not self.clock.observe(ts):
+            return []
+        return self._ticks(ts, await self._all_hosts())
+
+    async def run_clock(self) -> None:
+        """The front's clock loop (``wall``): tick every ``tick_seconds`` until cancelled, so a
+        day rolls at its boundary with no traffic. A failed tick is logged and retried."""
+        if self.clock.kind != "wall":
+            return
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            try:
+                await self.tick()
+            except Exception as exc:  # noqa: BLE001 - a host restarting: the next tick catches up
+                log.warning("clock tick failed: %s", exc)
 
     # ------------------------------------------------------------------ routing
     async def _host(self, account_id: str) -> Any:
@@ -158,7 +209,10 @@ class RiskService:
     # ------------------------------------------------------------------ accounts
     async def register(self, spec: dict[str, Any], now: float) -> dict[str, Any]:
         """Register an account (via the supervisor, which places it). Returns its view."""
-        result = unwrap(await self.transport.call(self.supervisor, "register", spec, list(self._marks.values()), now))
+        ticks = await self._observe(now)
+        result, *_ = await asyncio.gather(
+            self.transport.call(self.supervisor, "register", spec, list(self._marks.values()), now), *ticks)
+        result = unwrap(result)
         self._account_users[spec["account_id"]] = spec["user_id"]
         self._routes[spec["account_id"]] = result["host"]
         self._hosts[result["host_key"]] = result["host"]
@@ -169,8 +223,9 @@ class RiskService:
                               "position_mode")} | {"overrides": spec.get("limits") or {}})
         return view
 
-    async def view(self, account_id: str, now: float) -> dict[str, Any]:
-        return await self._call_account(account_id, "view", account_id, now)
+    async def view(self, account_id: str, at: float | None = None) -> dict[str, Any]:
+        """The account as of ``at`` (default: the deployment clock)."""
+        return await self._call_account(account_id, "view", account_id, self.now() if at is None else at)
 
     async def events(self, account_id: str, limit: int) -> dict[str, Any]:
         return await self._call_account(account_id, "events", account_id, limit)
@@ -196,7 +251,9 @@ class RiskService:
             longs, shorts = self.peers.peers(user, order["account_id"], order["instrument"], now)
             if longs or shorts:
                 order = {**order, "peers": [list(longs), list(shorts)]}
-        decision = unwrap(await batcher.check(order, now))
+        ticks = await self._observe(now)
+        decision, *_ = await asyncio.gather(batcher.check(order, now), *ticks)
+        decision = unwrap(decision)
         if len(self._order_accounts) > 200_000:
             self._order_accounts.clear()
         self._order_accounts[order["order_id"]] = order["account_id"]
@@ -231,7 +288,8 @@ class RiskService:
 
     async def fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
         """Apply a fill; the peer book learns the account's lots on the instrument after it."""
-        result = await self._call_account(fill["account_id"], "fill", fill, now)
+        ticks = await self._observe(now)
+        result, *_ = await asyncio.gather(self._call_account(fill["account_id"], "fill", fill, now), *ticks)
         if fill.get("order_id"):
             self.peers.remove_pending(fill["order_id"])
         long_lots, short_lots = result["instrument_lots"]
@@ -248,6 +306,7 @@ class RiskService:
                 self._marks[m["instrument"]] = m
                 fresh += 1
         now = max(m["ts"] for m in marks)
+        self.clock.observe(now)  # every host receives the marks: they move together
         hosts = await self._all_hosts()
         results = await asyncio.gather(*(self.transport.call(h, "apply_marks", marks, now) for h in hosts))
         breaches = [b for r in results for b in r["breaches"]]
@@ -289,11 +348,15 @@ class RiskService:
         return await self._audit_account_change("plan_bound", result, account_id, by, reason, now)
 
     # ------------------------------------------------------------------ sizing, analytics, recommendations
-    async def position_size(self, account_id: str, request: dict[str, Any], now: float) -> dict[str, Any]:
-        return await self._call_account(account_id, "position_size", account_id, request, now)
+    async def position_size(self, account_id: str, request: dict[str, Any], at: float | None = None) -> dict[str, Any]:
+        return await self._call_account(account_id, "position_size", account_id, request,
+                                        self.now() if at is None else at)
 
-    async def analytics(self, scope: str, scope_id: str | None, now: float) -> dict[str, Any]:
-        return unwrap(await self.transport.call(self.supervisor, "analytics", scope, scope_id, now))
+    async def analytics(self, scope: str, scope_id: str | None, at: float | None = None) -> dict[str, Any]:
+        at = self.now() if at is None else at
+        result = unwrap(await self.transport.call(self.supervisor, "analytics", scope, scope_id, at))
+        result["as_of"] = at
+        return result
 
     async def behaviour_config(self, updates: dict[str, Any] | None = None) -> dict[str, Any]:
         before = await self.transport.call(self.supervisor, "behaviour_config")
@@ -353,9 +416,12 @@ class RiskService:
                                          filters.get("limit"))
 
     async def consolidated(self, scope: str, scope_id: str | None, top_n: int,
-                           now: float | None = None) -> dict[str, Any]:
-        now = self.now() if now is None else now
-        return unwrap(await self.transport.call(self.supervisor, "consolidated", scope, scope_id, top_n, now))
+                           at: float | None = None) -> dict[str, Any]:
+        """Consolidated risk of a scope as of ``at`` (default: the deployment clock)."""
+        at = self.now() if at is None else at
+        result = unwrap(await self.transport.call(self.supervisor, "consolidated", scope, scope_id, top_n, at))
+        result["as_of"] = at
+        return result
 
     async def ready(self) -> dict[str, Any]:
         """Ping the supervisor and every host. Raises ``ShardUnavailable`` if one is down."""
@@ -363,4 +429,5 @@ class RiskService:
         hosts = await self._all_hosts()
         pings = await asyncio.gather(*(self.transport.call(h, "ping") for h in hosts))
         return {"placement": self.placement, "accounts": stats["accounts"], "hosts": len(pings),
-                "host_accounts": {p["host_id"]: p["accounts"] for p in pings}}
+                "host_accounts": {p["host_id"]: p["accounts"] for p in pings},
+                "clock": {"kind": self.clock.kind, "now": self.now()}}

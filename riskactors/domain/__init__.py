@@ -1,6 +1,7 @@
 """Pure risk core: no Ray, FastAPI, uvicorn or msgpack here; time is always an argument."""
 
-from .account import Account, AccountConfig
+from .account import TRANSITIONS, Account, Cause, account_from_state
+from .accountstate import AccountConfig, AccountState
 from .analytics import AnalyticsConfigError, BehaviourConfig, analyse, pooled
 from .checks import check_order
 from .codes import (
@@ -24,6 +25,7 @@ from .errors import (
                     DuplicateAccount,
                     FillConflict,
                     InvalidFill,
+                    InvalidTransition,
                     OrderConflict,
                     RecommendationConflict,
                     UnknownAccount,
@@ -33,32 +35,36 @@ from .errors import (
 )
 from .instruments import Instrument, InstrumentRegistry, default_registry
 from .limits import LIMIT_FIELDS, Limits, LimitsError
-from .marks import MarkBook
+from .marks import LatestMarks, Rate
 from .model import CalendarEvent, ClosedTrade, Decision, Fill, KillSwitch, Mark, Order, Position, Reason, Reservation
+from .news import NewsCalendar
 from .peers import PeerBook
 from .plans import PlanConflict, PlanNotFound, PlanRegistry, PlanVersion, default_plan_registry
-from .rules import NewsCalendar
 from .sizing import SizingError, position_size
 from .state import (
                     STATE_VERSION,
-                    account_from_state,
                     account_to_state,
-                    book_from_state,
-                    book_to_state,
+                    marks_from_state,
+                    marks_to_state,
                     news_from_state,
                     news_to_state,
 )
 from .tradingday import TradingDayCalendar, WeeklyClose
+from .valuation import Valuation, value
+from .views import account_summary, account_view, size_position
 
 __all__ = [
                     "LIMIT_FIELDS",
                     "STATE_VERSION",
+                    "TRANSITIONS",
                     "Account",
                     "AccountConfig",
+                    "AccountState",
                     "AccountStatus",
                     "AnalyticsConfigError",
                     "BehaviourConfig",
                     "CalendarEvent",
+                    "Cause",
                     "ClosedTrade",
                     "ConversionUnavailable",
                     "DailyLossMode",
@@ -72,13 +78,14 @@ __all__ = [
                     "Instrument",
                     "InstrumentRegistry",
                     "InvalidFill",
+                    "InvalidTransition",
                     "KillMode",
                     "KillScope",
                     "KillSwitch",
+                    "LatestMarks",
                     "Limits",
                     "LimitsError",
                     "Mark",
-                    "MarkBook",
                     "MaxLossMode",
                     "NewsCalendar",
                     "Order",
@@ -91,6 +98,7 @@ __all__ = [
                     "PlanVersion",
                     "Position",
                     "PositionMode",
+                    "Rate",
                     "Reason",
                     "ReasonCode",
                     "RecommendationConflict",
@@ -103,18 +111,23 @@ __all__ = [
                     "UnknownInstrument",
                     "UnknownOrder",
                     "UnknownRecommendation",
+                    "Valuation",
                     "WarningCode",
                     "WeeklyClose",
                     "account_from_state",
+                    "account_summary",
                     "account_to_state",
+                    "account_view",
                     "analyse",
-                    "book_from_state",
-                    "book_to_state",
                     "check_order",
                     "default_plan_registry",
                     "default_registry",
+                    "marks_from_state",
+                    "marks_to_state",
                     "news_from_state",
                     "news_to_state",
                     "pooled",
                     "position_size",
+                    "size_position",
+                    "value",
 ]

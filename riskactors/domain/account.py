@@ -1,35 +1,44 @@
-"""The account state machine: one trading account's risk state and the events that change it.
+"""An account's life, top to bottom: the events that change an :class:`AccountState`.
 
-State changes only through events — order checked (reservation), fill applied, order
-cancelled, reservations expired, marks applied, trading day rolled, kill switch set or
-released, limits changed — each recorded in ``events`` with a sequence number. Time is always
-an argument (``now``, epoch seconds), never read here, so replays are exact.
+The state's fields are in :mod:`riskactors.domain.accountstate`; here is everything that
+changes them, in the order an account lives it:
+
+1. **opened** — :class:`Account` (``account_opened``);
+2. **time passes** — :meth:`Account.advance`: every time-driven event due up to the clock, in
+   the order of its due instant: day rolls (one per trading day, with the recommendations a
+   roll raises), reservation expiries, the time-limit failure;
+3. **orders** — :meth:`Account.check` (pure) and :meth:`Account.submit` (the rate window
+   moves; an accepted order reserves), :meth:`Account.cancel`;
+4. **fills** — :meth:`Account.apply_fill`: positions, balance, the day's results;
+5. **marks** — :meth:`Account.on_market`: re-valuation, breaches and the challenge outcome;
+6. **status** — every status change goes through :meth:`Account._transition` and the table
+   :data:`TRANSITIONS`, which names each allowed change and its cause and refuses the rest;
+7. **ops** — kill switches, limits, plan binding, recommendation decisions.
+
+Every change is recorded in ``events`` with a sequence number. Time is always an argument
+(``now``, epoch seconds), never read here, so replays are exact; a time-driven event is
+recorded at its due instant, so when a host learns that time has passed does not change what
+it records. Views, summaries and sizing read accounts from :mod:`riskactors.domain.views`.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
+from .accountstate import AccountConfig, AccountState
 from .challenge import objectives, recommendation
-from .checks import Snapshot, check_order
-from .codes import (
-    AccountStatus,
-    DailyLossMode,
-    DailyLossReference,
-    KillMode,
-    KillScope,
-    MaxLossMode,
-    PositionMode,
-    ReasonCode,
-    Side,
-)
+from .checks import check_order
+from .codes import AccountStatus, DailyLossMode, KillMode, KillScope, PositionMode, ReasonCode, Side
 from .errors import (
     ConversionUnavailable,
     FillConflict,
     InvalidFill,
+    InvalidTransition,
     OrderConflict,
     RecommendationConflict,
     UnknownInstrument,
@@ -37,55 +46,53 @@ from .errors import (
     UnknownRecommendation,
 )
 from .limits import Limits
-from .marks import MarkBook
-from .model import (
-    INACTIVE_KILL_SWITCH,
-    LOT_EPS,
-    MONEY_EPS,
-    ClosedTrade,
-    Decision,
-    Fill,
-    KillSwitch,
-    Order,
-    Position,
-    Reservation,
-)
+from .marks import LatestMarks
+from .model import LOT_EPS, MONEY_EPS, ClosedTrade, Decision, Fill, KillSwitch, Order, Reservation
+from .news import NewsCalendar
 from .positions import apply_plan, plan_fill
-from .rules import NewsCalendar, max_loss_floor, weekend_warning
-from .sizing import position_size
-from .tradingday import TradingDayCalendar
-from .valuation import effective_lots, instrument_exposure, position_floating
+from .state import account_to_state, state_fields
+from .valuation import value, valued_position
 
-__all__ = ["Account", "AccountConfig"]
+__all__ = ["TRANSITIONS", "Account", "AccountConfig", "Cause", "account_from_state"]
 
 _MAX_REMEMBERED_ORDERS = 20_000
-_MAX_EVENTS = 2_000
 #: Fill ids remembered per account for idempotency; a retry older than this many later
 #: fills of the same account would be applied again (documented limit).
 _MAX_REMEMBERED_FILLS = 200_000
-#: Closed trades kept per account for the analytics (oldest dropped first; documented limit).
-_MAX_CLOSED_TRADES = 100_000
 _MAX_RECOMMENDATIONS = 100
+#: Checks kept for the rate window: those within this many seconds of the latest.
+_RATE_WINDOW = 1.0
 
 
-@dataclass(frozen=True)
-class AccountConfig:
-    """Host-level settings an account needs: reservation TTL (seconds) and the day calendar."""
+class Cause(StrEnum):
+    """Why an account's status changes (the ``cause`` of a transition)."""
 
-    reservation_ttl: float = 30.0
-    calendar: TradingDayCalendar = field(default_factory=TradingDayCalendar)
-
-
-def _is_below(stop: Any, entry: Any) -> bool:
-    """True when ``stop`` < ``entry`` (a buy); bad values fall through to the sizing checks."""
-    try:
-        return float(stop) < float(entry)
-    except (TypeError, ValueError):
-        return True
+    BREACH = "breach"  #: a hard loss limit broken (DAILY_LOSS_LIMIT hard, MAX_LOSS_LIMIT)
+    TIME_LIMIT = "time_limit"  #: the challenge's calendar days ran out before it passed
+    SOFT_DAILY_LOSS = "soft_daily_loss"  #: a soft daily-loss breach: blocked for the trading day
+    OBJECTIVES_MET = "objectives_met"  #: every objective of the challenge met, account flat
+    OPS = "ops"  #: an explicit ops action (``PUT /v1/accounts/{id}/status``)
 
 
-class Account:
-    """Risk state of one account, in netting or hedging position mode.
+_A, _P, _F, _D = AccountStatus.ACTIVE, AccountStatus.PASSED, AccountStatus.FAILED, AccountStatus.DISABLED
+#: (status before, status after) → the causes allowed to make that change. Anything else is
+#: refused (:class:`~riskactors.domain.errors.InvalidTransition`). ``passed`` is reached only by
+#: meeting the objectives; a breach or a time limit fails only an active account.
+TRANSITIONS: dict[tuple[AccountStatus, AccountStatus], frozenset[Cause]] = {
+    (_A, _F): frozenset({Cause.BREACH, Cause.TIME_LIMIT, Cause.OPS}),
+    (_A, _P): frozenset({Cause.OBJECTIVES_MET}),
+    (_A, _A): frozenset({Cause.SOFT_DAILY_LOSS, Cause.OPS}),
+    (_A, _D): frozenset({Cause.OPS}),
+    **{(src, dst): frozenset({Cause.OPS}) for src in (_P, _F, _D) for dst in (_A, _F, _D)},
+}
+#: What a cause does besides the status: trip the account kill switch in ``reduce_only`` (so
+#: the firm can still flatten), or block new orders until the next trading day.
+_TRIPS_KILL_SWITCH = frozenset({Cause.BREACH, Cause.TIME_LIMIT})
+_BLOCKS_THE_DAY = frozenset({Cause.SOFT_DAILY_LOSS})
+
+
+class Account(AccountState):
+    """One trading account, netting or hedging: its state and the events that change it.
 
     Parameters
     ----------
@@ -101,7 +108,8 @@ class Account:
     limits : Limits
         Resolved limits and rules (plan + overrides).
     now : float
-        Creation time, epoch seconds; fixes the first trading day and the time-limit clock.
+        When the account's history starts (``opened_at``), epoch seconds: its first trading
+        day, the time-limit clock and its own clock.
     config : AccountConfig
     position_mode : PositionMode
         ``netting`` (default) or ``hedging``.
@@ -111,237 +119,106 @@ class Account:
                  initial_balance: float, plan: str, limits: Limits, now: float,
                  config: AccountConfig | None = None, position_mode: str = "netting",
                  plan_version: int | None = None):
-        self.account_id = account_id
-        self.user_id = user_id
-        self.challenge_id = challenge_id
-        self.currency = currency.upper()
-        self.initial_balance = float(initial_balance)
-        self.plan = plan
-        self.plan_version = plan_version
-        self.limits = limits
-        self.config = config or AccountConfig()
-        self.calendar = limits.calendar(self.config.calendar)
-        self.position_mode = PositionMode(position_mode)
-        self.created_at = now
-        self.balance = self.initial_balance
-        self.positions: dict[str, Position] = {}
-        self.reservations: dict[str, Reservation] = {}
-        # running sums of reservations per instrument — [buys, sells, count, opening buys,
-        # opening sells] — and an expiry heap, so a check never scans every reservation
-        self._reserved: dict[str, list[float]] = {}
-        self._opening_reservations = 0
-        self._expiry: list[tuple[float, str]] = []
-        self.status = AccountStatus.ACTIVE
-        self.switches: dict[tuple[str, str | None], KillSwitch] = {}
-        self.trading_day = self.calendar.day_of(now)
-        self.day_start_balance = self.balance
-        self.day_start_equity = self.balance
-        self.high_water_mark = self.balance
-        self.eod_high_water_mark = self.balance
-        self.soft_blocked_day = None
-        self.active_days: set[str] = set()
-        self.day_opened_trades = 0
-        #: trading day (ISO date) → closed result that day (realized + commission + swap)
-        self.day_results: dict[str, float] = {}
-        self.hft_count = 0
-        self.last_losing_close: float | None = None
-        self.closed_trades: deque[ClosedTrade] = deque(maxlen=_MAX_CLOSED_TRADES)
-        self._closed_ids: OrderedDict[str, None] = OrderedDict()
-        self.recommendations: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._losing_days = 0
-        self.breaches: list[dict[str, Any]] = []
-        self.events: deque[dict[str, Any]] = deque(maxlen=_MAX_EVENTS)
-        self.event_seq = 0
-        self._orders: OrderedDict[str, tuple[tuple, dict[str, Any]]] = OrderedDict()
-        self._fills: dict[str, tuple[tuple, dict[str, Any]]] = {}
-        self._recent_checks: deque[float] = deque()
-        self._record("account_opened", now, initial_balance=self.initial_balance, plan=plan,
-                     plan_version=plan_version, position_mode=str(self.position_mode), limits=limits.to_dict())
+        config = config or AccountConfig()
+        calendar = limits.calendar(config.calendar)
+        balance = float(initial_balance)
+        super().__init__(
+            account_id=account_id, user_id=user_id, challenge_id=challenge_id, currency=currency.upper(),
+            initial_balance=balance, plan=plan, plan_version=plan_version, limits=limits,
+            position_mode=PositionMode(position_mode), created_at=now, clock=now, balance=balance,
+            trading_day=calendar.day_of(now), day_start_balance=balance, day_start_equity=balance,
+            high_water_mark=balance, eod_high_water_mark=balance, config=config, calendar=calendar)
+        self._record("account_opened", now, initial_balance=balance, plan=plan, plan_version=plan_version,
+                     position_mode=str(self.position_mode), limits=limits.to_dict())
 
-    # ------------------------------------------------------------------ journal
     def _record(self, kind: str, at: float, **data: Any) -> dict[str, Any]:
         self.event_seq += 1
         event = {"seq": self.event_seq, "type": kind, "at": at, **data}
         self.events.append(event)
         return event
 
-    @property
-    def trading_days(self) -> int:
-        """Trading days with at least one trade opened (the minimum-trading-days objective)."""
-        return len(self.active_days)
+    # ================================================================== 2. time passes
+    def advance(self, now: float, latest: LatestMarks) -> list[dict[str, Any]]:
+        """Apply every time-driven event due at or before ``now``, in due order, and move the
+        account's clock to ``now`` (never back: an earlier ``now`` changes nothing).
 
-    @property
-    def day_realized_pnl(self) -> float:
-        """Closed result of the current trading day (account currency)."""
-        return self.day_results.get(self.trading_day.isoformat(), 0.0)
-
-    @property
-    def hedging(self) -> bool:
-        return self.position_mode is PositionMode.HEDGING
-
-    # ------------------------------------------------------------------ valuation
-    def snapshot(self, book: MarkBook) -> Snapshot:
-        """Current valuation against ``book`` (see :mod:`riskactors.domain.valuation`)."""
-        registry = book.registry
-        floating = 0.0
-        per_position: dict[str, tuple[float, float, float]] = {}
-        for key, pos in self.positions.items():
-            f, px, rate = position_floating(pos, registry.get(pos.instrument), book, self.currency)
-            per_position[key] = (f, px, rate)
-            floating += f
-        equity = self.balance + floating
-        return Snapshot(account=self, book=book, floating_pnl=floating, equity=equity,
-                        per_position=per_position)
-
-    def daily_reference(self) -> float:
-        """Start-of-day reference of the daily loss (account currency)."""
-        if self.limits.daily_loss_reference is DailyLossReference.MAX_BALANCE_EQUITY:
-            return max(self.day_start_balance, self.day_start_equity)
-        return self.day_start_balance
-
-    def max_loss_reference(self) -> float:
-        """Initial balance (static), equity high-water mark (trailing_intraday) or end-of-day
-        balance high-water mark (trailing_eod), account currency."""
-        mode = self.limits.max_loss_mode
-        if mode is MaxLossMode.TRAILING_INTRADAY:
-            return self.high_water_mark
-        if mode is MaxLossMode.TRAILING_EOD:
-            return self.eod_high_water_mark
-        return self.initial_balance
-
-    def positions_on(self, instrument: str) -> list[Position]:
-        """Open positions on ``instrument`` (netting: at most one; hedging: every ticket)."""
-        if not self.hedging:
-            pos = self.positions.get(instrument)
-            return [pos] if pos is not None else []
-        return [p for p in self.positions.values() if p.instrument == instrument]
-
-    def held_lots(self) -> dict[str, tuple[float, float]]:
-        """Instrument → (long lots ≥ 0, short lots ≥ 0) of the open positions."""
-        out: dict[str, list[float]] = {}
-        for p in self.positions.values():
-            sides = out.setdefault(p.instrument, [0.0, 0.0])
-            if p.quantity > 0:
-                sides[0] += p.quantity
-            else:
-                sides[1] -= p.quantity
-        return {k: (v[0], v[1]) for k, v in out.items()}
-
-    # ------------------------------------------------------------------ time-driven events
-    def advance(self, now: float, book: MarkBook) -> list[dict[str, Any]]:
-        """Apply the time-driven events due at ``now``: day roll, reservation expiry, time limit.
+        Due events: the day roll at each trading-day boundary (one roll per day, recorded at
+        the boundary), a reservation's expiry (at ``expires_at``), the time-limit failure (at
+        the deadline, ``TIME_LIMIT``). Each is recorded at its due instant.
 
         Returns
         -------
         list of dict
-            Breach events caused now (the ``TIME_LIMIT`` failure; empty if none).
+            Breach events caused (the ``TIME_LIMIT`` failure; empty if none).
         """
+        if now <= self.clock:
+            return []
         events: list[dict[str, Any]] = []
-        day = self.calendar.day_of(now)
-        if day > self.trading_day:
-            self._roll_day(day, now, book)
-        heap = self._expiry
-        while heap and heap[0][0] <= now:
-            expires_at, oid = heapq.heappop(heap)
-            r = self.reservations.get(oid)
-            if r is None or r.expires_at != expires_at:
-                continue  # already filled or cancelled
-            self._unreserve(oid)
-            self._record("reservation_expired", now, order_id=oid, instrument=r.instrument, quantity=r.quantity)
-        limit_days = self.limits.time_limit_days
-        if (limit_days is not None and self.status is AccountStatus.ACTIVE
-                and now >= self.created_at + limit_days * 86_400.0):
-            events.append(self._fail(ReasonCode.TIME_LIMIT, now, limit=float(limit_days),
-                                     value=(now - self.created_at) / 86_400.0,
-                                     message=f"{ReasonCode.TIME_LIMIT}: {limit_days} calendar days ran out before "
-                                             f"the objectives were met"))
+        equity: list[float] = []  # nothing moves equity while time alone passes: value it once
+        while True:
+            roll_at = self.calendar.start_of(self.trading_day + timedelta(days=1))
+            expiry_at = self.expiry[0][0] if self.expiry else None
+            deadline = self.time_limit_deadline() if self.status is AccountStatus.ACTIVE else None
+            due = min(x for x in (roll_at, expiry_at, deadline) if x is not None)
+            if due > now:
+                break
+            if expiry_at is not None and due == expiry_at:
+                self._expire(expiry_at)
+            elif deadline is not None and due == deadline:
+                days = self.limits.objectives.time_limit_days
+                events.append(self._breach(ReasonCode.TIME_LIMIT, deadline, Cause.TIME_LIMIT, limit=float(days),
+                                           value=float(days),
+                                           message=f"{ReasonCode.TIME_LIMIT}: {days} calendar days ran out before "
+                                                   f"the objectives were met"))
+            else:
+                if not equity:
+                    equity.append(value(self, latest).equity)
+                self._roll_day(roll_at, equity[0])
+        self.clock = now
         return events
 
-    def _roll_day(self, day, now: float, book: MarkBook) -> None:
+    def _expire(self, expires_at: float) -> None:
+        _, oid = heapq.heappop(self.expiry)
+        r = self.reservations.get(oid)
+        if r is None or r.expires_at != expires_at:
+            return  # already filled or cancelled (an entry left by an older state version)
+        self._unreserve(oid)
+        self._record("reservation_expired", expires_at, order_id=oid, instrument=r.instrument, quantity=r.quantity)
+
+    def _roll_day(self, at: float, equity: float) -> None:
         ended = self.trading_day.isoformat()
         result = self.day_results.get(ended, 0.0)
         self.eod_high_water_mark = max(self.eod_high_water_mark, self.balance)
         if result < 0:
-            self._losing_days += 1
+            self.losing_days += 1
         elif result > 0:
-            self._losing_days = 0
+            self.losing_days = 0
         if result != 0:
-            rec = recommendation(self, ended, result, self.day_start_balance, self._losing_days, now)
+            rec = recommendation(self, ended, result, self.day_start_balance, self.losing_days, at)
             if rec is not None:
-                self._add_recommendation(rec, now)
-        snap = self.snapshot(book)
-        self.trading_day = day
+                self._add_recommendation(rec, at)
+        self.trading_day = self.trading_day + timedelta(days=1)
         self.day_start_balance = self.balance
-        self.day_start_equity = snap.equity
+        self.day_start_equity = equity
         self.day_opened_trades = 0
-        self._record("day_rolled", now, trading_day=day.isoformat(), ended=ended, ended_result=result,
-                     start_balance=self.balance, start_equity=snap.equity,
-                     eod_high_water_mark=self.eod_high_water_mark)
+        self._record("day_rolled", at, trading_day=self.trading_day.isoformat(), ended=ended, ended_result=result,
+                     start_balance=self.balance, start_equity=equity, eod_high_water_mark=self.eod_high_water_mark)
 
-    # ------------------------------------------------------------------ reservation index
-    def _reserve(self, r: Reservation) -> None:
-        self.reservations[r.order_id] = r
-        sums = self._reserved.setdefault(r.instrument, [0.0, 0.0, 0, 0.0, 0.0])
-        side = 0 if r.quantity > 0 else 1
-        sums[side] += r.quantity
-        sums[2] += 1
-        if not r.reduces_position:
-            sums[3 + side] += r.quantity
-            self._opening_reservations += 1
-        heapq.heappush(self._expiry, (r.expires_at, r.order_id))
+    def is_late(self, ts: float) -> bool:
+        """True when ``ts`` falls in a trading day this account has already rolled past (such an
+        event is booked to the current trading day)."""
+        return self.calendar.day_of(ts) < self.trading_day
 
-    def _unreserve(self, order_id: str) -> Reservation:
-        r = self.reservations.pop(order_id)
-        sums = self._reserved[r.instrument]
-        side = 0 if r.quantity > 0 else 1
-        sums[side] -= r.quantity
-        sums[2] -= 1
-        if not r.reduces_position:
-            sums[3 + side] -= r.quantity
-            self._opening_reservations -= 1
-        if sums[2] == 0:
-            del self._reserved[r.instrument]  # reset: no float drift survives an empty book
-        return r
+    # ================================================================== 3. orders
+    def check(self, order: Order, latest: LatestMarks, now: float, news: NewsCalendar | None = None) -> Decision:
+        """Pure pre-trade check of ``order`` at ``now`` against the current state (see
+        :func:`riskactors.domain.checks.check_order` for every rule). Changes nothing."""
+        return check_order(self, value(self, latest), latest, order, now, news)
 
-    def _shrink_reservation(self, r: Reservation, remaining: float) -> None:
-        sums = self._reserved[r.instrument]
-        side = 0 if r.quantity > 0 else 1
-        sums[side] += remaining - r.quantity
-        if not r.reduces_position:
-            sums[3 + side] += remaining - r.quantity
-        r.quantity = remaining
-
-    def reserved_lots(self, instrument: str, opening_only: bool = False) -> tuple[float, float]:
-        """(buy lots ≥ 0, sell lots ≤ 0) reserved on ``instrument`` by pending orders
-        (``opening_only``: only orders that open exposure)."""
-        sums = self._reserved.get(instrument)
-        if not sums:
-            return (0.0, 0.0)
-        return (sums[3], sums[4]) if opening_only else (sums[0], sums[1])
-
-    def reserved_instruments(self, opening_only: bool = False) -> dict[str, tuple[float, float]]:
-        """Instrument → (buy lots, sell lots) of the pending reservations."""
-        i = 3 if opening_only else 0
-        return {inst: (sums[i], sums[i + 1]) for inst, sums in self._reserved.items()}
-
-    def pending_opening_orders(self) -> int:
-        """Reservations of orders that open exposure (count)."""
-        return self._opening_reservations
-
-    def pending_reducing(self, position_id: str) -> float:
-        """Lots (≥ 0) of pending orders that reduce the hedging ticket ``position_id``."""
-        return sum(abs(r.quantity) for r in self.reservations.values() if r.position_id == position_id)
-
-    # ------------------------------------------------------------------ checks
-    def check(self, order: Order, book: MarkBook, now: float, news: NewsCalendar | None = None) -> Decision:
-        """Pure pre-trade check of ``order`` against the current state (no state change).
-
-        See :func:`riskactors.domain.checks.check_order` for every rule.
-        """
-        return check_order(self.snapshot(book), order, now, news)
-
-    def submit(self, order: Order, book: MarkBook, now: float, news: NewsCalendar | None = None) -> dict[str, Any]:
-        """Check ``order`` and apply the result: rate-window entry and, if accepted, a reservation.
+    def submit(self, order: Order, latest: LatestMarks, now: float,
+               news: NewsCalendar | None = None) -> dict[str, Any]:
+        """Check ``order`` at ``now`` and apply the result: the check enters the rate window
+        and, if accepted, the order reserves its exposure until ``now`` + the reservation TTL.
 
         Idempotent on ``order_id``: a retry with the same content returns the first decision
         and changes nothing.
@@ -349,47 +226,43 @@ class Account:
         Returns
         -------
         dict
-            The decision (``Decision.to_dict()``).
+            The decision (``Decision.to_dict()``) plus ``late``: ``ts`` fell in a trading day
+            the account had already rolled past.
 
         Raises
         ------
         OrderConflict
             ``order_id`` was checked before with different content.
         """
-        prior = self._orders.get(order.order_id)
+        prior = self.orders.get(order.order_id)
         if prior is not None:
             if prior[0] != order.fingerprint():
                 raise OrderConflict(order.order_id, "order_id already checked with different content")
             return prior[1]
-        self.advance(now, book)
-        decision = self.check(order, book, now, news)
+        self.advance(now, latest)
+        decision = self.check(order, latest, now, news)
         if not any(r.code in (ReasonCode.INVALID_ORDER, ReasonCode.UNKNOWN_INSTRUMENT) for r in decision.reasons):
-            self._recent_checks.append(now)
+            self._count_check(now)
         if decision.accepted:
-            side = Side(order.side)
             self._reserve(Reservation(
-                order_id=order.order_id, instrument=order.instrument, quantity=side.sign * order.quantity,
+                order_id=order.order_id, instrument=order.instrument, quantity=Side(order.side).sign * order.quantity,
                 price=order.price, created_at=now, expires_at=now + self.config.reservation_ttl,
                 reduces_position=decision.reduces_position,
                 position_id=order.position_id if self.hedging and decision.reduces_position else None))
         result = decision.to_dict()
-        self._orders[order.order_id] = (order.fingerprint(), result)
-        if len(self._orders) > _MAX_REMEMBERED_ORDERS:
-            self._orders.popitem(last=False)
+        result["late"] = self.is_late(now)
+        self.orders[order.order_id] = (order.fingerprint(), result)
+        if len(self.orders) > _MAX_REMEMBERED_ORDERS:
+            self.orders.popitem(last=False)
         self._record("order_checked", now, order_id=order.order_id, decision=result["decision"],
                      reasons=[r["code"] for r in result["reasons"]])
         return result
 
-    def recent_check_count(self, now: float) -> int:
-        """Checks counted in the sliding window (now − 1 s, now]."""
-        window = self._recent_checks
-        while window and window[0] <= now - 1.0:
-            window.popleft()
-        return sum(1 for t in window if t <= now)
-
-    def knows_order(self, order_id: str) -> bool:
-        """True if ``order_id`` was checked on this account (and is still remembered)."""
-        return order_id in self.reservations or order_id in self._orders
+    def _count_check(self, now: float) -> None:
+        window = self.recent_checks
+        bisect.insort(window, now)
+        cut = bisect.bisect_right(window, window[-1] - _RATE_WINDOW)
+        del window[:cut]
 
     def cancel(self, order_id: str, now: float) -> dict[str, Any]:
         """Release the reservation of ``order_id``. Idempotent.
@@ -409,8 +282,45 @@ class Account:
                     "reservation": None}
         raise UnknownOrder(order_id, "order_id unknown on this account")
 
-    # ------------------------------------------------------------------ fills
-    def apply_fill(self, fill: Fill, book: MarkBook, now: float) -> dict[str, Any]:
+    # reservation index: running sums and an expiry heap whose top is always a live reservation
+    def _reserve(self, r: Reservation) -> None:
+        self.reservations[r.order_id] = r
+        sums = self.reserved.setdefault(r.instrument, [0.0, 0.0, 0, 0.0, 0.0])
+        side = 0 if r.quantity > 0 else 1
+        sums[side] += r.quantity
+        sums[2] += 1
+        if not r.reduces_position:
+            sums[3 + side] += r.quantity
+            self.opening_reservations += 1
+        heapq.heappush(self.expiry, (r.expires_at, r.order_id))
+
+    def _unreserve(self, order_id: str) -> Reservation:
+        r = self.reservations.pop(order_id)
+        sums = self.reserved[r.instrument]
+        side = 0 if r.quantity > 0 else 1
+        sums[side] -= r.quantity
+        sums[2] -= 1
+        if not r.reduces_position:
+            sums[3 + side] -= r.quantity
+            self.opening_reservations -= 1
+        if sums[2] == 0:
+            del self.reserved[r.instrument]  # reset: no float drift survives an empty book
+        heap = self.expiry
+        while heap and (heap[0][1] not in self.reservations
+                        or self.reservations[heap[0][1]].expires_at != heap[0][0]):
+            heapq.heappop(heap)
+        return r
+
+    def _shrink_reservation(self, r: Reservation, remaining: float) -> None:
+        sums = self.reserved[r.instrument]
+        side = 0 if r.quantity > 0 else 1
+        sums[side] += remaining - r.quantity
+        if not r.reduces_position:
+            sums[3 + side] += remaining - r.quantity
+        r.quantity = remaining
+
+    # ================================================================== 4. fills
+    def apply_fill(self, fill: Fill, latest: LatestMarks, now: float) -> dict[str, Any]:
         """Apply an execution report to positions, balance, day P&L and reservation.
 
         Positions change as :mod:`riskactors.domain.positions` says (netting or hedging).
@@ -418,6 +328,8 @@ class Account:
         without stop-loss / take-profit takes those of the order it fills, if known. A fill
         that starts a position counts as a trade opened today; a position that goes flat is a
         closed trade (HFT count when it lasted < ``hft_seconds``; a loss starts the cooldown).
+        A fill whose ``ts`` falls in a trading day already rolled past is booked to the current
+        trading day (``late``).
 
         Returns
         -------
@@ -426,7 +338,7 @@ class Account:
             of commission and swap), ``net_pnl`` (realized + commission + swap), ``position``
             (after; ``None`` when flat), ``closed_trade`` (or ``None``), ``balance``,
             ``instrument_lots`` ([long, short] lots on the instrument after), ``breach``
-            (breach events this fill caused), ``status``.
+            (breach events this fill caused), ``status``, ``late``.
 
         Raises
         ------
@@ -440,19 +352,18 @@ class Account:
             Side not buy/sell, quantity / price not a finite number > 0, or (hedging) a
             ``position_id`` it cannot reduce; nothing is changed.
         """
-        prior = self._fills.get(fill.fill_id)
+        prior = self.fills.get(fill.fill_id)
         if prior is not None:
             if prior[0] != fill.fingerprint():
                 raise FillConflict(fill.fill_id, "fill_id already applied with different content")
             return {**prior[1], "duplicate": True}
         fingerprint = fill.fingerprint()
-        inst = book.registry.get(fill.instrument)
+        inst = latest.registry.get(fill.instrument)
         if inst is None:
             raise UnknownInstrument(fill.instrument, "instrument not in the registry")
-        rate = book.rate(inst.quote_currency, self.currency)
+        rate = latest.rate(inst.quote_currency, self.currency)
         if rate is None:
-            raise ConversionUnavailable(fill.instrument,
-                                        f"no {inst.quote_currency}->{self.currency} rate from marks")
+            raise ConversionUnavailable(fill.instrument, f"no {inst.quote_currency}->{self.currency} rate from marks")
         if fill.side not in (Side.BUY.value, Side.SELL.value):
             raise InvalidFill(fill.fill_id, f"side must be buy or sell, got {fill.side!r}")
         for name in ("quantity", "price"):
@@ -464,8 +375,9 @@ class Account:
             r = self.reservations.get(fill.order_id)
             if r is not None and r.position_id is not None:  # the fill of an order that named its ticket
                 fill = replace(fill, position_id=r.position_id)
-        plan = plan_fill(self.positions, self._closed_ids, fill, self.position_mode, now)
-        early = self.advance(now, book)
+        plan = plan_fill(self.positions, self.closed_ids, fill, self.position_mode, now)
+        early = self.advance(now, latest)
+        late = self.is_late(now)
         today = self.trading_day.isoformat()
         net = fill.commission + fill.swap
         outcome = apply_plan(self.positions, plan, fill, inst, rate, now, net, today, self.account_id)
@@ -478,26 +390,27 @@ class Account:
         if outcome.closed is not None:
             self._on_close(outcome.closed, now)
         self._release_filled(fill, plan.delta)
-        position_view = self._position_view(outcome.position, inst, book) if outcome.position is not None else None
         self._record("fill_applied", now, fill_id=fill.fill_id, order_id=fill.order_id, position_id=plan.key,
                      instrument=fill.instrument, side=fill.side, quantity=fill.quantity, price=fill.price,
                      realized_pnl=outcome.realized, commission=fill.commission, swap=fill.swap)
-        breaches = early + self.on_market(book, now)
+        breaches = early + self.on_market(latest, now)
         long_lots, short_lots = self.held_lots().get(fill.instrument, (0.0, 0.0))
         result = {"fill_id": fill.fill_id, "account_id": self.account_id, "user_id": self.user_id,
-                  "duplicate": False, "realized_pnl": outcome.realized, "net_pnl": net, "position": position_view,
+                  "duplicate": False, "realized_pnl": outcome.realized, "net_pnl": net,
+                  "position": (valued_position(self, outcome.position, latest, now) if outcome.position is not None
+                               else None),
                   "closed_trade": outcome.closed.to_dict() if outcome.closed is not None else None,
                   "balance": self.balance, "instrument_lots": [long_lots, short_lots], "breach": breaches,
-                  "status": str(self.status)}
-        self._fills[fill.fill_id] = (fingerprint, result)
-        if len(self._fills) > _MAX_REMEMBERED_FILLS:  # oldest first (dicts keep insertion order)
-            del self._fills[next(iter(self._fills))]
+                  "status": str(self.status), "late": late}
+        self.fills[fill.fill_id] = (fingerprint, result)
+        if len(self.fills) > _MAX_REMEMBERED_FILLS:  # oldest first (dicts keep insertion order)
+            del self.fills[next(iter(self.fills))]
         return result
 
     def _with_order_levels(self, fill: Fill) -> Fill:
         if fill.order_id is None or (fill.stop_loss is not None and fill.take_profit is not None):
             return fill
-        prior = self._orders.get(fill.order_id)
+        prior = self.orders.get(fill.order_id)
         if prior is None:
             return fill
         _, _, _, _, sl, tp, _ = prior[0]
@@ -507,10 +420,10 @@ class Account:
     def _on_close(self, trade: ClosedTrade, now: float) -> None:
         self.closed_trades.append(trade)
         if self.hedging:
-            self._closed_ids[trade.position_id] = None
-            if len(self._closed_ids) > _MAX_REMEMBERED_FILLS:
-                self._closed_ids.popitem(last=False)
-        if trade.hold_seconds < self.limits.hft_seconds:
+            self.closed_ids[trade.position_id] = None
+            if len(self.closed_ids) > _MAX_REMEMBERED_FILLS:
+                self.closed_ids.popitem(last=False)
+        if trade.hold_seconds < self.limits.orders.hft_seconds:
             self.hft_count += 1
         if trade.pnl < -MONEY_EPS:
             self.last_losing_close = now
@@ -528,77 +441,105 @@ class Account:
         else:
             self._shrink_reservation(r, remaining)
 
-    # ------------------------------------------------------------------ marks, breaches, lifecycle
-    def on_market(self, book: MarkBook, now: float) -> list[dict[str, Any]]:
+    # ================================================================== 5. marks
+    def on_market(self, latest: LatestMarks, now: float) -> list[dict[str, Any]]:
         """Re-value after new marks (or a fill): high-water mark, breaches and the challenge.
 
-        Breach (prop-firm style, equity includes floating P&L, commission and swap):
-        ``DAILY_LOSS_LIMIT`` when equity < daily reference − daily loss limit;
-        ``MAX_LOSS_LIMIT`` when equity < the max-loss floor (:func:`rules.max_loss_floor`),
-        each with tolerance :data:`MONEY_EPS`. A hard breach sets status ``failed`` and trips
-        the account kill switch in ``reduce_only`` so the firm can still flatten the account.
-        A soft daily-loss breach blocks new orders until the next trading day (status stays
-        ``active``). Then, with every objective met, the account passes
-        (:mod:`riskactors.domain.challenge`).
+        Breach (prop-firm style, equity includes floating P&L, commission and swap; the floors
+        are :mod:`riskactors.domain.valuation`'s): ``DAILY_LOSS_LIMIT`` when equity < the daily
+        floor, ``MAX_LOSS_LIMIT`` when equity < the max-loss floor, each with tolerance
+        :data:`MONEY_EPS`. A hard breach fails the account (:data:`TRANSITIONS`, cause
+        ``breach``); a soft daily-loss breach blocks new orders until the next trading day.
+        Then, with every objective met, the account passes (:mod:`riskactors.domain.challenge`).
 
         Returns
         -------
         list of dict
             Breach events caused now (empty if none); a soft breach has ``"soft": True``.
         """
-        events = self.advance(now, book)  # a TIME_LIMIT failure is a breach caused now too
-        snap = self.snapshot(book)
-        for key, (_, px, rate) in snap.per_position.items():
+        events = self.advance(now, latest)  # a TIME_LIMIT failure is a breach caused now too
+        val = value(self, latest)
+        for key, pv in val.positions.items():
             pos = self.positions[key]
-            pos.last_price = px
-            pos.last_conversion = rate
-        self.high_water_mark = max(self.high_water_mark, snap.equity)
+            pos.last_price = pv.exit_price
+            pos.last_conversion = pv.rate
+        self.high_water_mark = max(self.high_water_mark, val.equity)
         if self.status is not AccountStatus.ACTIVE:
             return events
-        daily_floor = self.daily_reference() - self.limits.daily_loss_limit
-        hard: list[tuple[ReasonCode, float, float, float]] = []
-        if snap.equity < daily_floor - MONEY_EPS:
-            loss = self.daily_reference() - snap.equity
-            if self.limits.daily_loss_mode is DailyLossMode.HARD:
-                hard.append((ReasonCode.DAILY_LOSS_LIMIT, self.limits.daily_loss_limit, loss, daily_floor))
+        loss = self.limits.loss
+        if val.equity < val.daily_floor - MONEY_EPS:
+            lost = val.daily_reference - val.equity
+            if loss.daily_loss_mode is DailyLossMode.HARD:
+                events.append(self._breach(ReasonCode.DAILY_LOSS_LIMIT, now, Cause.BREACH,
+                                           **_breach_numbers(ReasonCode.DAILY_LOSS_LIMIT, loss.daily_loss_limit, lost,
+                                                             val.daily_floor, val.equity, self.currency)))
             elif self.soft_blocked_day != self.trading_day:
-                self.soft_blocked_day = self.trading_day
-                event = self._record("soft_breach", now, code=str(ReasonCode.DAILY_LOSS_LIMIT),
-                                     trading_day=self.trading_day.isoformat(),
-                                     limit=self.limits.daily_loss_limit, value=loss, floor=daily_floor,
-                                     equity=snap.equity, blocked_day=self.trading_day.isoformat(),
-                                     message=f"{ReasonCode.DAILY_LOSS_LIMIT} (soft): loss {loss:.2f} "
-                                             f"{self.currency} > limit {self.limits.daily_loss_limit:.2f}; new "
-                                             f"orders blocked until the next trading day")
-                self.breaches.append(event)
-                events.append({**event, "account_id": self.account_id, "soft": True})
-        max_floor = max_loss_floor(self)
-        if snap.equity < max_floor - MONEY_EPS:
-            hard.append((ReasonCode.MAX_LOSS_LIMIT, self.limits.max_loss_limit, max_floor + self.limits.max_loss_limit
-                         - snap.equity, max_floor))
-        for code, limit, loss, floor in hard:
-            events.append(self._fail(code, now, limit=limit, value=loss, floor=floor, equity=snap.equity,
-                                     message=f"{code}: loss {loss:.2f} {self.currency} > limit {limit:.2f} "
-                                             f"(equity {snap.equity:.2f} < floor {floor:.2f})"))
-        if self.status is AccountStatus.ACTIVE and self.limits.profit_target is not None and not self.positions:
+                events.append(self._soft_breach(now, lost, val.daily_floor, val.equity))
+        if val.equity < val.max_loss_floor - MONEY_EPS:
+            lost = val.max_loss_floor + loss.max_loss_limit - val.equity
+            events.append(self._breach(ReasonCode.MAX_LOSS_LIMIT, now, Cause.BREACH,
+                                       **_breach_numbers(ReasonCode.MAX_LOSS_LIMIT, loss.max_loss_limit, lost,
+                                                         val.max_loss_floor, val.equity, self.currency)))
+        if (self.status is AccountStatus.ACTIVE and self.limits.objectives.profit_target is not None
+                and not self.positions):
             progress = objectives(self, now)
             if progress["all_met"]:
-                self.status = AccountStatus.PASSED
+                self._transition(AccountStatus.PASSED, Cause.OBJECTIVES_MET, now)
                 self._record("challenge_passed", now, objectives=progress)
         return events
 
-    def _fail(self, code: ReasonCode, now: float, **data: Any) -> dict[str, Any]:
-        """Fail the account for ``code`` (breach event, status ``failed``, account kill switch
-        ``reduce_only``); returns the event with ``account_id``."""
-        event = self._record("breach", now, code=str(code), trading_day=self.trading_day.isoformat(), **data)
+    # ================================================================== 6. status
+    def _transition(self, to: AccountStatus, cause: Cause, at: float, code: str | None = None) -> None:
+        """Change the status from the current one to ``to`` for ``cause``, with the cause's
+        effects (:data:`TRANSITIONS`).
+
+        Raises
+        ------
+        InvalidTransition
+            The table has no such change for that cause; nothing is changed.
+        """
+        if cause not in TRANSITIONS.get((self.status, to), ()):
+            raise InvalidTransition(self.account_id, f"status {self.status} → {to} is not allowed for {cause}")
+        self.status = to
+        if cause in _TRIPS_KILL_SWITCH:
+            self.set_kill_switch(KillSwitch(KillScope.ACCOUNT, self.account_id, KillMode.REDUCE_ONLY,
+                                            f"breach: {code}", "system", at, breach=True), at)
+        if cause in _BLOCKS_THE_DAY:
+            self.soft_blocked_day = self.trading_day
+
+    def _breach(self, code: ReasonCode, at: float, cause: Cause, **data: Any) -> dict[str, Any]:
+        """Record a breach of ``code``; an active account fails for ``cause``. Returns the
+        event with ``account_id``."""
+        event = self._record("breach", at, code=str(code), trading_day=self.trading_day.isoformat(), **data)
         self.breaches.append(event)
         if self.status is AccountStatus.ACTIVE:
-            self.status = AccountStatus.FAILED
-            self.set_kill_switch(KillSwitch(KillScope.ACCOUNT, self.account_id, KillMode.REDUCE_ONLY,
-                                            f"breach: {code}", "system", now, breach=True), now)
+            self._transition(AccountStatus.FAILED, cause, at, str(code))
         return {**event, "account_id": self.account_id}
 
-    # ------------------------------------------------------------------ kill switches, limits, plan
+    def _soft_breach(self, at: float, lost: float, floor: float, equity: float) -> dict[str, Any]:
+        limit = self.limits.loss.daily_loss_limit
+        day = self.trading_day.isoformat()
+        self._transition(AccountStatus.ACTIVE, Cause.SOFT_DAILY_LOSS, at)
+        event = self._record("soft_breach", at, code=str(ReasonCode.DAILY_LOSS_LIMIT), trading_day=day, limit=limit,
+                             value=lost, floor=floor, equity=equity, blocked_day=day,
+                             message=f"{ReasonCode.DAILY_LOSS_LIMIT} (soft): loss {lost:.2f} {self.currency} > "
+                                     f"limit {limit:.2f}; new orders blocked until the next trading day")
+        self.breaches.append(event)
+        return {**event, "account_id": self.account_id, "soft": True}
+
+    def set_status(self, status: AccountStatus, by: str, reason: str, now: float) -> None:
+        """Set the status explicitly (ops action, cause ``ops``), recorded.
+
+        Raises
+        ------
+        InvalidTransition
+            ``passed`` (reached only by meeting the objectives).
+        """
+        before = self.status
+        self._transition(AccountStatus(status), Cause.OPS, now)
+        self._record("status_changed", now, before=str(before), after=str(self.status), by=by, reason=reason)
+
+    # ================================================================== 7. ops
     def set_kill_switch(self, switch: KillSwitch, now: float) -> None:
         """Activate ``switch`` (replacing one of the same scope and id)."""
         self.switches[switch.key] = switch
@@ -628,60 +569,11 @@ class Account:
         self._record("plan_bound", now, by=by, reason=reason, before=before,
                      after={"plan": plan, "version": version, "limits": limits.to_dict()})
 
-    def set_status(self, status: AccountStatus, by: str, reason: str, now: float) -> None:
-        """Set the status explicitly (ops action), recorded."""
-        before = self.status
-        self.status = AccountStatus(status)
-        self._record("status_changed", now, before=str(before), after=str(self.status), by=by, reason=reason)
-
-    def effective_kill_switch(self) -> dict[str, Any]:
-        """The most restrictive active switch (halt over reduce_only; account scope first)."""
-        order = {"account": 0, "user": 1, "challenge": 2, "firm": 3}
-        active = sorted(self.switches.values(), key=lambda s: (s.mode is not KillMode.HALT, order[str(s.scope)]))
-        return active[0].to_dict() if active else dict(INACTIVE_KILL_SWITCH)
-
-    # ------------------------------------------------------------------ position sizing
-    def size_position(self, request: dict[str, Any], book: MarkBook) -> dict[str, Any]:
-        """Recommended lots for a trade from ``entry`` to ``stop_loss`` risking ``risk_amount``
-        (account currency) or ``risk_fraction`` (0–1 of balance), capped by this account's
-        max position size (lots already held or reserved that way counted), leverage (current
-        notional counted) and free margin (margin used and reserved counted). See
-        :func:`riskactors.domain.sizing.position_size`.
-
-        Raises
-        ------
-        UnknownInstrument, ConversionUnavailable, SizingError
-        """
-        symbol = request["instrument"]
-        inst = book.registry.get(symbol)
-        if inst is None:
-            raise UnknownInstrument(symbol, "instrument not in the registry")
-        rate = book.rate(inst.quote_currency, self.currency)
-        if rate is None:
-            raise ConversionUnavailable(symbol, f"no {inst.quote_currency}->{self.currency} rate from marks")
-        snap = self.snapshot(book)
-        notional, margin = self.exposure(snap)
-        margin += sum(snap.reservation_margin(r) for r in self.reservations.values())
-        long_lots, short_lots = self.held_lots().get(symbol, (0.0, 0.0))
-        buys, sells = self.reserved_lots(symbol, opening_only=self.hedging)
-        buying = _is_below(request.get("stop_loss"), request.get("entry"))
-        if self.hedging:
-            held = long_lots + buys if buying else short_lots - sells
-        else:
-            net = long_lots - short_lots
-            held = max(0.0, net + buys) if buying else max(0.0, -(net + sells))
-        rec = position_size(instrument=inst, entry=request.get("entry"), stop_loss=request.get("stop_loss"),
-                            rate=rate, balance=self.balance, equity=snap.equity, limits=self.limits,
-                            risk_amount=request.get("risk_amount"), risk_fraction=request.get("risk_fraction"),
-                            held_lots=held, other_notional=notional, margin_used=margin)
-        return {"account_id": self.account_id, "instrument": symbol, "currency": self.currency, **rec.to_dict()}
-
-    # ------------------------------------------------------------------ recommendations
     def _add_recommendation(self, rec: dict[str, Any], now: float) -> None:
         for old in self.recommendations.values():
             if old["status"] == "pending":
                 old["status"] = "superseded"
-        self._losing_days = 0
+        self.losing_days = 0
         rec_id = f"R{self.event_seq + 1}-{self.account_id}"
         rec = {"recommendation_id": rec_id, **rec}
         self.recommendations[rec_id] = rec
@@ -714,122 +606,39 @@ class Account:
         self._record("recommendation_" + rec["status"], now, recommendation_id=rec_id, by=by, reason=reason)
         return dict(rec)
 
-    # ------------------------------------------------------------------ views
-    def _position_view(self, pos: Position, inst, book: MarkBook) -> dict[str, Any]:
-        f, px, rate = position_floating(pos, inst, book, self.currency)
-        mark = book.get(pos.instrument)
-        mid = mark.mid if mark is not None else px  # notional at mid, as in the checks (valuation docs)
-        return {"position_id": pos.position_id, "instrument": pos.instrument, "quantity": pos.quantity,
-                "average_price": pos.average_price, "mark_price": px, "floating_pnl": f,
-                "realized_pnl": pos.realized_pnl, "notional": abs(pos.quantity) * inst.contract_size * mid * rate,
-                "quote_currency": inst.quote_currency, "opened_at": pos.opened_at,
-                "stop_loss": pos.stop_loss, "take_profit": pos.take_profit}
+    # ================================================================== projections
+    def projected(self, at: float, latest: LatestMarks) -> Account:
+        """The account as it will be at ``at`` if nothing but time happens: day rolled,
+        reservations expired, time limit applied. ``self`` when nothing falls due by then;
+        otherwise a copy (this account is not changed, nothing is recorded)."""
+        if at <= self.clock or self.next_due() > at:
+            return self
+        twin = account_from_state(account_to_state(self), self.config)
+        twin.advance(at, latest)
+        return twin
 
-    def exposure(self, snap: Snapshot) -> tuple[float, float]:
-        """(notional, margin) of the open positions, account currency; a hedging account's
-        instrument counts :func:`~riskactors.domain.valuation.effective_lots`."""
-        notional = margin = 0.0
-        registry = snap.book.registry
-        for sym, (long_lots, short_lots) in self.held_lots().items():
-            inst = registry.get(sym)
-            lots = effective_lots(long_lots, short_lots, self.limits.hedged_margin_factor)
-            rate = snap.rate_of(inst.quote_currency, sym)
-            e = instrument_exposure(inst, lots, snap.price_of(sym), rate if rate is not None else 0.0, self.limits)
-            notional += e.notional
-            margin += e.margin
-        return notional, margin
 
-    def view(self, book: MarkBook, now: float | None = None) -> dict[str, Any]:
-        """The account view of the HTTP contract (money in account currency).
+def _breach_numbers(code: ReasonCode, limit: float, lost: float, floor: float, equity: float,
+                    ccy: str) -> dict[str, Any]:
+    return {"limit": limit, "value": lost, "floor": floor, "equity": equity,
+            "message": f"{code}: loss {lost:.2f} {ccy} > limit {limit:.2f} (equity {equity:.2f} < floor {floor:.2f})"}
 
-        ``margin_level`` is per cent (``None`` when no margin is used), ``leverage`` is ×
-        (``None`` when equity ≤ 0), ``risk_score`` 0–100.
-        """
-        now = self.created_at if now is None else now
-        snap = self.snapshot(book)
-        registry = book.registry
-        positions = [self._position_view(p, registry.get(p.instrument), book)
-                     for _, p in sorted(self.positions.items())]
-        notional, margin_used = self.exposure(snap)
-        equity = snap.equity
-        metrics = snap.metrics(margin_used, notional, len(positions))
-        warnings = [w.to_dict() for w in metrics["warnings"]]
-        weekend = weekend_warning(self, now)
-        if weekend is not None:
-            warnings.append(weekend.to_dict())
-        reserved_margin = sum(snap.reservation_margin(r) for r in self.reservations.values())
-        return {
-            "account_id": self.account_id,
-            "user_id": self.user_id,
-            "challenge_id": self.challenge_id,
-            "currency": self.currency,
-            "plan": self.plan,
-            "plan_version": self.plan_version,
-            "position_mode": str(self.position_mode),
-            "initial_balance": self.initial_balance,
-            "balance": self.balance,
-            "equity": equity,
-            "floating_pnl": snap.floating_pnl,
-            "daily_pnl": equity - self.day_start_balance,
-            "day_realized_pnl": self.day_realized_pnl,
-            "margin_used": margin_used,
-            "reserved_margin": reserved_margin,
-            "free_margin": equity - margin_used,
-            "margin_level": (equity / margin_used * 100.0) if margin_used > 0 else None,
-            "leverage": (notional / equity) if equity > 0 else None,
-            "notional": notional,
-            "positions": positions,
-            "reservations": [r.to_dict() for r in self.reservations.values()],
-            "limits": self.limits.to_dict(),
-            "status": str(self.status),
-            "kill_switch": self.effective_kill_switch(),
-            "kill_switches": [s.to_dict() for s in self.switches.values()],
-            "risk_score": metrics["risk_score"],
-            "warnings": warnings,
-            "trading_day": self.trading_day.isoformat(),
-            "trading_days": self.trading_days,
-            "day_opened_trades": self.day_opened_trades,
-            "day_start_balance": self.day_start_balance,
-            "day_start_equity": self.day_start_equity,
-            "daily_loss": metrics["daily_loss"],
-            "daily_loss_floor": self.daily_reference() - self.limits.daily_loss_limit,
-            "daily_loss_blocked": self.soft_blocked_day == self.trading_day,
-            "max_loss": metrics["max_loss"],
-            "max_loss_floor": max_loss_floor(self),
-            "high_water_mark": self.high_water_mark,
-            "eod_high_water_mark": self.eod_high_water_mark,
-            "objectives": objectives(self, now),
-            "closed_trades": len(self.closed_trades),
-            "hft_count": self.hft_count,
-            "last_losing_close": self.last_losing_close,
-            "recommendations": [dict(r) for r in self.recommendations.values() if r["status"] == "pending"],
-            "breaches": list(self.breaches),
-            "created_at": self.created_at,
-        }
 
-    def summary(self, book: MarkBook, now: float | None = None) -> dict[str, Any]:
-        """Compact figures for consolidation (see :mod:`riskactors.domain.aggregate`)."""
-        v = self.view(book, now)
-        headroom = min(
-            (v["equity"] - v["daily_loss_floor"]) / self.limits.daily_loss_limit,
-            (v["equity"] - v["max_loss_floor"]) / self.limits.max_loss_limit,
-        )
-        exposure: dict[str, dict[str, Any]] = {}
-        for p in v["positions"]:
-            inst = book.registry.get(p["instrument"])
-            mark = book.get(p["instrument"])
-            mid = mark.mid if mark is not None else p["mark_price"]  # at mid, like the view's notional
-            row = exposure.setdefault(p["instrument"], {"net_lots": 0.0, "gross_lots": 0.0,
-                                                        "quote_currency": inst.quote_currency,
-                                                        "net_notional_quote": 0.0, "gross_notional_quote": 0.0})
-            row["net_lots"] += p["quantity"]
-            row["gross_lots"] += abs(p["quantity"])
-            row["net_notional_quote"] += p["quantity"] * inst.contract_size * mid
-            row["gross_notional_quote"] += abs(p["quantity"]) * inst.contract_size * mid
-        return {
-            "account_id": self.account_id, "user_id": self.user_id, "challenge_id": self.challenge_id,
-            "currency": self.currency, "status": v["status"], "balance": v["balance"], "equity": v["equity"],
-            "daily_pnl": v["daily_pnl"], "risk_score": v["risk_score"], "warnings": [w["code"] for w in v["warnings"]],
-            "breached": any(not b.get("soft") and b.get("type") == "breach" for b in self.breaches),
-            "killed": v["kill_switch"]["active"], "breach_headroom": headroom, "exposure": exposure,
-        }
+def account_from_state(state: dict[str, Any], config: AccountConfig) -> Account:
+    """Rebuild the account :func:`~riskactors.domain.state.account_to_state` described
+    (any stored version; see :func:`~riskactors.domain.state.state_fields`).
+
+    ``Account.__init__`` is not run (it would record a second ``account_opened`` event): every
+    field is set from ``state``; ``calendar`` is derived from the limits and ``config.calendar``.
+
+    Raises
+    ------
+    TypeError, ValueError, LimitsError
+        As :func:`~riskactors.domain.state.state_fields`.
+    """
+    acct = Account.__new__(Account)
+    for name, v in state_fields(state).items():
+        setattr(acct, name, v)
+    acct.config = config
+    acct.calendar = acct.limits.calendar(config.calendar)
+    return acct

@@ -25,17 +25,14 @@ ops apply it. House rule of this project, modelled on the seed risk-signal servi
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .account import Account
+from .accountstate import AccountState
 
 __all__ = ["objectives", "recommendation"]
 
-_DAY = 86_400.0
 
-
-def objectives(acct: Account, now: float) -> dict[str, Any]:
+def objectives(acct: AccountState, now: float) -> dict[str, Any]:
     """Progress of ``acct`` towards passing (module docstring). Money in account currency.
 
     Returns
@@ -46,7 +43,7 @@ def objectives(acct: Account, now: float) -> dict[str, Any]:
         ``time_limit`` {days, deadline, expired}, ``flat``, ``all_met`` (every objective met and
         the plan has a profit target).
     """
-    limits = acct.limits
+    limits = acct.limits.objectives
     profit = acct.balance - acct.initial_balance
     target_met = limits.profit_target is None or profit >= limits.profit_target - 1e-6
     days = acct.trading_days
@@ -57,7 +54,7 @@ def objectives(acct: Account, now: float) -> dict[str, Any]:
         consistent = True
     else:
         consistent = profit > 0 and best <= limits.consistency_fraction * profit + 1e-6
-    deadline = (acct.created_at + limits.time_limit_days * _DAY) if limits.time_limit_days is not None else None
+    deadline = acct.time_limit_deadline()
     expired = deadline is not None and now >= deadline
     flat = not acct.positions
     return {
@@ -71,7 +68,7 @@ def objectives(acct: Account, now: float) -> dict[str, Any]:
     }
 
 
-def recommendation(acct: Account, day: str, result: float, start_balance: float, losing_days: int,
+def recommendation(acct: AccountState, day: str, result: float, start_balance: float, losing_days: int,
                    now: float) -> dict[str, Any] | None:
     """A limit-reduction recommendation for the trading day ``day`` that just ended, or ``None``.
 
@@ -84,7 +81,8 @@ def recommendation(acct: Account, day: str, result: float, start_balance: float,
     losing_days : int
         Losing days in a row up to and including ``day`` (since the last recommendation).
     """
-    limits = acct.limits
+    limits = acct.limits.recommendations
+    current = acct.limits.loss.daily_loss_limit, acct.limits.exposure.max_position_lots
     reasons = []
     if limits.recommend_losing_streak_days is not None and losing_days >= limits.recommend_losing_streak_days:
         reasons.append({"code": "LOSING_STREAK",
@@ -100,7 +98,7 @@ def recommendation(acct: Account, day: str, result: float, start_balance: float,
     if not reasons:
         return None
     cut = 1.0 - limits.recommend_reduction
-    proposed_lots = math.floor(limits.max_position_lots * cut * 100 + 1e-9) / 100
+    proposed_lots = math.floor(current[1] * cut * 100 + 1e-9) / 100
     return {
         "account_id": acct.account_id,
         "trading_day": day,
@@ -108,7 +106,7 @@ def recommendation(acct: Account, day: str, result: float, start_balance: float,
         "status": "pending",
         "reasons": reasons,
         "reduction": limits.recommend_reduction,
-        "current": {"daily_loss_limit": limits.daily_loss_limit, "max_position_lots": limits.max_position_lots},
-        "proposed": {"daily_loss_limit": limits.daily_loss_limit * cut,
+        "current": {"daily_loss_limit": current[0], "max_position_lots": current[1]},
+        "proposed": {"daily_loss_limit": current[0] * cut,
                      "max_position_lots": max(proposed_lots, 0.01)},
     }

@@ -1,4 +1,4 @@
-"""The pre-trade check: a pure function of account state, marks, order and time.
+"""The pre-trade check: a pure function of account state, its valuation, marks, order and time.
 
 Every rule is evaluated and every reason that applies is returned. Rules and codes:
 
@@ -16,6 +16,11 @@ ACCOUNT_NOT_ACTIVE     status ``disabled``; or ``failed`` / ``passed`` and the o
                        reducing
 NO_PRICE               no mark for the instrument and no limit price
 NO_CONVERSION_RATE     no quote→account rate from marks (fail closed, never assume 1.0)
+STALE_PRICE            a market order priced on a mark older than the maximum mark age, or a
+                       P&L conversion through a rate older than it (a cross through USD is as
+                       old as its older leg); age = check time − mark time, ≥ 0; the maximum is
+                       the plan's ``max_mark_age_seconds`` or the instrument's (≤ 300 s).
+                       ``stale_price_action: warn`` gives ``STALE_PRICE_WARNING`` instead
 ORDER_RATE_LIMIT       checks in the sliding second (now − 1 s, now], this one included,
                        > max_orders_per_second
 MAX_POSITION_SIZE      |position + same-direction reservations + order| > max_position_lots
@@ -37,9 +42,10 @@ The prop-firm order rules of the plan (``STOP_LOSS_REQUIRED`` … ``HFT_LIMIT``)
 
 Position-reducing orders (netting: opposite side, quantity ≤ position − pending reducing
 orders; hedging: they name an open ticket in ``position_id``, opposite side, quantity ≤ the
-ticket's lots − pending orders reducing it) are never blocked by exposure or plan rules — only by the kill switch (``halt``) and ``disabled`` status —
-so a trader can always close. Warnings (``*_WARNING``) are raised when a value reaches
-``warning_fraction`` of its limit. A value within :data:`MONEY_EPS` of its limit is accepted.
+ticket's lots − pending orders reducing it) are never blocked by exposure, price-age or plan
+rules — only by the kill switch (``halt``) and ``disabled`` status — so a trader can always
+close. Warnings (``*_WARNING``) are raised when a value reaches ``warning_fraction`` of its
+limit. A value within :data:`MONEY_EPS` of its limit is accepted.
 Worst-case exposure per instrument is max(|position + buy reservations|, |position + sell
 reservations|), so two orders that each fit but together exceed a limit are not both accepted.
 Hedging accounts count :func:`~riskactors.domain.valuation.effective_lots` of (long, short),
@@ -51,117 +57,73 @@ Sources: the seed risk-signal service's rule list; NautilusTrader's pre-trade ri
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .codes import AccountStatus, DecisionKind, KillMode, ReasonCode, Side, WarningCode
-from .model import LOT_EPS, MONEY_EPS, Decision, Order, Reason, Reservation
-from .rules import max_loss_floor, opening_rules
-from .valuation import effective_lots, instrument_exposure, risk_score
+from .accountstate import AccountState
+from .codes import AccountStatus, DecisionKind, KillMode, ReasonCode, RuleAction, Side, WarningCode
+from .instruments import Instrument
+from .limits import Limits
+from .marks import LatestMarks
+from .model import LOT_EPS, MONEY_EPS, Decision, Order, Reason
+from .news import NewsCalendar
+from .rules import opening_rules
+from .valuation import Valuation, effective_lots, instrument_exposure, loss_at_stop, price_of, rate_of, risk_score
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .account import Account
-    from .marks import MarkBook
-    from .rules import NewsCalendar
-
-__all__ = ["Snapshot", "check_order"]
-
-
-@dataclass(slots=True)
-class Snapshot:
-    """An account valued against the marks at one instant (read-only helper)."""
-
-    account: Account
-    book: MarkBook
-    floating_pnl: float
-    equity: float
-    per_position: dict[str, tuple[float, float, float]]
-
-    @property
-    def daily_loss(self) -> float:
-        return max(0.0, self.account.daily_reference() - self.equity)
-
-    @property
-    def max_loss(self) -> float:
-        """Loss counted against the max loss limit: limit − (equity − floor), ≥ 0."""
-        return max(0.0, max_loss_floor(self.account) + self.account.limits.max_loss_limit - self.equity)
-
-    def margin_allowed(self) -> float:
-        """Margin the equity supports at the margin-call level (account currency)."""
-        return max(0.0, self.equity) * 100.0 / self.account.limits.margin_call_level
-
-    def price_of(self, symbol: str) -> float | None:
-        mark = self.book.get(symbol)
-        if mark is not None:
-            return mark.mid
-        held = self.account.positions_on(symbol)
-        return held[0].last_price if held else None
-
-    def rate_of(self, quote: str, symbol: str) -> float | None:
-        rate = self.book.rate(quote, self.account.currency)
-        if rate is None:
-            held = self.account.positions_on(symbol)
-            return held[0].last_conversion if held else None
-        return rate
-
-    def reservation_margin(self, r: Reservation) -> float:
-        if r.reduces_position:
-            return 0.0
-        inst = self.book.registry.get(r.instrument)
-        price = r.price if r.price is not None else self.price_of(r.instrument)
-        rate = self.rate_of(inst.quote_currency, r.instrument) if inst else None
-        if inst is None or price is None or rate is None:
-            return 0.0
-        return instrument_exposure(inst, r.quantity, price, rate, self.account.limits).margin
-
-    def metrics(self, margin_used: float, notional: float, open_positions: int) -> dict[str, Any]:
-        """Risk score and warnings for the given exposure figures."""
-        limits = self.account.limits
-        allowed = self.margin_allowed()
-        leverage = notional / self.equity if self.equity > 0 else math.inf
-        util = {
-            "leverage": leverage / limits.max_leverage,
-            "margin": (margin_used / allowed) if allowed > 0 else (1.0 if margin_used > 0 else 0.0),
-            "daily_loss": self.daily_loss / limits.daily_loss_limit,
-            "max_loss": self.max_loss / limits.max_loss_limit,
-            "positions": open_positions / limits.max_open_positions,
-        }
-        warnings = _warnings(limits, leverage, margin_used, allowed, self.daily_loss, self.max_loss, self.account.currency)
-        failed = self.account.status is AccountStatus.FAILED
-        return {"risk_score": risk_score(util, failed), "warnings": warnings, "utilisation": util,
-                "daily_loss": self.daily_loss, "max_loss": self.max_loss}
+__all__ = ["check_order", "current_metrics", "limit_warnings", "max_mark_age", "reduces_position"]
 
 
 def _fmt(x: float) -> str:
     return f"{x:,.2f}"
 
 
-def _warnings(limits, leverage, margin, margin_allowed, daily_loss, max_loss, ccy) -> list[Reason]:
+def limit_warnings(limits: Limits, leverage: float, margin: float, margin_allowed: float, daily_loss: float,
+                   max_loss: float, ccy: str) -> list[Reason]:
+    """``*_WARNING`` reasons for the figures that reach ``warning_fraction`` of their limit."""
     wf = limits.warning_fraction
+    max_leverage = limits.exposure.max_leverage
+    daily_limit, max_limit = limits.loss.daily_loss_limit, limits.loss.max_loss_limit
     out: list[Reason] = []
-    if leverage != math.inf and leverage >= wf * limits.max_leverage - 1e-12 and leverage > 0:
-        out.append(Reason(WarningCode.LEVERAGE_WARNING, f"leverage {leverage:.2f}x ≥ {wf:.0%} of max {limits.max_leverage:g}x",
-                          limits.max_leverage, leverage))
+    if leverage != math.inf and leverage >= wf * max_leverage - 1e-12 and leverage > 0:
+        out.append(Reason(WarningCode.LEVERAGE_WARNING, f"leverage {leverage:.2f}x ≥ {wf:.0%} of max {max_leverage:g}x",
+                          max_leverage, leverage))
     if margin > 0 and margin >= wf * margin_allowed - MONEY_EPS:
         out.append(Reason(WarningCode.MARGIN_WARNING,
                           f"margin {_fmt(margin)} {ccy} ≥ {wf:.0%} of allowed {_fmt(margin_allowed)} {ccy}",
                           margin_allowed, margin))
-    if daily_loss > 0 and daily_loss >= wf * limits.daily_loss_limit - MONEY_EPS:
+    if daily_loss > 0 and daily_loss >= wf * daily_limit - MONEY_EPS:
         out.append(Reason(WarningCode.DAILY_LOSS_WARNING,
-                          f"daily loss {_fmt(daily_loss)} {ccy} ≥ {wf:.0%} of limit {_fmt(limits.daily_loss_limit)} {ccy}",
-                          limits.daily_loss_limit, daily_loss))
-    if max_loss > 0 and max_loss >= wf * limits.max_loss_limit - MONEY_EPS:
+                          f"daily loss {_fmt(daily_loss)} {ccy} ≥ {wf:.0%} of limit {_fmt(daily_limit)} {ccy}",
+                          daily_limit, daily_loss))
+    if max_loss > 0 and max_loss >= wf * max_limit - MONEY_EPS:
         out.append(Reason(WarningCode.MAX_LOSS_WARNING,
-                          f"max loss {_fmt(max_loss)} {ccy} ≥ {wf:.0%} of limit {_fmt(limits.max_loss_limit)} {ccy}",
-                          limits.max_loss_limit, max_loss))
+                          f"max loss {_fmt(max_loss)} {ccy} ≥ {wf:.0%} of limit {_fmt(max_limit)} {ccy}",
+                          max_limit, max_loss))
     return out
+
+
+def current_metrics(acct: AccountState, val: Valuation) -> dict[str, Any]:
+    """Risk score, warnings and utilisation (0–1 per limit) of the positions held now (no
+    order, no reservations): ``{"risk_score", "warnings", "utilisation"}``."""
+    limits = acct.limits
+    allowed = val.margin_allowed
+    leverage = val.notional / val.equity if val.equity > 0 else math.inf
+    util = {
+        "leverage": leverage / limits.exposure.max_leverage,
+        "margin": (val.margin / allowed) if allowed > 0 else (1.0 if val.margin > 0 else 0.0),
+        "daily_loss": val.daily_loss / limits.loss.daily_loss_limit,
+        "max_loss": val.max_loss / limits.loss.max_loss_limit,
+        "positions": len(acct.positions) / limits.exposure.max_open_positions,
+    }
+    warnings = limit_warnings(limits, leverage, val.margin, allowed, val.daily_loss, val.max_loss, acct.currency)
+    return {"risk_score": risk_score(util, acct.status is AccountStatus.FAILED), "warnings": warnings,
+            "utilisation": util}
 
 
 def _valid_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _validate(order: Order, inst) -> list[Reason]:
+def _validate(order: Order, inst: Instrument | None) -> list[Reason]:
     bad: list[str] = []
     if order.side not in (Side.BUY.value, Side.SELL.value):
         bad.append(f"side must be buy or sell, got {order.side!r}")
@@ -183,86 +145,19 @@ def _validate(order: Order, inst) -> list[Reason]:
     return [Reason(ReasonCode.INVALID_ORDER, f"invalid order: {m}") for m in bad]
 
 
-def check_order(snap: Snapshot, order: Order, now: float, news: NewsCalendar | None = None) -> Decision:
-    """Evaluate every rule for ``order`` (see the module docstring). Pure: no state changes.
-
-    Parameters
-    ----------
-    snap : Snapshot
-        The account valued at the latest marks.
-    order : Order
-    now : float
-        Event time, epoch seconds (rate window, time-based plan rules).
-    news : NewsCalendar or None
-        Calendar events for ``NEWS_BLACKOUT``.
-
-    Returns
-    -------
-    Decision
-        ``accept`` with warnings, or ``reject`` with every reason that applies.
-    """
-    acct = snap.account
-    limits = acct.limits
-    book = snap.book
-    inst = book.registry.get(order.instrument)
-    reasons: list[Reason] = _validate(order, inst)
-    if inst is None:
-        reasons.append(Reason(ReasonCode.UNKNOWN_INSTRUMENT, f"instrument {order.instrument!r} is not in the registry"))
-    valid_side = order.side in (Side.BUY.value, Side.SELL.value)
-    sign = Side(order.side).sign if valid_side else 0
-    q = order.quantity if _valid_number(order.quantity) and order.quantity > 0 else 0.0
-    delta = sign * q
-
-    reduces = bool(delta) and _reduces(acct, order, delta, q)
-
-    for sw in acct.switches.values():
-        if sw.mode is KillMode.HALT or not reduces:
-            where = "firm" if sw.scope_id is None else f"{sw.scope} {sw.scope_id}"
-            reasons.append(Reason(ReasonCode.KILL_SWITCH,
-                                  f"kill switch ({sw.mode}) active on {where}: {sw.reason} (by {sw.by})"))
-    if acct.status is AccountStatus.DISABLED or (acct.status is not AccountStatus.ACTIVE and not reduces):
-        reasons.append(Reason(ReasonCode.ACCOUNT_NOT_ACTIVE,
-                              f"account is {acct.status}" + ("" if acct.status is AccountStatus.DISABLED
-                                                             else "; only position-reducing orders are accepted")))
-
-    warnings: list[Reason] = []
-    score_metrics: dict[str, Any] | None = None
-    if inst is not None and valid_side and q > 0 and not reduces:
-        price = order.price if order.price is not None else None
-        mark = book.get(order.instrument)
-        if price is None and mark is not None:
-            price = mark.ask if sign > 0 else mark.bid
-        rate = book.rate(inst.quote_currency, acct.currency)
-        if price is None:
-            reasons.append(Reason(ReasonCode.NO_PRICE, f"no mark for {order.instrument} and no limit price"))
-        if rate is None:
-            reasons.append(Reason(ReasonCode.NO_CONVERSION_RATE,
-                                  f"no {inst.quote_currency}->{acct.currency} rate from marks; check fails closed"))
-        count = acct.recent_check_count(now) + 1
-        if count > limits.max_orders_per_second:
-            reasons.append(Reason(ReasonCode.ORDER_RATE_LIMIT,
-                                  f"{count} orders in 1 s > max {limits.max_orders_per_second}/s",
-                                  float(limits.max_orders_per_second), float(count)))
-        if price is not None and rate is not None:
-            reasons_exp, warn_exp, score_metrics = _exposure_rules(snap, order, inst, sign, q, price, rate)
-            reasons.extend(reasons_exp)
-            warnings.extend(warn_exp)
-        plan_reasons, plan_warnings = opening_rules(acct, order, inst, price, rate, now, news)
-        if any(r.code == ReasonCode.DAILY_LOSS_LIMIT for r in reasons):  # one DAILY_LOSS_LIMIT, with numbers
-            plan_reasons = [r for r in plan_reasons if r.code != ReasonCode.DAILY_LOSS_LIMIT]
-        reasons.extend(plan_reasons)
-        warnings.extend(plan_warnings)
-    if score_metrics is None:  # not priced with the order: score and warn on the current state
-        score_metrics = _current_metrics(snap)
-        warnings.extend(score_metrics["warnings"])
-
-    decision = DecisionKind.REJECT if reasons else DecisionKind.ACCEPT
-    return Decision(order.order_id, acct.account_id, decision, tuple(reasons), tuple(warnings),
-                    score_metrics["risk_score"], reduces)
+def max_mark_age(acct: AccountState, inst: Instrument) -> float:
+    """Maximum mark age (seconds) for ``inst`` on ``acct``: the plan's, else the instrument's."""
+    override = acct.limits.orders.max_mark_age_seconds
+    return inst.max_mark_age_seconds if override is None else override
 
 
-def _reduces(acct: Account, order: Order, delta: float, q: float) -> bool:
-    """Does the order only reduce a position (within what pending orders are not closing)?"""
+def reduces_position(acct: AccountState, order: Order) -> bool:
+    """Does ``order`` only reduce a position, within what pending orders are not closing?"""
+    if order.side not in (Side.BUY.value, Side.SELL.value) or not _valid_number(order.quantity) \
+            or order.quantity <= 0:
+        return False
+    q = order.quantity
+    delta = Side(order.side).sign * q
     if acct.hedging:
         pos = acct.positions.get(order.position_id) if order.position_id is not None else None
         if pos is None or pos.instrument != order.instrument or pos.quantity * delta >= 0:
@@ -275,45 +170,137 @@ def _reduces(acct: Account, order: Order, delta: float, q: float) -> bool:
     return held * delta < 0 and q <= abs(held) - abs(pending_reduce) + LOT_EPS
 
 
-def _current_metrics(snap: Snapshot) -> dict[str, Any]:
-    """Risk score and warnings of the positions held now (no order, no reservations)."""
-    notional, margin = snap.account.exposure(snap)
-    return snap.metrics(margin, notional, len(snap.account.positions))
+def check_order(acct: AccountState, val: Valuation, latest: LatestMarks, order: Order, now: float,
+                news: NewsCalendar | None = None) -> Decision:
+    """Evaluate every rule for ``order`` (module docstring). Pure: nothing is changed.
 
+    Parameters
+    ----------
+    acct : AccountState
+    val : Valuation
+        ``acct`` valued at ``latest`` (:func:`riskactors.domain.valuation.value`).
+    latest : LatestMarks
+    order : Order
+    now : float
+        The check's time, epoch seconds (its ``ts``): rate window, mark ages, time-based rules.
+    news : NewsCalendar or None
+        Calendar events for ``NEWS_BLACKOUT``.
 
-def _exposure_rules(snap: Snapshot, order: Order, inst, sign: int, q: float, price: float, rate: float):
-    acct = snap.account
+    Returns
+    -------
+    Decision
+        ``accept`` with warnings, or ``reject`` with every reason that applies.
+    """
     limits = acct.limits
-    book = snap.book
+    inst = latest.registry.get(order.instrument)
+    reasons: list[Reason] = _validate(order, inst)
+    if inst is None:
+        reasons.append(Reason(ReasonCode.UNKNOWN_INSTRUMENT, f"instrument {order.instrument!r} is not in the registry"))
+    valid_side = order.side in (Side.BUY.value, Side.SELL.value)
+    sign = Side(order.side).sign if valid_side else 0
+    q = order.quantity if _valid_number(order.quantity) and order.quantity > 0 else 0.0
+    reduces = reduces_position(acct, order)
+
+    for sw in acct.switches.values():
+        if sw.mode is KillMode.HALT or not reduces:
+            where = "firm" if sw.scope_id is None else f"{sw.scope} {sw.scope_id}"
+            reasons.append(Reason(ReasonCode.KILL_SWITCH,
+                                  f"kill switch ({sw.mode}) active on {where}: {sw.reason} (by {sw.by})"))
+    if acct.status is AccountStatus.DISABLED or (acct.status is not AccountStatus.ACTIVE and not reduces):
+        reasons.append(Reason(ReasonCode.ACCOUNT_NOT_ACTIVE,
+                              f"account is {acct.status}" + ("" if acct.status is AccountStatus.DISABLED
+                                                             else "; only position-reducing orders are accepted")))
+
+    warnings: list[Reason] = []
+    score: float | None = None
+    if inst is not None and valid_side and q > 0 and not reduces:
+        price = order.price
+        mark = latest.get(order.instrument)
+        if price is None and mark is not None:
+            price = mark.ask if sign > 0 else mark.bid
+        quote = latest.quote(inst.quote_currency, acct.currency)
+        rate = None if quote is None else quote.value
+        if price is None:
+            reasons.append(Reason(ReasonCode.NO_PRICE, f"no mark for {order.instrument} and no limit price"))
+        if rate is None:
+            reasons.append(Reason(ReasonCode.NO_CONVERSION_RATE,
+                                  f"no {inst.quote_currency}->{acct.currency} rate from marks; check fails closed"))
+        stale = _stale_prices(acct, inst, order, mark, quote, now)
+        (reasons if limits.orders.stale_price_action is RuleAction.REJECT else warnings).extend(stale)
+        count = acct.recent_check_count(now) + 1
+        if count > limits.orders.max_orders_per_second:
+            reasons.append(Reason(ReasonCode.ORDER_RATE_LIMIT,
+                                  f"{count} orders in 1 s > max {limits.orders.max_orders_per_second}/s",
+                                  float(limits.orders.max_orders_per_second), float(count)))
+        if price is not None and rate is not None:
+            reasons_exp, warn_exp, score = _exposure_rules(acct, val, latest, order, inst, sign, q, price, rate)
+            reasons.extend(reasons_exp)
+            warnings.extend(warn_exp)
+        plan_reasons, plan_warnings = opening_rules(acct, order, inst, price, rate, now, news)
+        if any(r.code == ReasonCode.DAILY_LOSS_LIMIT for r in reasons):  # one DAILY_LOSS_LIMIT, with numbers
+            plan_reasons = [r for r in plan_reasons if r.code != ReasonCode.DAILY_LOSS_LIMIT]
+        reasons.extend(plan_reasons)
+        warnings.extend(plan_warnings)
+    if score is None:  # not priced with the order: score and warn on the current state
+        metrics = current_metrics(acct, val)
+        score = metrics["risk_score"]
+        warnings.extend(metrics["warnings"])
+
+    decision = DecisionKind.REJECT if reasons else DecisionKind.ACCEPT
+    return Decision(order.order_id, acct.account_id, decision, tuple(reasons), tuple(warnings), score, reduces)
+
+
+def _stale_prices(acct: AccountState, inst: Instrument, order: Order, mark, quote, now: float) -> list[Reason]:
+    """``STALE_PRICE`` (or its warning code) for an old mark or an old conversion rate."""
+    limit = max_mark_age(acct, inst)
+    code = ReasonCode.STALE_PRICE if acct.limits.orders.stale_price_action is RuleAction.REJECT \
+        else WarningCode.STALE_PRICE_WARNING
+    out: list[Reason] = []
+    if order.price is None and mark is not None:
+        age = max(0.0, now - mark.ts)
+        if age > limit:
+            out.append(Reason(code, f"{order.instrument} mark is {age:,.1f} s old > max {limit:g} s", limit, age))
+    if quote is not None and quote.ts is not None:
+        age = max(0.0, now - quote.ts)
+        if age > limit:
+            via = " × ".join(quote.pairs)
+            out.append(Reason(code, f"{inst.quote_currency}->{acct.currency} rate ({via}) is {age:,.1f} s old > "
+                                    f"max {limit:g} s", limit, age))
+    return out
+
+
+def _exposure_rules(acct: AccountState, val: Valuation, latest: LatestMarks, order: Order, inst: Instrument,
+                    sign: int, q: float, price: float, rate: float) -> tuple[list[Reason], list[Reason], float]:
+    limits = acct.limits
+    exposure = limits.exposure
     ccy = acct.currency
     reasons: list[Reason] = []
 
     if acct.hedging:
-        size_after, open_after, was_open, lots_by_instrument = _hedging_book(acct, order.instrument, sign, q)
+        size_after, open_after, was_open, lots_by_instrument = _hedging_lots(acct, order.instrument, sign, q)
     else:
-        size_after, open_after, was_open, lots_by_instrument = _netting_book(acct, order.instrument, sign, q)
-    if size_after > limits.max_position_lots + LOT_EPS:
+        size_after, open_after, was_open, lots_by_instrument = _netting_lots(acct, order.instrument, sign, q)
+    if size_after > exposure.max_position_lots + LOT_EPS:
         reasons.append(Reason(ReasonCode.MAX_POSITION_SIZE,
-                              f"{size_after:g} lots of {order.instrument} after the order > max {limits.max_position_lots:g} lots",
-                              limits.max_position_lots, size_after))
-    if not was_open and open_after > limits.max_open_positions:
+                              f"{size_after:g} lots of {order.instrument} after the order > max "
+                              f"{exposure.max_position_lots:g} lots", exposure.max_position_lots, size_after))
+    if not was_open and open_after > exposure.max_open_positions:
         reasons.append(Reason(ReasonCode.MAX_OPEN_POSITIONS,
-                              f"{open_after} open positions after the order > max {limits.max_open_positions}",
-                              float(limits.max_open_positions), float(open_after)))
+                              f"{open_after} open positions after the order > max {exposure.max_open_positions}",
+                              float(exposure.max_open_positions), float(open_after)))
 
-    notional = 0.0
-    margin = 0.0
+    notional = margin = 0.0
     for s, lots in lots_by_instrument.items():
         if lots <= LOT_EPS:
             continue
-        i = book.registry.get(s)
+        i = latest.registry.get(s)
         if s == order.instrument:
-            px, rt = (snap.price_of(s) or price), rate
-            if book.get(s) is None:
+            px, rt = (price_of(acct, latest, s) or price), rate
+            if latest.get(s) is None:
                 px = price
         else:
-            px = snap.price_of(s)
-            rt = snap.rate_of(i.quote_currency, s)
+            px = price_of(acct, latest, s)
+            rt = rate_of(acct, latest, i.quote_currency, s)
             if px is None:  # a reservation on a never-priced instrument: value it at its order price
                 px = max((r.price or 0.0) for r in acct.reservations.values() if r.instrument == s)
             if rt is None:
@@ -322,54 +309,53 @@ def _exposure_rules(snap: Snapshot, order: Order, inst, sign: int, q: float, pri
         notional += e.notional
         margin += e.margin
 
-    equity = snap.equity
+    equity = val.equity
     if equity <= 0:
         reasons.append(Reason(ReasonCode.MAX_LEVERAGE, f"equity {_fmt(equity)} {ccy} ≤ 0: no leverage available",
-                              limits.max_leverage, None))
+                              exposure.max_leverage, None))
         leverage = math.inf
     else:
         leverage = notional / equity
-        if leverage > limits.max_leverage * (1 + 1e-12) + 1e-12:
+        if leverage > exposure.max_leverage * (1 + 1e-12) + 1e-12:
             reasons.append(Reason(ReasonCode.MAX_LEVERAGE,
-                                  f"leverage {leverage:.4f}x after the order (notional {_fmt(notional)} {ccy} / equity "
-                                  f"{_fmt(equity)} {ccy}) > max {limits.max_leverage:g}x", limits.max_leverage, leverage))
-    allowed = snap.margin_allowed()
+                                  f"leverage {leverage:.4f}x after the order (notional {_fmt(notional)} {ccy} / "
+                                  f"equity {_fmt(equity)} {ccy}) > max {exposure.max_leverage:g}x",
+                                  exposure.max_leverage, leverage))
+    allowed = val.margin_allowed
     if margin > allowed + MONEY_EPS:
         reasons.append(Reason(ReasonCode.INSUFFICIENT_MARGIN,
                               f"margin {_fmt(margin)} {ccy} after the order > {_fmt(allowed)} {ccy} allowed "
-                              f"(equity × 100 / margin call level {limits.margin_call_level:g} %)", allowed, margin))
+                              f"(equity × 100 / margin call level {exposure.margin_call_level:g} %)", allowed, margin))
 
-    sl_loss = 0.0
-    if order.stop_loss is not None:
-        sl_loss = max(0.0, (price - order.stop_loss) * sign) * q * inst.contract_size * rate
+    sl_loss = loss_at_stop(price, order.stop_loss, sign, q, inst, rate)
     # signed: equity above the reference (a profit today / since the start) leaves more room
     # before the floor, exactly as the breach rule (equity < floor) sees it
-    day_now = acct.daily_reference() - snap.equity
+    day_now = val.daily_reference - equity
     daily = day_now + sl_loss
-    if daily > limits.daily_loss_limit + MONEY_EPS:
+    daily_limit, max_limit = limits.loss.daily_loss_limit, limits.loss.max_loss_limit
+    if daily > daily_limit + MONEY_EPS:
         reasons.append(Reason(ReasonCode.DAILY_LOSS_LIMIT,
                               f"daily loss {_fmt(day_now)} {ccy} + loss at stop-loss {_fmt(sl_loss)} {ccy} "
-                              f"> limit {_fmt(limits.daily_loss_limit)} {ccy}", limits.daily_loss_limit, daily))
-    max_now = max_loss_floor(acct) + limits.max_loss_limit - snap.equity
+                              f"> limit {_fmt(daily_limit)} {ccy}", daily_limit, daily))
+    max_now = val.max_loss_floor + max_limit - equity
     total = max_now + sl_loss
-    if total > limits.max_loss_limit + MONEY_EPS:
+    if total > max_limit + MONEY_EPS:
         reasons.append(Reason(ReasonCode.MAX_LOSS_LIMIT,
                               f"max loss {_fmt(max_now)} {ccy} + loss at stop-loss {_fmt(sl_loss)} {ccy} "
-                              f"> limit {_fmt(limits.max_loss_limit)} {ccy}", limits.max_loss_limit, total))
+                              f"> limit {_fmt(max_limit)} {ccy}", max_limit, total))
 
-    warnings = _warnings(limits, leverage, margin, allowed, daily, total, ccy)
+    warnings = limit_warnings(limits, leverage, margin, allowed, daily, total, ccy)
     util = {
-        "leverage": leverage / limits.max_leverage,
+        "leverage": leverage / exposure.max_leverage,
         "margin": margin / allowed if allowed > 0 else 1.0,
-        "daily_loss": daily / limits.daily_loss_limit,
-        "max_loss": total / limits.max_loss_limit,
-        "positions": open_after / limits.max_open_positions,
+        "daily_loss": daily / daily_limit,
+        "max_loss": total / max_limit,
+        "positions": open_after / exposure.max_open_positions,
     }
-    score = risk_score(util, acct.status is AccountStatus.FAILED)
-    return reasons, warnings, {"risk_score": score}
+    return reasons, warnings, risk_score(util, acct.status is AccountStatus.FAILED)
 
 
-def _netting_book(acct: Account, symbol: str, sign: int, q: float) -> tuple[float, int, bool, dict[str, float]]:
+def _netting_lots(acct: AccountState, symbol: str, sign: int, q: float) -> tuple[float, int, bool, dict[str, float]]:
     """Worst-case lots per instrument, max(|net + buys|, |net + sells|), with the order added.
 
     Returns (lots of ``symbol`` after, open instruments after, was ``symbol`` open, lots by instrument).
@@ -391,14 +377,14 @@ def _netting_book(acct: Account, symbol: str, sign: int, q: float) -> tuple[floa
     return lots[symbol], sum(1 for v in lots.values() if v > LOT_EPS), was_open, lots
 
 
-def _hedging_book(acct: Account, symbol: str, sign: int, q: float) -> tuple[float, int, bool, dict[str, float]]:
+def _hedging_lots(acct: AccountState, symbol: str, sign: int, q: float) -> tuple[float, int, bool, dict[str, float]]:
     """Hedging: per instrument (long, short) held plus opening buys / sells reserved, the order
     added; charged lots = max of :func:`effective_lots` over which pending side fills.
 
     Returns (max(long + buys, short + sells) of ``symbol``, open tickets after (tickets +
     opening reservations + this order), False (every order opens a ticket), lots by instrument).
     """
-    factor = acct.limits.hedged_margin_factor
+    factor = acct.limits.exposure.hedged_margin_factor
     sides: dict[str, list[float]] = {s: [l_, s_, 0.0, 0.0] for s, (l_, s_) in acct.held_lots().items()}
     for s, (buys, sells) in acct.reserved_instruments(opening_only=True).items():
         b = sides.setdefault(s, [0.0, 0.0, 0.0, 0.0])

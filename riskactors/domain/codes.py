@@ -71,6 +71,8 @@ class ReasonCode(StrEnum):
     HEDGING_ACROSS_ACCOUNTS = "HEDGING_ACROSS_ACCOUNTS"
     HFT_LIMIT = "HFT_LIMIT"
     TIME_LIMIT = "TIME_LIMIT"
+    # time as data (issue 9): a position-increasing order priced on an old mark or rate
+    STALE_PRICE = "STALE_PRICE"
 
 
 class WarningCode(StrEnum):
@@ -83,6 +85,7 @@ class WarningCode(StrEnum):
     WEEKEND_HOLDING_WARNING = "WEEKEND_HOLDING_WARNING"
     HFT_WARNING = "HFT_WARNING"
     HEDGING_ACROSS_ACCOUNTS_WARNING = "HEDGING_ACROSS_ACCOUNTS_WARNING"
+    STALE_PRICE_WARNING = "STALE_PRICE_WARNING"
 
 
 class AccountStatus(StrEnum):

@@ -15,7 +15,8 @@ Hierarchy::
     ├── PlanNotFound          plan id or version unknown       (HTTP 404)
     ├── PlanConflict          lifecycle step not allowed now   (HTTP 409)
     ├── UnknownRecommendation recommendation id unknown        (HTTP 404)
-    └── RecommendationConflict not pending any more            (HTTP 409)
+    ├── RecommendationConflict not pending any more            (HTTP 409)
+    └── InvalidTransition     status change the table refuses  (HTTP 409)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "FieldError",
     "FillConflict",
     "InvalidFill",
+    "InvalidTransition",
     "OrderConflict",
     "PlanConflict",
     "PlanNotFound",
@@ -122,6 +124,13 @@ class FieldError(ValueError):
 
 
 #: Every concrete core error, by class name (how an error envelope names it across processes).
+class InvalidTransition(DomainError):
+    """A status change the account's transition table does not allow (nothing is changed)."""
+
+    code = "INVALID_TRANSITION"
+
+
 ERRORS_BY_NAME: dict[str, type[DomainError]] = {cls.__name__: cls for cls in (
     UnknownAccount, UnknownOrder, UnknownInstrument, DuplicateAccount, OrderConflict, FillConflict,
-    ConversionUnavailable, InvalidFill, UnknownRecommendation, RecommendationConflict, PlanNotFound, PlanConflict)}
+    ConversionUnavailable, InvalidFill, UnknownRecommendation, RecommendationConflict, PlanNotFound, PlanConflict,
+    InvalidTransition)}

@@ -13,7 +13,10 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["Instrument", "InstrumentRegistry", "default_registry", "package_data"]
+__all__ = ["DEFAULT_MAX_MARK_AGE_SECONDS", "Instrument", "InstrumentRegistry", "default_registry", "package_data"]
+
+#: Maximum mark age of an instrument whose file gives none (seconds).
+DEFAULT_MAX_MARK_AGE_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,9 @@ class Instrument:
         Price decimals (presentation only).
     lot_step, min_lot : float
         Lot granularity and minimum, in lots.
+    max_mark_age_seconds : float
+        Oldest mark (seconds) a position-increasing order on this instrument may be priced on
+        (rule ``STALE_PRICE``); a plan may override it for every instrument. Default 300.
     """
 
     symbol: str
@@ -47,6 +53,7 @@ class Instrument:
     digits: int
     lot_step: float = 0.01
     min_lot: float = 0.01
+    max_mark_age_seconds: float = DEFAULT_MAX_MARK_AGE_SECONDS
 
 
 class InstrumentRegistry:
@@ -108,6 +115,8 @@ def _parse_rows(rows, origin: str):
                 for name in ("contract_size", "margin_rate", "lot_step", "min_lot")
             }
             digits = int(row["digits"])
+            age = row.get("max_mark_age_seconds")
+            values["max_mark_age_seconds"] = float(age) if age not in (None, "") else DEFAULT_MAX_MARK_AGE_SECONDS
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{origin}:{lineno}: bad numeric field ({exc})") from exc
         for name, value in values.items():
@@ -123,6 +132,7 @@ def _parse_rows(rows, origin: str):
             digits=digits,
             lot_step=values["lot_step"],
             min_lot=values["min_lot"],
+            max_mark_age_seconds=values["max_mark_age_seconds"],
         )
 
 

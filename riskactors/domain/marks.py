@@ -1,20 +1,40 @@
-"""Latest marks per instrument and quote→account currency conversion.
+"""The latest mark of every instrument, and quote→account currency conversion from them.
 
 Conversion uses only real marks of FX pairs (asset class ``fx``): the direct pair
 (``USDJPY`` for JPY→USD gives 1 / mid), the inverse pair, or a cross through USD. If none is
 known the rate is ``None`` and callers fail closed; a rate of 1.0 is never assumed for two
-different currencies.
+different currencies. A rate carries the time of the mark it came from; a rate crossed
+through USD is as old as its older leg (rule ``STALE_PRICE``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from .instruments import InstrumentRegistry
 from .model import Mark
 
-__all__ = ["MarkBook"]
+__all__ = ["LatestMarks", "Rate"]
 
 
-class MarkBook:
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A conversion rate: ``value`` units of the target currency per unit of the source.
+
+    ``ts`` is the epoch second of the oldest mark it was computed from (``None`` for the
+    identity rate of a currency to itself); ``pairs`` the FX symbols used, in order.
+    """
+
+    value: float
+    ts: float | None
+    pairs: tuple[str, ...] = ()
+
+
+_IDENTITY = Rate(1.0, None, ())
+
+
+class LatestMarks:
     """Latest bid/ask per symbol, plus currency conversion from FX marks.
 
     Parameters
@@ -35,10 +55,9 @@ class MarkBook:
         """Store ``mark`` unless a newer one is held. Returns True if stored.
 
         A mark with the same ``ts`` as the held one replaces it (several ticks may share a
-        timestamp at the feed's resolution; the last one received wins).
-
-        Out-of-order marks (older ``ts`` than the held one) are ignored, so a late packet
-        never moves prices backwards.
+        timestamp at the feed's resolution; the last one received wins). Out-of-order marks
+        (older ``ts`` than the held one) are ignored, so a late packet never moves prices
+        backwards.
         """
         held = self._marks.get(mark.instrument)
         if held is not None and mark.ts < held.ts:
@@ -50,33 +69,38 @@ class MarkBook:
         """Latest mark of ``symbol`` or ``None``."""
         return self._marks.get(symbol)
 
+    def __iter__(self) -> Iterator[Mark]:
+        """The latest marks, in the order their instruments were first marked."""
+        return iter(self._marks.values())
+
     def __len__(self) -> int:
         return len(self._marks)
 
-    def _pair_mid(self, base: str, quote: str) -> float | None:
+    def _pair(self, base: str, quote: str) -> Mark | None:
         best: Mark | None = None
         for symbol in self._pairs.get((base, quote), ()):
             m = self._marks.get(symbol)
             if m is not None and m.mid > 0 and (best is None or m.ts > best.ts):
                 best = m
-        return None if best is None else best.mid
+        return best
 
-    def _direct(self, src: str, dst: str) -> float | None:
-        mid = self._pair_mid(src, dst)
-        if mid is not None:
-            return mid
-        inv = self._pair_mid(dst, src)
+    def _direct(self, src: str, dst: str) -> Rate | None:
+        m = self._pair(src, dst)
+        if m is not None:
+            return Rate(m.mid, m.ts, (m.instrument,))
+        inv = self._pair(dst, src)
         if inv is not None:
-            return 1.0 / inv
+            return Rate(1.0 / inv.mid, inv.ts, (inv.instrument,))
         return None
 
-    def rate(self, src: str, dst: str) -> float | None:
-        """Units of ``dst`` per one unit of ``src`` from the latest FX marks, or ``None``.
+    def quote(self, src: str, dst: str) -> Rate | None:
+        """The rate ``src`` → ``dst`` with its age, or ``None`` (module docstring).
 
-        Tries the direct pair, its inverse, then a cross through USD (src→USD→dst).
+        Tries the direct pair, its inverse, then a cross through USD (src→USD→dst), whose
+        ``ts`` is the older leg's.
         """
         if src == dst:
-            return 1.0
+            return _IDENTITY
         direct = self._direct(src, dst)
         if direct is not None:
             return direct
@@ -84,5 +108,10 @@ class MarkBook:
             a = self._direct(src, "USD")
             b = self._direct("USD", dst)
             if a is not None and b is not None:
-                return a * b
+                return Rate(a.value * b.value, min(a.ts, b.ts), a.pairs + b.pairs)
         return None
+
+    def rate(self, src: str, dst: str) -> float | None:
+        """Units of ``dst`` per one unit of ``src`` from the latest FX marks, or ``None``."""
+        r = self.quote(src, dst)
+        return None if r is None else r.value

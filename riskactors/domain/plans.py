@@ -37,7 +37,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from typing import Any
 from .codes import PlanStatus
 from .errors import PlanConflict, PlanNotFound
 from .instruments import package_data
-from .limits import FRACTION_FIELDS, LIMIT_FIELDS, Limits, LimitsError
+from .limits import FRACTION_FIELDS, LIMIT_FIELD_TYPES, LIMIT_FIELDS, Limits, LimitsError
 
 __all__ = [
     "PLAN_ID_PATTERN",
@@ -70,7 +70,7 @@ _VALIDATION_BALANCE = 100_000.0
 #: Longest name / description / source accepted, in characters.
 _MAX_TEXT = {"name": 128, "description": 2000, "source": 2000}
 
-_FIELD_TYPES = {f.name: str(f.type) for f in fields(Limits)}
+_FIELD_TYPES = LIMIT_FIELD_TYPES
 #: Limits fields that may be ``null`` (the rule is off).
 _OPTIONAL_FIELDS = frozenset(name for name, t in _FIELD_TYPES.items() if "None" in t)
 #: Limits fields holding plain strings (checked before ``Limits`` parses them).
@@ -572,4 +572,4 @@ def _limits_for(rules: Mapping[str, Any], initial_balance: float) -> Limits:
             values[FRACTION_FIELDS[key]] = value * initial_balance
         else:
             values[key] = value
-    return Limits(**values)
+    return Limits.of(**values)

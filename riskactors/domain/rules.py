@@ -1,8 +1,7 @@
-"""Prop-firm rules of a plan: order-level rules, loss floors and challenge objectives.
+"""Prop-firm order rules of a plan: rules on each order that opens exposure.
 
-Order-level rules apply to orders that open exposure; a position-reducing order is never
-blocked by them, so a trader can always close. Each rule is off when its plan parameter is
-``None`` (or ``False``). Money is in account currency.
+A position-reducing order is never blocked by them, so a trader can always close. Each rule
+is off when its plan parameter is ``None`` (or ``False``). Money is in account currency.
 
 =========================  =================================================================
 code                       rule (plan parameter) — source
@@ -35,102 +34,43 @@ DAILY_LOSS_LIMIT (soft)    a soft daily-loss breach today blocks new orders unti
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
-
+from .accountstate import AccountState
 from .codes import ReasonCode, RuleAction, WarningCode
-from .model import MONEY_EPS, CalendarEvent, Reason
+from .instruments import Instrument
+from .model import MONEY_EPS, Order, Reason
+from .news import NewsCalendar
 from .tradingday import WeeklyClose
+from .valuation import loss_at_stop
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .account import Account
-    from .instruments import Instrument
-    from .model import Order
-
-__all__ = ["NewsCalendar", "hft_reason", "max_loss_floor", "opening_rules", "weekend_warning"]
+__all__ = ["hft_reason", "opening_rules", "weekend_warning"]
 
 
-class NewsCalendar:
-    """Economic-calendar events, sorted by time (ops post them with ``POST /v1/calendar``)."""
-
-    def __init__(self, events: Iterable[CalendarEvent] = ()):
-        self._events: dict[str, CalendarEvent] = {}
-        self._times: list[tuple[float, str]] = []
-        self.add(events)
-
-    def add(self, events: Iterable[CalendarEvent]) -> int:
-        """Add or replace events by ``event_id``; returns how many were new or changed."""
-        changed = 0
-        for e in events:
-            if self._events.get(e.event_id) != e:
-                self._events[e.event_id] = e
-                changed += 1
-        if changed:
-            self._times = sorted((e.at, e.event_id) for e in self._events.values())
-        return changed
-
-    def __len__(self) -> int:
-        return len(self._events)
-
-    def events(self) -> list[CalendarEvent]:
-        """Every event, in time order."""
-        return [self._events[i] for _, i in self._times]
-
-    def near(self, inst: Instrument, now: float, minutes: float) -> list[CalendarEvent]:
-        """Events affecting ``inst`` with ``|at − now| ≤ minutes`` (inclusive)."""
-        lo = bisect.bisect_left(self._times, (now - minutes * 60.0, ""))
-        out = []
-        for at, eid in self._times[lo:]:
-            if at > now + minutes * 60.0:
-                break
-            e = self._events[eid]
-            if e.affects(inst.symbol, inst.base_currency, inst.quote_currency):
-                out.append(e)
-        return out
-
-
-def max_loss_floor(acct: Account) -> float:
-    """Equity below which the max-loss rule is breached (account currency).
-
-    ``static``: initial balance − limit (FTMO). ``trailing_intraday``: equity high-water mark −
-    limit. ``trailing_eod``: high-water mark of end-of-day balances − limit (Topstep). With a
-    lock level the trailing floor never rises above it (Topstep locks at the starting balance);
-    a lock under the starting floor (initial balance − limit) has no effect.
-    """
-    limits = acct.limits
-    floor = acct.max_loss_reference() - limits.max_loss_limit
-    if limits.trails and limits.max_loss_lock is not None:
-        # the trail stops at the lock; a lock under the starting floor never loosens the rule
-        floor = max(min(floor, limits.max_loss_lock), acct.initial_balance - limits.max_loss_limit)
-    return floor
-
-
-def hft_reason(acct: Account) -> Reason | None:
+def hft_reason(acct: AccountState) -> Reason | None:
     """``HFT_LIMIT`` (reject) or ``HFT_WARNING`` when the HFT count is beyond the plan's."""
-    limits = acct.limits
-    if limits.hft_max_trades is None or acct.hft_count <= limits.hft_max_trades:
+    rules = acct.limits.orders
+    if rules.hft_max_trades is None or acct.hft_count <= rules.hft_max_trades:
         return None
-    code = ReasonCode.HFT_LIMIT if limits.hft_action is RuleAction.REJECT else WarningCode.HFT_WARNING
-    return Reason(code, f"{acct.hft_count} trades closed within {limits.hft_seconds:g} s > max {limits.hft_max_trades}",
-                  float(limits.hft_max_trades), float(acct.hft_count))
+    code = ReasonCode.HFT_LIMIT if rules.hft_action is RuleAction.REJECT else WarningCode.HFT_WARNING
+    return Reason(code, f"{acct.hft_count} trades closed within {rules.hft_seconds:g} s > max {rules.hft_max_trades}",
+                  float(rules.hft_max_trades), float(acct.hft_count))
 
 
-def weekend_warning(acct: Account, now: float) -> Reason | None:
+def weekend_warning(acct: AccountState, now: float) -> Reason | None:
     """``WEEKEND_HOLDING_WARNING`` when positions are open within the weekend buffer."""
-    minutes = acct.limits.weekend_buffer_minutes
+    minutes = acct.limits.orders.weekend_buffer_minutes
     if minutes is None or not acct.positions:
         return None
-    left = WeeklyClose.parse(acct.limits.weekly_close).minutes_to_close(now)
+    weekly_close = acct.limits.schedule.weekly_close
+    left = WeeklyClose.parse(weekly_close).minutes_to_close(now)
     if left > minutes:
         return None
     return Reason(WarningCode.WEEKEND_HOLDING_WARNING,
                   f"{len(acct.positions)} position(s) open {left:.1f} min before the weekly close "
-                  f"({acct.limits.weekly_close})", minutes, left)
+                  f"({weekly_close})", minutes, left)
 
 
-def opening_rules(acct: Account, order: Order, inst: Instrument | None, price: float | None, rate: float | None,
-                  now: float, news: NewsCalendar | None) -> tuple[list[Reason], list[Reason]]:
+def opening_rules(acct: AccountState, order: Order, inst: Instrument | None, price: float | None,
+                  rate: float | None, now: float, news: NewsCalendar | None) -> tuple[list[Reason], list[Reason]]:
     """Order-level prop-firm rules for an order that opens exposure (module docstring).
 
     Parameters
@@ -143,50 +83,52 @@ def opening_rules(acct: Account, order: Order, inst: Instrument | None, price: f
     -------
     (reasons, warnings)
     """
-    limits = acct.limits
+    rules = acct.limits.orders
     reasons: list[Reason] = []
     warnings: list[Reason] = []
+    day = acct.trading_day.isoformat()
     if acct.soft_blocked_day == acct.trading_day:
         reasons.append(Reason(ReasonCode.DAILY_LOSS_LIMIT,
-                              f"soft daily-loss breach on {acct.trading_day.isoformat()}: new orders are blocked "
-                              f"until the next trading day", limits.daily_loss_limit, None))
-    if limits.stop_loss_required and order.stop_loss is None:
+                              f"soft daily-loss breach on {day}: new orders are blocked until the next trading day",
+                              acct.limits.loss.daily_loss_limit, None))
+    if rules.stop_loss_required and order.stop_loss is None:
         reasons.append(Reason(ReasonCode.STOP_LOSS_REQUIRED, "the plan requires a stop-loss on every new order"))
-    if limits.take_profit_required and order.take_profit is None:
+    if rules.take_profit_required and order.take_profit is None:
         reasons.append(Reason(ReasonCode.TAKE_PROFIT_REQUIRED, "the plan requires a take-profit on every new order"))
-    if limits.max_risk_per_trade_fraction is not None:
+    if rules.max_risk_per_trade_fraction is not None:
         reasons.extend(_risk_per_trade(acct, order, inst, price, rate))
-    if limits.max_daily_trades is not None:
+    if rules.max_daily_trades is not None:
         count = acct.day_opened_trades + acct.pending_opening_orders() + 1
-        if count > limits.max_daily_trades:
+        if count > rules.max_daily_trades:
             reasons.append(Reason(ReasonCode.MAX_DAILY_TRADES,
-                                  f"{count} trades opened on {acct.trading_day.isoformat()} with this order "
-                                  f"> max {limits.max_daily_trades}", float(limits.max_daily_trades), float(count)))
-    if limits.cooldown_seconds is not None and acct.last_losing_close is not None:
-        until = acct.last_losing_close + limits.cooldown_seconds
+                                  f"{count} trades opened on {day} with this order > max {rules.max_daily_trades}",
+                                  float(rules.max_daily_trades), float(count)))
+    if rules.cooldown_seconds is not None and acct.last_losing_close is not None:
+        until = acct.last_losing_close + rules.cooldown_seconds
         if now < until:
             reasons.append(Reason(ReasonCode.COOLDOWN,
                                   f"cooldown after a losing close: {until - now:.1f} s left of "
-                                  f"{limits.cooldown_seconds:g} s", limits.cooldown_seconds,
+                                  f"{rules.cooldown_seconds:g} s", rules.cooldown_seconds,
                                   now - acct.last_losing_close))
-    if limits.news_blackout_minutes is not None and news is not None and inst is not None:
-        for e in news.near(inst, now, limits.news_blackout_minutes):
+    if rules.news_blackout_minutes is not None and news is not None and inst is not None:
+        for e in news.near(inst, now, rules.news_blackout_minutes):
             reasons.append(Reason(ReasonCode.NEWS_BLACKOUT,
                                   f"news blackout: {e.title or e.event_id} at {e.at:.0f} is within "
-                                  f"±{limits.news_blackout_minutes:g} min", limits.news_blackout_minutes,
+                                  f"±{rules.news_blackout_minutes:g} min", rules.news_blackout_minutes,
                                   abs(e.at - now) / 60.0))
-    if limits.weekend_buffer_minutes is not None:
-        left = WeeklyClose.parse(limits.weekly_close).minutes_to_close(now)
-        if left <= limits.weekend_buffer_minutes:
+    if rules.weekend_buffer_minutes is not None:
+        weekly_close = acct.limits.schedule.weekly_close
+        left = WeeklyClose.parse(weekly_close).minutes_to_close(now)
+        if left <= rules.weekend_buffer_minutes:
             reasons.append(Reason(ReasonCode.WEEKEND_HOLDING,
-                                  f"{left:.1f} min before the weekly close ({limits.weekly_close}) "
-                                  f"≤ {limits.weekend_buffer_minutes:g} min: no new positions",
-                                  limits.weekend_buffer_minutes, left))
-    if limits.hedging_across_accounts is not None and order.peers:
+                                  f"{left:.1f} min before the weekly close ({weekly_close}) "
+                                  f"≤ {rules.weekend_buffer_minutes:g} min: no new positions",
+                                  rules.weekend_buffer_minutes, left))
+    if rules.hedging_across_accounts is not None and order.peers:
         longs, shorts = order.peers
         opposite = shorts if order.side == "buy" else longs
         if opposite:
-            code = (ReasonCode.HEDGING_ACROSS_ACCOUNTS if limits.hedging_across_accounts is RuleAction.REJECT
+            code = (ReasonCode.HEDGING_ACROSS_ACCOUNTS if rules.hedging_across_accounts is RuleAction.REJECT
                     else WarningCode.HEDGING_ACROSS_ACCOUNTS_WARNING)
             r = Reason(code, f"user {acct.user_id} holds the opposite direction on {order.instrument} in "
                              f"account(s) {', '.join(sorted(opposite))}")
@@ -197,9 +139,9 @@ def opening_rules(acct: Account, order: Order, inst: Instrument | None, price: f
     return reasons, warnings
 
 
-def _risk_per_trade(acct: Account, order: Order, inst: Instrument | None, price: float | None,
+def _risk_per_trade(acct: AccountState, order: Order, inst: Instrument | None, price: float | None,
                     rate: float | None) -> list[Reason]:
-    frac = acct.limits.max_risk_per_trade_fraction
+    frac = acct.limits.orders.max_risk_per_trade_fraction
     allowed = frac * acct.balance
     if order.stop_loss is None:
         return [Reason(ReasonCode.MAX_RISK_PER_TRADE,
@@ -208,7 +150,7 @@ def _risk_per_trade(acct: Account, order: Order, inst: Instrument | None, price:
         return []  # NO_PRICE / NO_CONVERSION_RATE / UNKNOWN_INSTRUMENT already reject the order
     sign = 1 if order.side == "buy" else -1
     q = order.quantity if isinstance(order.quantity, (int, float)) and order.quantity > 0 else 0.0
-    loss = max(0.0, (price - order.stop_loss) * sign) * q * inst.contract_size * rate
+    loss = loss_at_stop(price, order.stop_loss, sign, q, inst, rate)
     if loss > allowed + MONEY_EPS:
         return [Reason(ReasonCode.MAX_RISK_PER_TRADE,
                        f"loss at stop-loss {loss:,.2f} {acct.currency} > {frac:.2%} of balance "

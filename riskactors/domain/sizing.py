@@ -192,11 +192,11 @@ def position_size(
         raise SizingError("stop_loss", f"loss per lot {loss_per_lot!r} is not a positive finite amount")
     if not 0 < margin_per_lot < math.inf:
         raise SizingError("entry", f"margin per lot {margin_per_lot!r} is not a positive finite amount")
-    margin_allowed = max(0.0, equity) * 100.0 / limits.margin_call_level
+    margin_allowed = max(0.0, equity) * 100.0 / limits.exposure.margin_call_level
     caps = {
         "risk": budget / loss_per_lot,
-        "max_position_lots": limits.max_position_lots - held_lots,
-        "max_leverage": (limits.max_leverage * equity - other_notional) / notional_per_lot,
+        "max_position_lots": limits.exposure.max_position_lots - held_lots,
+        "max_leverage": (limits.exposure.max_leverage * equity - other_notional) / notional_per_lot,
         "free_margin": (margin_allowed - margin_used) / margin_per_lot,
     }
     caps = {name: max(0.0, cap) for name, cap in caps.items()}

@@ -8,7 +8,7 @@ read back afterwards (account view and events, marks) is unchanged.
   on the order check too; unknown fields: 422 ``extra_forbidden``;
 - a body that is neither JSON nor msgpack: 415 ``UNSUPPORTED_MEDIA_TYPE``; malformed JSON or
   msgpack: 422;
-- marks: more than ``max_mark_future_seconds`` ahead of the server clock is a 422
+- marks: more than ``max_future_seconds`` ahead of the server clock is a 422
   ``mark_in_future`` naming the mark's ``ts`` and nothing of the request is applied; a mark older
   than the last applied for its instrument is ignored and counted (``stale``, and
   ``riskactors_marks_stale_total``); historic marks on a fresh instrument are applied.
@@ -316,10 +316,12 @@ async def test_malformed_json_and_msgpack_are_422_and_change_nothing(api):
 async def pinned(fresh_deployment, uid):
     """An :class:`Api` over a deployment of its own whose service clock is pinned at ``NOW``."""
     from api import create_app
+    from riskactors.actors.clock import DeploymentClock
 
     settings, runtime = fresh_deployment("sharded", shards=1)
     now = float(int(time.time()))
-    runtime.service.now = lambda: now  # the instance's clock: every ts-less request and the horizon
+    # an injected wall clock: every ts-less request and the future horizon
+    runtime.service.clock = DeploymentClock("wall", wall=lambda: now)
     app = create_app(settings, runtime.service)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pinned.test",
                                  timeout=60.0) as client:
@@ -349,7 +351,7 @@ async def _post_marks(api: Api, *marks: tuple[str, float, float]) -> httpx.Respo
 
 async def test_a_mark_from_the_future_is_422_naming_its_ts_and_nothing_of_the_request_is_applied(pinned):
     api, settings, now = pinned
-    ahead = settings.max_mark_future_seconds
+    ahead = settings.max_future_seconds
     acct = await _register(api, now)
     r = await _post_marks(api, ("EURUSD", 1.10000, now - 10))
     assert r.json()["applied"] == 1

@@ -23,11 +23,11 @@ from unitkit import (  # noqa: F401
     warning_codes,
 )
 
-from riskactors.domain import Account, MarkBook
+from riskactors.domain import Account, LatestMarks
 
 
 @pytest.fixture
-def book() -> MarkBook:
+def book() -> LatestMarks:
     """EURUSD marked at 1.0 (zero spread): USD-quoted, exact money."""
     return make_book(("EURUSD", 1.0))
 

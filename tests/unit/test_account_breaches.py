@@ -9,6 +9,7 @@ import pytest
 from unitkit import NY, T0, accepted, codes, make_account, make_fill, make_order, set_mark
 
 from riskactors.domain import AccountStatus, ReasonCode
+from riskactors.domain.views import account_view
 
 
 def _long_one_lot(book, **overrides):
@@ -49,7 +50,7 @@ def test_mark_below_the_daily_floor_fails_the_account_and_trips_reduce_only_kill
     assert [b["code"] for b in acct.breaches] == ["DAILY_LOSS_LIMIT"]
     journal = [e["type"] for e in acct.events]
     assert "breach" in journal and "kill_switch_set" in journal
-    v = acct.view(book, T0 + 1)
+    v = account_view(acct, book, T0 + 1)
     assert v["status"] == "failed" and v["risk_score"] == 100.0
     assert v["kill_switch"]["active"] is True and v["kill_switch"]["breach"] is True
 
@@ -110,7 +111,7 @@ def test_static_max_loss_floor_is_initial_balance_minus_limit(book):
     acct.on_market(book, T0 + 1)
     set_mark(book, "EURUSD", 0.9999, ts=T0 + 2)  # equity 9,990: 1,010 below the high, 10 below initial
     assert acct.on_market(book, T0 + 2) == []
-    assert acct.view(book, T0 + 2)["max_loss_floor"] == pytest.approx(9_000)
+    assert account_view(acct, book, T0 + 2)["max_loss_floor"] == pytest.approx(9_000)
     set_mark(book, "EURUSD", 0.99, ts=T0 + 3)  # exactly 9,000
     assert acct.on_market(book, T0 + 3) == []
     set_mark(book, "EURUSD", 0.9899, ts=T0 + 4)  # 8,990
@@ -124,7 +125,7 @@ def test_trailing_max_loss_follows_the_high_water_mark(book):
     set_mark(book, "EURUSD", 1.01, ts=T0 + 1)  # equity 11,000: new high-water mark
     assert acct.on_market(book, T0 + 1) == []
     assert acct.high_water_mark == pytest.approx(11_000)
-    assert acct.view(book, T0 + 1)["max_loss_floor"] == pytest.approx(10_000)
+    assert account_view(acct, book, T0 + 1)["max_loss_floor"] == pytest.approx(10_000)
     set_mark(book, "EURUSD", 1.0, ts=T0 + 2)  # equity 10,000 = HWM - limit: not a breach
     assert acct.on_market(book, T0 + 2) == []
     assert acct.high_water_mark == pytest.approx(11_000)  # does not come down
@@ -157,6 +158,6 @@ def test_trailing_max_loss_projection_in_a_check_uses_the_high_water_mark(book):
 
 def test_one_step_trailing_plan_resolves_to_a_trailing_account(book):
     acct = make_account(plan="one_step_trailing", balance=100_000)
-    assert acct.limits.max_loss_limit == pytest.approx(6_000)
-    assert acct.limits.trails
+    assert acct.limits.loss.max_loss_limit == pytest.approx(6_000)
+    assert acct.limits.loss.trails
     assert acct.max_loss_reference() == 100_000

@@ -7,6 +7,7 @@ import pytest
 from unitkit import T0, make_account, make_book, make_fill, make_order, set_mark
 
 from riskactors.domain import UnknownInstrument
+from riskactors.domain.views import account_view
 
 
 def test_opening_fill_creates_a_position_at_the_fill_price(account, book):
@@ -92,7 +93,7 @@ def test_floating_pnl_uses_bid_for_longs_and_ask_for_shorts(account):
     book = make_book(("EURUSD", 1.0, 1.0002), ("GBPUSD", 1.25, 1.2503))
     account.apply_fill(make_fill(quantity=1.0, price=1.0002), book, T0)  # bought at the ask
     account.apply_fill(make_fill(instrument="GBPUSD", side="sell", quantity=1.0, price=1.25), book, T0)
-    v = account.view(book, T0)
+    v = account_view(account, book, T0)
     by = {p["instrument"]: p for p in v["positions"]}
     assert by["EURUSD"]["floating_pnl"] == pytest.approx(-20.0)
     assert by["GBPUSD"]["floating_pnl"] == pytest.approx(-30.0)
@@ -117,7 +118,7 @@ def test_fill_is_journalled(account, book):
 def test_view_notional_margin_and_leverage(account, book):
     set_mark(book, "EURUSD", 1.0)
     account.apply_fill(make_fill(quantity=0.5, price=1.0), book, T0)
-    v = account.view(book, T0)
+    v = account_view(account, book, T0)
     assert v["notional"] == pytest.approx(50_000)
     assert v["margin_used"] == pytest.approx(500)  # 1:100
     assert v["free_margin"] == pytest.approx(9_500)

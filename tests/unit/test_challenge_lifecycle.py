@@ -14,15 +14,17 @@ import pytest
 from unitkit import T0, accepted, codes, make_account, make_fill, make_order, reason, set_mark
 
 from riskactors.domain import AccountStatus, KillMode, ReasonCode
+from riskactors.domain.views import account_view
 
 DAY = 86_400.0
 DAY1, DAY2, DAY3 = T0, T0 + DAY, T0 + 2 * DAY
 
 
 def _challenge(**overrides):
-    """10,000 USD account with a 1,000 USD profit target (loss limits out of the way)."""
+    """10,000 USD account with a 1,000 USD profit target (loss limits out of the way; the marks
+    of ``T0`` stay usable for the whole challenge: the price age is not the rule under test)."""
     params = {"profit_target": 1_000, "max_leverage": 100, "daily_loss_limit": 5_000, "max_loss_limit": 5_000,
-              **overrides}
+              "max_mark_age_seconds": 120 * 86_400.0, **overrides}
     return make_account(**params)
 
 
@@ -48,7 +50,7 @@ def test_profit_target_with_min_trading_days_and_flat_passes(book):
     acct = _challenge(min_trading_days=2)
     out = _round_trip(acct, book, DAY1, 1.01)  # +1,000 on 2025-05-06
     assert out["status"] == "active"
-    progress = acct.view(book, DAY1 + 600)["objectives"]
+    progress = account_view(acct, book, DAY1 + 600)["objectives"]
     assert progress["profit_target"]["met"] is True and progress["profit_target"]["profit"] == pytest.approx(1_000)
     assert progress["min_trading_days"] == {"required": 2, "days": 1, "met": False}
     assert progress["all_met"] is False
@@ -57,7 +59,7 @@ def test_profit_target_with_min_trading_days_and_flat_passes(book):
     out = _close(acct, book, DAY2 + 600, quantity=0.01, price=1.0)
     assert out["status"] == "passed" and acct.status is AccountStatus.PASSED
     assert [e["type"] for e in acct.events].count("challenge_passed") == 1
-    v = acct.view(book, DAY2 + 600)
+    v = account_view(acct, book, DAY2 + 600)
     assert v["status"] == "passed" and v["objectives"]["all_met"] is True and v["objectives"]["flat"] is True
     assert acct.switches == {}  # passing is not a kill
 
@@ -67,7 +69,7 @@ def test_profit_target_one_cent_short_stays_active(book):
     _round_trip(acct, book, DAY1, 1.01, commission=-0.01)  # 1,000 − 0.01
     assert acct.balance == pytest.approx(10_999.99)
     assert acct.status is AccountStatus.ACTIVE
-    progress = acct.view(book, DAY1 + 600)["objectives"]
+    progress = account_view(acct, book, DAY1 + 600)["objectives"]
     assert progress["profit_target"]["met"] is False
     assert progress["profit_target"]["profit"] == pytest.approx(999.99)
 
@@ -81,7 +83,7 @@ def test_floating_profit_does_not_pass_and_an_open_position_blocks_passing(book)
     _close(acct, book, DAY1 + 600, quantity=1.0, price=1.01)  # +1,000 closed, 1 lot still open
     assert acct.balance == pytest.approx(11_000)
     assert acct.status is AccountStatus.ACTIVE
-    assert acct.view(book, DAY1 + 600)["objectives"]["flat"] is False
+    assert account_view(acct, book, DAY1 + 600)["objectives"]["flat"] is False
     _close(acct, book, DAY1 + 700, quantity=1.0, price=1.0)  # the rest at break-even: flat
     assert acct.status is AccountStatus.PASSED
 
@@ -102,7 +104,7 @@ def test_no_profit_target_never_passes(book):
     acct = _challenge(profit_target=None)
     _round_trip(acct, book, DAY1, 1.05)
     assert acct.status is AccountStatus.ACTIVE
-    assert acct.view(book, DAY1 + 600)["objectives"]["all_met"] is False
+    assert account_view(acct, book, DAY1 + 600)["objectives"]["all_met"] is False
 
 
 # ---------------------------------------------------------------- a passed account
@@ -137,7 +139,7 @@ def test_time_limit_one_second_before_the_deadline_is_still_active(book):
     deadline = T0 + 30 * DAY
     assert acct.on_market(book, deadline - 1) == []
     assert acct.status is AccountStatus.ACTIVE
-    tl = acct.view(book, deadline - 1)["objectives"]["time_limit"]
+    tl = account_view(acct, book, deadline - 1)["objectives"]["time_limit"]
     assert tl == {"days": 30, "deadline": deadline, "expired": False}
 
 
@@ -152,7 +154,7 @@ def test_time_limit_at_the_deadline_fails_the_account_with_a_time_limit_breach(b
     assert [b["code"] for b in acct.breaches] == [ReasonCode.TIME_LIMIT]
     (switch,) = acct.switches.values()
     assert switch.mode is KillMode.REDUCE_ONLY and switch.breach
-    v = acct.view(book, deadline)
+    v = account_view(acct, book, deadline)
     assert v["status"] == "failed" and v["objectives"]["time_limit"]["expired"] is True
     assert acct.on_market(book, deadline + 1) == []  # reported once
 
@@ -190,7 +192,7 @@ def test_best_day_exactly_at_the_consistency_fraction_passes(book):
     assert acct.status is AccountStatus.ACTIVE  # profit 500 < target
     _round_trip(acct, book, DAY2, 1.005)  # +500: best day 500 = 0.5 × 1,000
     assert acct.status is AccountStatus.PASSED
-    c = acct.view(book, DAY2 + 600)["objectives"]["consistency"]
+    c = account_view(acct, book, DAY2 + 600)["objectives"]["consistency"]
     assert c["met"] is True and c["best_day_share"] == pytest.approx(0.5)
 
 
@@ -200,7 +202,7 @@ def test_best_day_a_bit_over_the_consistency_fraction_does_not_pass(book):
     _round_trip(acct, book, DAY2, 1.0049999)  # +499.99: total 1,000, best day 50.001 %
     assert acct.balance == pytest.approx(11_000)
     assert acct.status is AccountStatus.ACTIVE
-    v = acct.view(book, DAY2 + 600)
+    v = account_view(acct, book, DAY2 + 600)
     c = v["objectives"]["consistency"]
     assert c["met"] is False
     assert c["max_fraction"] == 0.5
@@ -211,4 +213,4 @@ def test_best_day_a_bit_over_the_consistency_fraction_does_not_pass(book):
 
 def test_consistency_without_profit_is_not_met(book):
     acct = _challenge(consistency_fraction=0.5)
-    assert acct.view(book, T0)["objectives"]["consistency"]["met"] is False
+    assert account_view(acct, book, T0)["objectives"]["consistency"]["met"] is False

@@ -212,6 +212,7 @@ def _account_with_loss_from_earlier_days(book, per_day: float = 400.0, days: int
         acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-per_day, ts=at), book, at)
         assert acct.breaches == []
     now = rolls[-1]
+    set_mark(book, "EURUSD", 1.0, ts=now)  # a fresh price (rule STALE_PRICE)
     acct.on_market(book, now)
     assert acct.day_start_balance == pytest.approx(10_000 - per_day * days)
     return acct, now

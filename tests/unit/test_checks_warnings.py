@@ -7,6 +7,7 @@ import pytest
 from unitkit import T0, make_account, make_fill, make_order, warning, warning_codes
 
 from riskactors.domain import WarningCode
+from riskactors.domain.views import account_view
 
 
 # ---------------------------------------------------------------- LEVERAGE_WARNING
@@ -108,4 +109,4 @@ def test_reducing_order_reports_the_current_warnings(account, book):
 
 def test_account_view_lists_the_current_warnings(account, book):
     account.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-400), book, T0)
-    assert [w["code"] for w in account.view(book, T0)["warnings"]] == ["DAILY_LOSS_WARNING"]
+    assert [w["code"] for w in account_view(account, book, T0)["warnings"]] == ["DAILY_LOSS_WARNING"]

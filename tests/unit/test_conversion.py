@@ -8,10 +8,11 @@ import copy
 import pytest
 from unitkit import T0, make_account, make_book, make_fill, make_order, set_mark
 
-from riskactors.domain import ConversionUnavailable, Mark, MarkBook, default_registry
+from riskactors.domain import ConversionUnavailable, LatestMarks, Mark, default_registry
+from riskactors.domain.views import account_view
 
 
-# ---------------------------------------------------------------- MarkBook.rate
+# ---------------------------------------------------------------- LatestMarks.rate
 def test_rate_of_a_currency_to_itself_is_one():
     assert make_book().rate("USD", "USD") == 1.0
 
@@ -42,7 +43,7 @@ def test_freshest_of_two_symbols_for_the_same_pair_is_used():
 
 
 def test_older_mark_is_ignored():
-    book = MarkBook(default_registry())
+    book = LatestMarks(default_registry())
     assert book.apply(Mark("EURUSD", 1.1, 1.1, T0 + 5))
     assert not book.apply(Mark("EURUSD", 1.0, 1.0, T0))
     assert book.get("EURUSD").bid == 1.1
@@ -64,7 +65,7 @@ def test_usd_account_usdjpy_floating_pnl_is_converted_at_the_latest_mark(account
     book = make_book(("USDJPY", 150.0))
     account.apply_fill(make_fill(instrument="USDJPY", quantity=1.0, price=150.0), book, T0)
     set_mark(book, "USDJPY", 151.5, ts=T0 + 1)
-    v = account.view(book, T0 + 1)
+    v = account_view(account, book, T0 + 1)
     assert v["floating_pnl"] == pytest.approx(150_000 / 151.5)
     assert v["notional"] == pytest.approx(100_000)  # 1 lot of USD is 100,000 USD
 
@@ -96,7 +97,7 @@ def test_eur_account_gbpjpy_cross_check_uses_converted_notional():
     book = make_book(("GBPJPY", 200.0), ("USDJPY", 160.0), ("EURUSD", 1.25))
     # 1 lot GBPJPY = 100,000 x 200 JPY = 20,000,000 JPY -> /160 USD -> /1.25 EUR = 100,000 EUR
     acct.apply_fill(make_fill(instrument="GBPJPY", quantity=1.0, price=200.0), book, T0)
-    assert acct.view(book, T0)["notional"] == pytest.approx(100_000)
+    assert account_view(acct, book, T0)["notional"] == pytest.approx(100_000)
 
 
 # ---------------------------------------------------------------- unknown rate
@@ -122,7 +123,7 @@ def test_fill_without_a_conversion_rate_raises_and_changes_nothing(account):
 
 
 def test_mark_with_the_same_ts_replaces_the_held_one():
-    book = MarkBook(default_registry())
+    book = LatestMarks(default_registry())
     assert book.apply(Mark("EURUSD", 1.1, 1.1, T0))
     assert book.apply(Mark("EURUSD", 1.2, 1.2, T0))
     assert book.get("EURUSD").bid == 1.2

@@ -21,6 +21,7 @@ from riskactors.domain import (
     KillSwitch,
     ReasonCode,
 )
+from riskactors.domain.views import account_view
 
 
 def _hedging(**overrides) -> Account:
@@ -55,7 +56,7 @@ def test_fills_with_position_ids_open_separate_tickets_long_and_short(book):
     assert c["instrument_lots"] == [pytest.approx(1.2), 0.5]
     assert acct.held_lots() == {"EURUSD": (pytest.approx(1.2), 0.5)}
     assert acct.day_opened_trades == 3 and acct.balance == 10_000
-    view = acct.view(book, T0)
+    view = account_view(acct, book, T0)
     assert view["position_mode"] == "hedging"
     assert [(p["position_id"], p["quantity"]) for p in view["positions"]] == [("T1", 1.0), ("T2", -0.5), ("T3", 0.2)]
 
@@ -169,7 +170,7 @@ def test_hedged_pair_is_charged_the_factor_of_full_margin(book, factor, lots):
     acct = _hedging(hedged_margin_factor=factor)
     acct.apply_fill(_fill("buy", 1.0, 1.0, "T1"), book, T0)
     acct.apply_fill(_fill("sell", 1.0, 1.0, "T2"), book, T0)
-    view = acct.view(book, T0)
+    view = account_view(acct, book, T0)
     # margin = charged lots × 100,000 × price 1.0 × 1 % ; 1 lot long + 1 short → |1 − 1| + 2 × factor × 1 lots
     assert view["margin_used"] == pytest.approx(lots * 1_000)
     assert view["notional"] == pytest.approx(lots * 100_000)
@@ -179,7 +180,7 @@ def test_unhedged_remainder_is_charged_in_full(book):
     acct = _hedging(hedged_margin_factor=0.5)
     acct.apply_fill(_fill("buy", 1.5, 1.0, "T1"), book, T0)
     acct.apply_fill(_fill("sell", 1.0, 1.0, "T2"), book, T0)
-    assert acct.view(book, T0)["margin_used"] == pytest.approx((0.5 + 1.0) * 1_000)
+    assert account_view(acct, book, T0)["margin_used"] == pytest.approx((0.5 + 1.0) * 1_000)
 
 
 # ---------------------------------------------------------------- reducing a ticket

@@ -16,7 +16,7 @@ from unitkit import T0, make_limits
 
 from riskactors.actors import LocalTransport, Supervisor
 from riskactors.actors.host import AccountHost
-from riskactors.domain import account_to_state, book_to_state, news_to_state
+from riskactors.domain import account_to_state, marks_to_state, news_to_state
 from riskactors.persistence import encode_frame
 
 DAY = 86_400.0
@@ -40,7 +40,7 @@ def _mark(px: float, ts: float) -> dict:
 
 def _state(host: AccountHost) -> dict:
     return {"accounts": {a: account_to_state(x) for a, x in sorted(host.accounts.items())},
-            "book": book_to_state(host.book), "news": news_to_state(host.news)}
+            "marks": marks_to_state(host.latest), "news": news_to_state(host.news), "clock": host.clock}
 
 
 def _session(host: AccountHost) -> list:

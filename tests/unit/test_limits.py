@@ -16,19 +16,19 @@ def _resolve(plan, balance, overrides=None):
                                                            ("aggressive", 20, 10, 1000)])
 def test_seed_templates_have_the_seed_numbers(plan, leverage, positions, daily):
     lim = _resolve(plan, 10_000)
-    assert (lim.max_leverage, lim.max_open_positions, lim.daily_loss_limit) == (leverage, positions, daily)
+    assert (lim.exposure.max_leverage, lim.exposure.max_open_positions, lim.loss.daily_loss_limit) == (leverage, positions, daily)
 
 
 def test_template_amounts_do_not_scale_with_the_balance():
-    assert _resolve("moderate", 1_000_000).daily_loss_limit == 500
+    assert _resolve("moderate", 1_000_000).loss.daily_loss_limit == 500
 
 
 @pytest.mark.parametrize("balance", [10_000, 100_000, 200_000])
 def test_two_step_phase1_resolves_5_and_10_percent_of_initial_balance(balance):
     lim = _resolve("two_step_phase1", balance)
-    assert lim.daily_loss_limit == pytest.approx(0.05 * balance)
-    assert lim.max_loss_limit == pytest.approx(0.10 * balance)
-    assert str(lim.max_loss_mode) == "static" and str(lim.daily_loss_reference) == "balance"
+    assert lim.loss.daily_loss_limit == pytest.approx(0.05 * balance)
+    assert lim.loss.max_loss_limit == pytest.approx(0.10 * balance)
+    assert str(lim.loss.max_loss_mode) == "static" and str(lim.loss.daily_loss_reference) == "balance"
 
 
 def test_shipped_plans_are_listed():
@@ -41,18 +41,18 @@ def test_shipped_plans_are_listed():
 
 def test_overrides_replace_single_fields():
     lim = _resolve("moderate", 10_000, {"max_leverage": 3, "max_loss_mode": "trailing"})
-    assert lim.max_leverage == 3 and str(lim.max_loss_mode) == "trailing_intraday"  # the older name is accepted
-    assert lim.max_open_positions == 5  # untouched
+    assert lim.exposure.max_leverage == 3 and str(lim.loss.max_loss_mode) == "trailing_intraday"  # the older name is accepted
+    assert lim.exposure.max_open_positions == 5  # untouched
 
 
 def test_override_wins_over_a_fraction_of_balance():
     lim = _resolve("two_step_phase1", 100_000, {"daily_loss_limit": 1234})
-    assert lim.daily_loss_limit == 1234 and lim.max_loss_limit == pytest.approx(10_000)
+    assert lim.loss.daily_loss_limit == 1234 and lim.loss.max_loss_limit == pytest.approx(10_000)
 
 
 def test_none_switches_an_optional_rule_off_and_is_rejected_for_a_required_limit():
     lim = _resolve("two_step_phase1", 100_000, {"profit_target": None})
-    assert lim.profit_target is None
+    assert lim.objectives.profit_target is None
     with pytest.raises(LimitsError) as exc:
         _resolve("moderate", 10_000, {"max_leverage": None})
     assert exc.value.field == "max_leverage"
@@ -97,10 +97,10 @@ def test_plan_with_an_invalid_fraction_is_rejected_when_loaded(frac):
 
 
 def test_warning_fraction_of_one_is_allowed():
-    assert Limits(warning_fraction=1.0).warning_fraction == 1.0
+    assert Limits.of(warning_fraction=1.0).warning_fraction == 1.0
 
 
 def test_to_dict_has_every_field_and_plain_strings():
-    d = Limits().to_dict()
+    d = Limits.of().to_dict()
     assert set(d) == set(LIMIT_FIELDS)
     assert type(d["max_loss_mode"]) is str and type(d["daily_loss_reference"]) is str

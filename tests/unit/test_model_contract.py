@@ -23,6 +23,7 @@ from riskactors.domain import (
     UnknownOrder,
     WarningCode,
 )
+from riskactors.domain.views import account_summary
 
 
 def test_reason_codes_are_stable_strings():
@@ -32,10 +33,10 @@ def test_reason_codes_are_stable_strings():
         "MAX_LOSS_LIMIT", "ORDER_RATE_LIMIT"}
     assert {c.value for c in ReasonCode} >= {
         "STOP_LOSS_REQUIRED", "TAKE_PROFIT_REQUIRED", "MAX_RISK_PER_TRADE", "MAX_DAILY_TRADES", "COOLDOWN",
-        "NEWS_BLACKOUT", "WEEKEND_HOLDING", "HEDGING_ACROSS_ACCOUNTS", "HFT_LIMIT", "TIME_LIMIT"}
+        "NEWS_BLACKOUT", "WEEKEND_HOLDING", "HEDGING_ACROSS_ACCOUNTS", "HFT_LIMIT", "TIME_LIMIT", "STALE_PRICE"}
     assert {c.value for c in WarningCode} == {"LEVERAGE_WARNING", "MARGIN_WARNING", "DAILY_LOSS_WARNING",
                                               "MAX_LOSS_WARNING", "WEEKEND_HOLDING_WARNING", "HFT_WARNING",
-                                              "HEDGING_ACROSS_ACCOUNTS_WARNING"}
+                                              "HEDGING_ACROSS_ACCOUNTS_WARNING", "STALE_PRICE_WARNING"}
     assert str(ReasonCode.MAX_LEVERAGE) == "MAX_LEVERAGE"
     assert Side.BUY.sign == 1 and Side.SELL.sign == -1
     assert {s.value for s in AccountStatus} == {"active", "passed", "failed", "disabled"}
@@ -70,7 +71,7 @@ def test_domain_errors_carry_a_stable_code_and_subject(cls, code):
 
 def test_account_summary_figures(account, book):
     account.apply_fill(make_fill(quantity=0.5, price=1.0, commission=-100), book, T0)
-    s = account.summary(book)
+    s = account_summary(account, book)
     assert s["account_id"] == "acc-1" and s["user_id"] == "user-1" and s["challenge_id"] == "ch-1"
     assert s["balance"] == pytest.approx(9_900) and s["daily_pnl"] == pytest.approx(-100)
     assert s["breached"] is False and s["killed"] is False

@@ -224,7 +224,7 @@ def test_null_switches_an_optional_rule_off():
     reg = PlanRegistry()
     reg.create(doc(recommend_losing_streak_days=None, profit_target=None), T0)
     reg.activate("p", now=T0)
-    assert reg.resolve("p", None, 100_000)[1].recommend_losing_streak_days is None
+    assert reg.resolve("p", None, 100_000)[1].recommendations.recommend_losing_streak_days is None
 
 
 @pytest.mark.parametrize("plan_id", ["", "has space", "a/b", "é", "x" * 65, 7, None])
@@ -266,23 +266,23 @@ def test_resolve_turns_fractions_into_amounts_of_the_initial_balance(balance):
     reg.activate("p", now=T0)
     plan, lim = reg.resolve("p", None, balance)
     assert plan.version == 1
-    assert lim.daily_loss_limit == 0.05 * balance  # no rounding
-    assert lim.max_loss_limit == 0.1 * balance
-    assert lim.profit_target == balance
+    assert lim.loss.daily_loss_limit == 0.05 * balance  # no rounding
+    assert lim.loss.max_loss_limit == 0.1 * balance
+    assert lim.objectives.profit_target == balance
 
 
 def test_lock_fraction_resolves_to_a_level_of_the_initial_balance():
     reg = PlanRegistry()
     reg.create(doc(max_loss_limit_fraction=0.06, max_loss_mode="trailing_eod", max_loss_lock_fraction=1.0), T0)
     reg.activate("p", now=T0)
-    assert reg.resolve("p", None, 50_000)[1].max_loss_lock == 50_000
+    assert reg.resolve("p", None, 50_000)[1].loss.max_loss_lock == 50_000
     reg.create(doc(max_loss_limit_fraction=0.06, max_loss_mode="trailing_eod", max_loss_lock_fraction=1.01), T0)
-    assert reg.resolve("p", 2, 50_000)[1].max_loss_lock == pytest.approx(50_500)
+    assert reg.resolve("p", 2, 50_000)[1].loss.max_loss_lock == pytest.approx(50_500)
 
 
 def test_resolve_applies_overrides_over_the_fractions(registry):
     _, lim = registry.resolve("p", 1, 100_000, {"daily_loss_limit": 1234})
-    assert lim.daily_loss_limit == 1234 and lim.max_loss_limit == pytest.approx(10_000)
+    assert lim.loss.daily_loss_limit == 1234 and lim.loss.max_loss_limit == pytest.approx(10_000)
     assert field_of(registry.resolve, "p", 1, 100_000, {"max_levrage": 5}) == "max_levrage"
     assert field_of(registry.resolve, "p", 1, 100_000, {"max_leverage": 0}) == "max_leverage"
 
@@ -290,8 +290,8 @@ def test_resolve_applies_overrides_over_the_fractions(registry):
 def test_resolve_still_resolves_a_superseded_version_for_accounts_bound_to_it(registry):
     registry.create(doc(daily_loss_limit_fraction=0.02), T0 + 1)
     registry.activate("p", now=T0 + 2)
-    assert registry.resolve("p", 1, 100_000)[1].daily_loss_limit == pytest.approx(5_000)
-    assert registry.resolve("p", None, 100_000)[1].daily_loss_limit == pytest.approx(2_000)
+    assert registry.resolve("p", 1, 100_000)[1].loss.daily_loss_limit == pytest.approx(5_000)
+    assert registry.resolve("p", None, 100_000)[1].loss.daily_loss_limit == pytest.approx(2_000)
 
 
 @pytest.mark.parametrize("balance", [0, -1, float("nan"), float("inf"), True, "100"])
@@ -304,7 +304,7 @@ def test_resolve_without_an_active_version_is_a_conflict():
     reg.create(doc(), T0)
     with pytest.raises(PlanConflict):
         reg.resolve("p", None, 100_000)
-    assert reg.resolve("p", 1, 100_000)[1].daily_loss_limit == pytest.approx(5_000)  # a draft previews
+    assert reg.resolve("p", 1, 100_000)[1].loss.daily_loss_limit == pytest.approx(5_000)  # a draft previews
 
 
 # -- shipped presets ---------------------------------------------------------------------------
@@ -316,7 +316,7 @@ def test_every_shipped_preset_loads_as_active_v1_and_resolves(plan_id, balance):
     plan, lim = default_plan_registry().resolve(plan_id, None, balance)
     assert (plan.version, plan.status) == (1, PlanStatus.ACTIVE)
     assert plan.name and plan.description and plan.source
-    assert lim.daily_loss_limit > 0 and lim.max_loss_limit > 0
+    assert lim.loss.daily_loss_limit > 0 and lim.loss.max_loss_limit > 0
 
 
 def test_shipped_file_has_exactly_the_presets():
@@ -326,37 +326,37 @@ def test_shipped_file_has_exactly_the_presets():
 def test_two_step_phases_follow_ftmo():
     for plan_id, target in (("two_step_phase1", 0.10), ("two_step_phase2", 0.05)):
         lim = default_plan_registry().resolve(plan_id, None, 100_000)[1]
-        assert (lim.daily_loss_limit, lim.max_loss_limit) == pytest.approx((5_000, 10_000))
-        assert lim.profit_target == pytest.approx(target * 100_000) and lim.min_trading_days == 4
-        assert lim.daily_loss_reference is DailyLossReference.BALANCE and lim.daily_loss_mode is DailyLossMode.HARD
-        assert lim.max_loss_mode is MaxLossMode.STATIC
-        assert (lim.trading_day_rollover, lim.trading_day_timezone) == ("00:00", "Europe/Prague")
-        assert lim.account_leverage == 100
+        assert (lim.loss.daily_loss_limit, lim.loss.max_loss_limit) == pytest.approx((5_000, 10_000))
+        assert lim.objectives.profit_target == pytest.approx(target * 100_000) and lim.objectives.min_trading_days == 4
+        assert lim.loss.daily_loss_reference is DailyLossReference.BALANCE and lim.loss.daily_loss_mode is DailyLossMode.HARD
+        assert lim.loss.max_loss_mode is MaxLossMode.STATIC
+        assert (lim.schedule.trading_day_rollover, lim.schedule.trading_day_timezone) == ("00:00", "Europe/Prague")
+        assert lim.exposure.account_leverage == 100
 
 
 def test_one_step_trails_end_of_day_and_locks_at_the_starting_balance():
     lim = default_plan_registry().resolve("one_step_trailing", None, 50_000)[1]
-    assert lim.max_loss_mode is MaxLossMode.TRAILING_EOD and lim.max_loss_lock == 50_000
-    assert lim.max_loss_limit == pytest.approx(3_000) and lim.daily_loss_limit == pytest.approx(2_000)
-    assert lim.daily_loss_reference is DailyLossReference.MAX_BALANCE_EQUITY
-    assert lim.daily_loss_mode is DailyLossMode.SOFT
-    assert lim.profit_target == pytest.approx(5_000) and lim.min_trading_days == 3 and lim.account_leverage == 30
+    assert lim.loss.max_loss_mode is MaxLossMode.TRAILING_EOD and lim.loss.max_loss_lock == 50_000
+    assert lim.loss.max_loss_limit == pytest.approx(3_000) and lim.loss.daily_loss_limit == pytest.approx(2_000)
+    assert lim.loss.daily_loss_reference is DailyLossReference.MAX_BALANCE_EQUITY
+    assert lim.loss.daily_loss_mode is DailyLossMode.SOFT
+    assert lim.objectives.profit_target == pytest.approx(5_000) and lim.objectives.min_trading_days == 3 and lim.exposure.account_leverage == 30
 
 
 def test_funded_has_no_target_and_the_order_rules():
     lim = default_plan_registry().resolve("funded", None, 100_000)[1]
-    assert lim.profit_target is None and lim.consistency_fraction is None
-    assert (lim.daily_loss_limit, lim.max_loss_limit) == pytest.approx((5_000, 10_000))
-    assert lim.daily_loss_mode is DailyLossMode.HARD and lim.max_loss_mode is MaxLossMode.STATIC
-    assert (lim.news_blackout_minutes, lim.weekend_buffer_minutes, lim.hft_max_trades) == (2, 30, 20)
-    assert lim.hft_action is RuleAction.WARN
-    assert lim.max_risk_per_trade_fraction == 0.02 and lim.stop_loss_required is True
+    assert lim.objectives.profit_target is None and lim.objectives.consistency_fraction is None
+    assert (lim.loss.daily_loss_limit, lim.loss.max_loss_limit) == pytest.approx((5_000, 10_000))
+    assert lim.loss.daily_loss_mode is DailyLossMode.HARD and lim.loss.max_loss_mode is MaxLossMode.STATIC
+    assert (lim.orders.news_blackout_minutes, lim.orders.weekend_buffer_minutes, lim.orders.hft_max_trades) == (2, 30, 20)
+    assert lim.orders.hft_action is RuleAction.WARN
+    assert lim.orders.max_risk_per_trade_fraction == 0.02 and lim.orders.stop_loss_required is True
 
 
 @pytest.mark.parametrize("plan_id,daily", [("conservative", 250), ("moderate", 500), ("aggressive", 1000)])
 def test_limit_templates_are_fixed_amounts(plan_id, daily):
     for balance in (10_000, 1_000_000):
-        assert default_plan_registry().resolve(plan_id, None, balance)[1].daily_loss_limit == daily
+        assert default_plan_registry().resolve(plan_id, None, balance)[1].loss.daily_loss_limit == daily
 
 
 def test_default_registry_is_shared_and_read_only():
@@ -391,7 +391,7 @@ def test_from_json_reads_the_legacy_shape(tmp_path):
     path.write_text(json.dumps({"plans": {"old": {"description": "d", "limits": {"max_loss_limit_fraction": 0.1}}}}),
                     encoding="utf-8")
     plan, lim = PlanRegistry.from_json(path).resolve("old", None, 20_000)
-    assert plan.description == "d" and lim.max_loss_limit == pytest.approx(2_000)
+    assert plan.description == "d" and lim.loss.max_loss_limit == pytest.approx(2_000)
 
 
 # -- shipped presets ----------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from unitkit import T0, make_account, make_book, make_fill, set_mark
 
+from riskactors.domain.views import account_view
+
 CONTRACT = 100_000
 
 fills = st.lists(
@@ -34,7 +36,7 @@ def test_balance_plus_floating_equals_the_naive_cash_flow_model(steps, last):
         lots += sign * q
     mark = last / 10_000
     set_mark(book, "EURUSD", mark, ts=T0 + len(steps))
-    view = acct.view(book, T0 + len(steps))
+    view = account_view(acct, book, T0 + len(steps))
     expected_equity = 1_000_000 + cash + lots * mark * CONTRACT
     assert view["equity"] == pytest.approx(expected_equity, rel=1e-9, abs=1e-4)
     held = acct.positions.get("EURUSD")

@@ -3,7 +3,7 @@
 A drawn program mixes order checks (``Account.submit``, retries of earlier orders included),
 fills (of pending orders: partial, whole, beyond the order or on the other side; unsolicited ones; hedging fills naming a ticket,
 some closing more than the ticket holds; duplicates of earlier fills), cancels, marks
-(``MarkBook.apply`` then ``Account.on_market``), time advancing across reservation expiries and
+(``LatestMarks.apply`` then ``Account.on_market``), time advancing across reservation expiries and
 trading-day rolls (``Account.advance``) and views, with a strictly non-decreasing ``now``, on a
 USD account (netting or hedging; the ``moderate``, ``one_step_trailing`` or ``two_step_phase1``
 plan) trading EURUSD, XAUUSD and USDJPY near real prices. Every call is first resolved into a
@@ -47,19 +47,19 @@ from riskactors.domain import (
     AccountStatus,
     DomainError,
     Fill,
+    LatestMarks,
     Mark,
-    MarkBook,
     Order,
     Side,
     account_from_state,
     account_to_state,
-    book_from_state,
-    book_to_state,
     default_registry,
+    marks_from_state,
+    marks_to_state,
 )
 from riskactors.domain.model import LOT_EPS, MONEY_EPS
-from riskactors.domain.rules import max_loss_floor
-from riskactors.domain.valuation import effective_lots, instrument_exposure
+from riskactors.domain.valuation import effective_lots, instrument_exposure, max_loss_floor, price_of, rate_of, value
+from riskactors.domain.views import account_summary, account_view
 
 CFG = AccountConfig()
 SYMBOLS = ("EURUSD", "XAUUSD", "USDJPY")
@@ -76,7 +76,7 @@ PLANS = {
 PROPERTY_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def market() -> MarkBook:
+def market() -> LatestMarks:
     return make_book(*((s, bid, ask, T0) for s, (bid, ask) in START.items()))
 
 
@@ -113,7 +113,7 @@ class Driver:
     """Resolves drawn ops into concrete calls against the current state and runs them."""
 
     acct: Account
-    book: MarkBook
+    book: LatestMarks
     now: float = T0
     orders: list[Order] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
@@ -195,7 +195,7 @@ class Driver:
         return Call("view", None, now)
 
 
-def run(acct: Account, book: MarkBook, call: Call) -> tuple:
+def run(acct: Account, book: LatestMarks, call: Call) -> tuple:
     """Run ``call``; its result, or the domain error it raised (type and message)."""
     try:
         if call.kind == "submit":
@@ -208,14 +208,14 @@ def run(acct: Account, book: MarkBook, call: Call) -> tuple:
             return ("ok", book.apply(call.arg), acct.on_market(book, call.now))
         if call.kind == "advance":
             return ("ok", acct.advance(call.now, book))
-        return ("ok", acct.view(book, call.now), acct.summary(book, call.now))
+        return ("ok", account_view(acct, book, call.now), account_summary(acct, book, call.now))
     except DomainError as exc:
         return ("error", type(exc).__name__, str(exc))
 
 
 # ---------------------------------------------------------------------- invariants
-def assert_equity_is_balance_plus_floating(acct: Account, book: MarkBook) -> None:
-    snap = acct.snapshot(book)
+def assert_equity_is_balance_plus_floating(acct: Account, book: LatestMarks) -> None:
+    snap = value(acct, book)
     registry = book.registry
     reference = 0.0
     scale = max(1.0, abs(acct.balance))
@@ -234,7 +234,7 @@ def assert_equity_is_balance_plus_floating(acct: Account, book: MarkBook) -> Non
 
 def assert_reservation_bookkeeping(acct: Account) -> None:
     expected: dict[str, list[float]] = {}
-    sides = {oid: fp[1] for oid, (fp, _) in acct._orders.items()}
+    sides = {oid: fp[1] for oid, (fp, _) in acct.orders.items()}
     for oid, r in acct.reservations.items():
         assert oid == r.order_id
         assert abs(r.quantity) > LOT_EPS, f"reservation {oid} holds {r.quantity} lots"
@@ -246,8 +246,8 @@ def assert_reservation_bookkeeping(acct: Account) -> None:
         sums[2] += 1
         if not r.reduces_position:
             sums[3 + side] += r.quantity
-    assert expected.keys() == acct._reserved.keys()
-    for inst, sums in acct._reserved.items():
+    assert expected.keys() == acct.reserved.keys()
+    for inst, sums in acct.reserved.items():
         want = expected[inst]
         assert sums[2] == want[2]
         for i in (0, 1, 3, 4):
@@ -255,10 +255,10 @@ def assert_reservation_bookkeeping(acct: Account) -> None:
         assert sums[0] >= -1e-9 and sums[3] >= -1e-9 and sums[1] <= 1e-9 and sums[4] <= 1e-9
     opening = sum(1 for r in acct.reservations.values() if not r.reduces_position)
     assert acct.pending_opening_orders() == opening >= 0
-    heap_entries = set(acct._expiry)
+    heap_entries = set(acct.expiry)
     for oid, r in acct.reservations.items():
         assert (r.expires_at, oid) in heap_entries
-    heap = acct._expiry
+    heap = acct.expiry
     assert all(heap[(i - 1) // 2] <= heap[i] for i in range(1, len(heap)))
 
 
@@ -270,7 +270,7 @@ def open_before(acct: Account, order: Order) -> bool:
     return max(abs(net + buys), abs(net + sells)) > LOT_EPS
 
 
-def assert_within_limits_after_acceptance(acct: Account, book: MarkBook, order: Order, was_open: bool) -> None:
+def assert_within_limits_after_acceptance(acct: Account, book: LatestMarks, order: Order, was_open: bool) -> None:
     """The state right after ``submit`` accepted ``order`` (opening exposure) obeys the exposure
     rules of :mod:`riskactors.domain.checks`, recomputed from the account's public figures —
     ``held_lots``, ``reserved_lots`` / ``reserved_instruments``, ``pending_opening_orders``,
@@ -294,7 +294,7 @@ def assert_within_limits_after_acceptance(acct: Account, book: MarkBook, order: 
     """
     limits = acct.limits
     now = order.ts
-    snap = acct.snapshot(book)
+    snap = value(acct, book)
     registry = book.registry
     lots: dict[str, float] = {}
     if acct.hedging:
@@ -302,12 +302,12 @@ def assert_within_limits_after_acceptance(acct: Account, book: MarkBook, order: 
         for s in set(held) | set(acct.reserved_instruments(opening_only=True)):
             long_, short = held.get(s, (0.0, 0.0))
             buys, sells = acct.reserved_lots(s, opening_only=True)
-            lots[s] = max(effective_lots(long_ + x, short + y, limits.hedged_margin_factor)
+            lots[s] = max(effective_lots(long_ + x, short + y, limits.exposure.hedged_margin_factor)
                           for x in (0.0, buys) for y in (0.0, -sells))
         long_, short = held.get(order.instrument, (0.0, 0.0))
         buys, sells = acct.reserved_lots(order.instrument, opening_only=True)
         size = max(long_ + buys, short - sells)
-        assert len(acct.positions) + acct.pending_opening_orders() <= limits.max_open_positions
+        assert len(acct.positions) + acct.pending_opening_orders() <= limits.exposure.max_open_positions
     else:
         for s in set(acct.positions) | set(acct.reserved_instruments()):
             pos = acct.positions.get(s)
@@ -316,19 +316,19 @@ def assert_within_limits_after_acceptance(acct: Account, book: MarkBook, order: 
             lots[s] = max(abs(net + buys), abs(net + sells))
         size = lots[order.instrument]
         if not was_open:
-            assert sum(1 for v in lots.values() if v > LOT_EPS) <= limits.max_open_positions
-    assert size <= limits.max_position_lots + LOT_EPS
+            assert sum(1 for v in lots.values() if v > LOT_EPS) <= limits.exposure.max_open_positions
+    assert size <= limits.exposure.max_position_lots + LOT_EPS
     notional = margin = 0.0
     for s, n in lots.items():
         if n <= LOT_EPS:
             continue
         inst = registry.get(s)
-        e = instrument_exposure(inst, n, snap.price_of(s), snap.rate_of(inst.quote_currency, s), limits)
+        e = instrument_exposure(inst, n, price_of(acct, book, s), rate_of(acct, book, inst.quote_currency, s), limits)
         notional += e.notional
         margin += e.margin
     assert snap.equity > 0
-    assert notional / snap.equity <= limits.max_leverage * (1 + 1e-9) + 1e-12
-    assert margin <= snap.margin_allowed() * (1 + 1e-9) + MONEY_EPS
+    assert notional / snap.equity <= limits.exposure.max_leverage * (1 + 1e-9) + 1e-12
+    assert margin <= snap.margin_allowed * (1 + 1e-9) + MONEY_EPS
     inst = registry.get(order.instrument)
     mark = book.get(order.instrument)
     sign = Side(order.side).sign
@@ -336,15 +336,15 @@ def assert_within_limits_after_acceptance(acct: Account, book: MarkBook, order: 
     rate = book.rate(inst.quote_currency, acct.currency)
     sl_loss = 0.0 if order.stop_loss is None else \
         max(0.0, (entry - order.stop_loss) * sign) * order.quantity * inst.contract_size * rate
-    assert acct.daily_reference() - snap.equity + sl_loss <= limits.daily_loss_limit + MONEY_EPS
-    assert max_loss_floor(acct) + limits.max_loss_limit - snap.equity + sl_loss <= limits.max_loss_limit + MONEY_EPS
+    assert acct.daily_reference() - snap.equity + sl_loss <= limits.loss.daily_loss_limit + MONEY_EPS
+    assert max_loss_floor(acct) + limits.loss.max_loss_limit - snap.equity + sl_loss <= limits.loss.max_loss_limit + MONEY_EPS
     assert acct.status is AccountStatus.ACTIVE and not acct.switches
     assert acct.soft_blocked_day != acct.trading_day
-    assert sum(1 for t in acct._recent_checks if now - 1.0 < t <= now) <= limits.max_orders_per_second
-    if limits.max_daily_trades is not None:
-        assert acct.day_opened_trades + acct.pending_opening_orders() <= limits.max_daily_trades
-    if limits.cooldown_seconds is not None and acct.last_losing_close is not None:
-        assert now >= acct.last_losing_close + limits.cooldown_seconds
+    assert sum(1 for t in acct.recent_checks if now - 1.0 < t <= now) <= limits.orders.max_orders_per_second
+    if limits.orders.max_daily_trades is not None:
+        assert acct.day_opened_trades + acct.pending_opening_orders() <= limits.orders.max_daily_trades
+    if limits.orders.cooldown_seconds is not None and acct.last_losing_close is not None:
+        assert now >= acct.last_losing_close + limits.orders.cooldown_seconds
 
 
 # ---------------------------------------------------------------------- the properties
@@ -370,13 +370,13 @@ def test_random_call_sequences_keep_the_invariants_and_replay_exactly(plan, mode
     snapshot = None
     for i, op in enumerate(program):
         if i == middle:
-            snapshot = (len(calls), through_msgpack(account_to_state(acct)), through_msgpack(book_to_state(book)))
+            snapshot = (len(calls), through_msgpack(account_to_state(acct)), through_msgpack(marks_to_state(book)))
         call = driver.resolve(op)
         if call is None:
             continue
         before = account_to_state(acct)
         was_open = call.kind == "submit" and not acct.hedging and open_before(acct, call.arg)
-        known = call.kind == "submit" and call.arg.order_id in acct._orders
+        known = call.kind == "submit" and call.arg.order_id in acct.orders
         result = run(acct, book, call)
         calls.append(call)
         results.append(result)
@@ -388,19 +388,19 @@ def test_random_call_sequences_keep_the_invariants_and_replay_exactly(plan, mode
         assert_equity_is_balance_plus_floating(acct, book)
         assert_reservation_bookkeeping(acct)
     if snapshot is None:
-        snapshot = (len(calls), through_msgpack(account_to_state(acct)), through_msgpack(book_to_state(book)))
+        snapshot = (len(calls), through_msgpack(account_to_state(acct)), through_msgpack(marks_to_state(book)))
     final = account_to_state(acct)
 
     # replay from scratch: same constructor arguments, same calls → same results, same state
     fresh, fresh_book = new_account(plan, mode), market()
     assert [run(fresh, fresh_book, c) for c in calls] == results
     assert account_to_state(fresh) == final
-    assert book_to_state(fresh_book) == book_to_state(book)
+    assert marks_to_state(fresh_book) == marks_to_state(book)
 
     # restore from the middle, apply the rest → same results from there, same final state
     k, acct_state, book_state = snapshot
     restored = account_from_state(acct_state, CFG)
-    restored_book = book_from_state(book_state, default_registry())
+    restored_book = marks_from_state(book_state, default_registry())
     assert [run(restored, restored_book, c) for c in calls[k:]] == results[k:]
     assert account_to_state(restored) == final
 
@@ -416,8 +416,8 @@ def test_state_round_trip_is_exact_after_any_call_sequence(program, mode):
     state = account_to_state(driver.acct)
     assert through_msgpack(state) == state
     assert account_to_state(account_from_state(state, CFG)) == state
-    book_state = book_to_state(driver.book)
-    assert book_to_state(book_from_state(through_msgpack(book_state), default_registry())) == book_state
+    book_state = marks_to_state(driver.book)
+    assert marks_to_state(marks_from_state(through_msgpack(book_state), default_registry())) == book_state
 
 
 def test_the_invariant_helpers_catch_broken_bookkeeping():
@@ -427,15 +427,15 @@ def test_the_invariant_helpers_catch_broken_bookkeeping():
     assert acct.submit(o, book, T0)["decision"] == "accept"
     assert_within_limits_after_acceptance(acct, book, o, was_open=False)
     assert_reservation_bookkeeping(acct)
-    acct._reserved["EURUSD"][0] += 0.01
+    acct.reserved["EURUSD"][0] += 0.01
     try:
         assert_reservation_bookkeeping(acct)
     except AssertionError:
         pass
     else:  # pragma: no cover
         raise AssertionError("corrupted running sums went unnoticed")
-    acct._reserved["EURUSD"][0] -= 0.01
-    heapq.heappop(acct._expiry)
+    acct.reserved["EURUSD"][0] -= 0.01
+    heapq.heappop(acct.expiry)
     try:
         assert_reservation_bookkeeping(acct)
     except AssertionError:

@@ -15,6 +15,7 @@ from unitkit import NY, T0, codes, make_account, make_fill, make_order, reason
 
 from riskactors.domain import ReasonCode
 from riskactors.domain.errors import RecommendationConflict, UnknownRecommendation
+from riskactors.domain.views import account_view
 
 DAY = 86_400.0
 #: 17:00 New York on 2025-05-06: the roll that ends the trading day of ``T0``.
@@ -39,7 +40,7 @@ def _result(acct, book, k: int, amount: float) -> None:
 
 
 def _pending(acct, book, now):
-    return acct.view(book, now)["recommendations"]
+    return account_view(acct, book, now)["recommendations"]
 
 
 def _losing_streak(book, days=3, **overrides):
@@ -54,7 +55,7 @@ def _losing_streak(book, days=3, **overrides):
 # ---------------------------------------------------------------- losing streak
 def test_losing_streak_one_day_short_raises_nothing(book):
     acct = _losing_streak(book, days=2)
-    assert acct.limits.recommend_losing_streak_days == 3
+    assert acct.limits.recommendations.recommend_losing_streak_days == 3
     assert _pending(acct, book, _end_of_day(1)) == []
     assert acct.recommendations == {}
 
@@ -71,7 +72,7 @@ def test_losing_streak_of_n_days_raises_one_pending_recommendation(book):
     assert rec["proposed"]["daily_loss_limit"] == pytest.approx(500 * (1 - 0.4))
     assert rec["proposed"]["max_position_lots"] == pytest.approx(3.0)
     # nothing changes until ops decide
-    assert acct.limits.daily_loss_limit == 500 and acct.limits.max_position_lots == 5
+    assert acct.limits.loss.daily_loss_limit == 500 and acct.limits.exposure.max_position_lots == 5
     assert [e["type"] for e in acct.events].count("recommendation_raised") == 1
 
 
@@ -122,7 +123,7 @@ def test_day_loss_beyond_the_fraction_raises_one_recommendation(book):
     (r,) = rec["reasons"]
     assert r["code"] == "DAY_LOSS" and r["limit"] == pytest.approx(200) and r["value"] == pytest.approx(200.01)
     assert rec["proposed"]["daily_loss_limit"] == pytest.approx(300)
-    assert acct.limits.daily_loss_limit == 500
+    assert acct.limits.loss.daily_loss_limit == 500
 
 
 # ---------------------------------------------------------------- deciding
@@ -138,8 +139,8 @@ def test_applying_a_recommendation_sets_the_proposed_limits(book):
     now = _end_of_day(2) + 60
     out = acct.decide_recommendation(rec_id, apply=True, by="ops-1", reason="three losing days", now=now)
     assert out["status"] == "applied" and out["decided_by"] == "ops-1" and out["decided_at"] == now
-    assert acct.limits.daily_loss_limit == pytest.approx(300)
-    assert acct.limits.max_position_lots == pytest.approx(3.0)
+    assert acct.limits.loss.daily_loss_limit == pytest.approx(300)
+    assert acct.limits.exposure.max_position_lots == pytest.approx(3.0)
     assert acct.limits == before.with_overrides({"daily_loss_limit": 300.0, "max_position_lots": 3.0})
     assert _pending(acct, book, now) == []
     changed = [e for e in acct.events if e["type"] == "limits_changed"]
@@ -178,7 +179,7 @@ def test_unknown_recommendation_id_raises(book):
     with pytest.raises(UnknownRecommendation) as err:
         acct.decide_recommendation("R0-nope", apply=True, by="ops-1", reason="", now=_end_of_day(2) + 60)
     assert err.value.subject == "R0-nope" and err.value.code == "UNKNOWN_RECOMMENDATION"
-    assert acct.limits.daily_loss_limit == 500
+    assert acct.limits.loss.daily_loss_limit == 500
 
 
 def test_a_newer_recommendation_supersedes_the_pending_one(book):

@@ -11,6 +11,7 @@ from unitkit import T0, make_account, make_fill, make_order, set_mark
 
 from riskactors.domain import AccountStatus
 from riskactors.domain.valuation import RISK_SCORE_WEIGHTS, risk_score
+from riskactors.domain.views import account_view
 
 KEYS = sorted(RISK_SCORE_WEIGHTS)
 utilisation = st.floats(min_value=-0.5, max_value=2.0, allow_nan=False)
@@ -57,7 +58,7 @@ def test_view_risk_score_rises_as_the_account_moves_toward_its_daily_loss_limit(
     for i, px in enumerate([1.0, 0.9995, 0.999, 0.998, 0.997, 0.996, 0.9955]):  # 0 .. 90 % of the daily limit
         set_mark(book, "EURUSD", px, ts=T0 + i + 1)
         acct.on_market(book, T0 + i + 1)
-        scores.append(acct.view(book, T0 + i + 1)["risk_score"])
+        scores.append(account_view(acct, book, T0 + i + 1)["risk_score"])
     assert scores == sorted(scores) and scores[-1] > scores[0]
     assert len(set(scores)) == len(scores)  # strictly rising
     assert acct.status is AccountStatus.ACTIVE
@@ -68,7 +69,7 @@ def test_view_risk_score_rises_with_leverage(book):
     scores = []
     for _ in range(5):
         acct.apply_fill(make_fill(quantity=0.2, price=1.0), book, T0)
-        scores.append(acct.view(book, T0)["risk_score"])
+        scores.append(account_view(acct, book, T0)["risk_score"])
     assert all(a < b for a, b in itertools.pairwise(scores))
     assert scores[-1] >= 50.0  # 10x of 10x: one limit fully used
 
@@ -76,7 +77,7 @@ def test_view_risk_score_rises_with_leverage(book):
 def test_failed_account_scores_100_in_the_view_and_in_decisions(book):
     acct = make_account()
     acct.set_status(AccountStatus.FAILED, "ops", "test", T0)
-    assert acct.view(book, T0)["risk_score"] == 100.0
+    assert account_view(acct, book, T0)["risk_score"] == 100.0
     assert acct.check(make_order(), book, T0).risk_score == 100.0
 
 

@@ -15,6 +15,7 @@ import pytest
 from unitkit import NY, T0, accepted, codes, make_account, make_fill, make_order, reason, set_mark
 
 from riskactors.domain import AccountStatus, KillMode, ReasonCode
+from riskactors.domain.views import account_view
 
 #: 2025-05-06 17:00 New York: the first trading-day roll after ``T0``.
 ROLL = datetime(2025, 5, 6, 17, 0, tzinfo=NY).timestamp()
@@ -38,7 +39,7 @@ def _mark(acct, book, price, ts):
 def _assert_max_loss_breach(events, acct, floor, value):
     assert [e["code"] for e in events] == [ReasonCode.MAX_LOSS_LIMIT]
     ev = events[0]
-    assert ev["limit"] == acct.limits.max_loss_limit
+    assert ev["limit"] == acct.limits.loss.max_loss_limit
     assert ev["floor"] == pytest.approx(floor)
     assert ev["value"] == pytest.approx(value)
     assert acct.status is AccountStatus.FAILED
@@ -48,7 +49,7 @@ def _assert_max_loss_breach(events, acct, floor, value):
 def test_static_floor_is_initial_balance_minus_limit_and_ignores_a_high_water_mark(book):
     acct = _long_one_lot(book)
     assert _mark(acct, book, 1.01, T0 + 1) == []  # equity 11,000
-    assert acct.view(book, T0 + 1)["max_loss_floor"] == pytest.approx(9_000)
+    assert account_view(acct, book, T0 + 1)["max_loss_floor"] == pytest.approx(9_000)
     assert _mark(acct, book, 0.99, T0 + 2) == []  # equity 9,000: exactly at the floor
     assert acct.status is AccountStatus.ACTIVE
     _assert_max_loss_breach(_mark(acct, book, 0.9899, T0 + 3), acct, floor=9_000, value=1_010)  # 8,990
@@ -57,7 +58,7 @@ def test_static_floor_is_initial_balance_minus_limit_and_ignores_a_high_water_ma
 def test_static_floor_ignores_the_lock(book):
     acct = _long_one_lot(book, max_loss_lock=9_500)
     _mark(acct, book, 1.01, T0 + 1)
-    assert acct.view(book, T0 + 1)["max_loss_floor"] == pytest.approx(9_000)
+    assert account_view(acct, book, T0 + 1)["max_loss_floor"] == pytest.approx(9_000)
     assert _mark(acct, book, 0.99, T0 + 2) == []  # 9,000: the lock would have breached here
     _assert_max_loss_breach(_mark(acct, book, 0.98999, T0 + 3), acct, floor=9_000, value=1_001)
 
@@ -67,7 +68,7 @@ def test_trailing_intraday_floor_follows_the_equity_high_water_mark(book):
     acct = _long_one_lot(book, max_loss_mode="trailing_intraday")
     assert _mark(acct, book, 1.01, T0 + 1) == []  # equity 11,000: new high-water mark
     assert acct.high_water_mark == pytest.approx(11_000)
-    assert acct.view(book, T0 + 1)["max_loss_floor"] == pytest.approx(10_000)
+    assert account_view(acct, book, T0 + 1)["max_loss_floor"] == pytest.approx(10_000)
     assert _mark(acct, book, 1.0, T0 + 2) == []  # 10,000: exactly at the floor
     assert acct.high_water_mark == pytest.approx(11_000)  # never comes down
     _assert_max_loss_breach(_mark(acct, book, 0.99999, T0 + 3), acct, floor=10_000, value=1_001)  # 9,999
@@ -76,7 +77,7 @@ def test_trailing_intraday_floor_follows_the_equity_high_water_mark(book):
 def test_trailing_intraday_floor_with_a_lock_trails_until_the_lock(book):
     acct = _long_one_lot(book, max_loss_mode="trailing_intraday", max_loss_lock=9_500)
     _mark(acct, book, 1.002, T0 + 1)  # high-water mark 10,200: floor 9,200, still under the lock
-    assert acct.view(book, T0 + 1)["max_loss_floor"] == pytest.approx(9_200)
+    assert account_view(acct, book, T0 + 1)["max_loss_floor"] == pytest.approx(9_200)
     assert _mark(acct, book, 0.992, T0 + 2) == []  # 9,200: at the floor
     _assert_max_loss_breach(_mark(acct, book, 0.99199, T0 + 3), acct, floor=9_200, value=1_001)
 
@@ -85,7 +86,7 @@ def test_trailing_intraday_floor_never_rises_above_the_lock(book):
     acct = _long_one_lot(book, max_loss_mode="trailing_intraday", max_loss_lock=9_500)
     _mark(acct, book, 1.01, T0 + 1)  # high-water mark 11,000: unlocked floor would be 10,000
     assert acct.high_water_mark == pytest.approx(11_000)
-    assert acct.view(book, T0 + 1)["max_loss_floor"] == pytest.approx(9_500)
+    assert account_view(acct, book, T0 + 1)["max_loss_floor"] == pytest.approx(9_500)
     assert _mark(acct, book, 0.995, T0 + 2) == []  # 9,500: at the locked floor
     assert acct.status is AccountStatus.ACTIVE
     # value = floor + limit − equity = 9,500 + 1,000 − 9,499
@@ -97,7 +98,7 @@ def test_trailing_eod_floor_ignores_intraday_equity_peaks(book):
     acct = _long_one_lot(book, max_loss_mode="trailing_eod")
     _mark(acct, book, 1.01, T0 + 1)  # equity 11,000 intraday
     assert acct.eod_high_water_mark == 10_000
-    assert acct.view(book, T0 + 1)["max_loss_floor"] == pytest.approx(9_000)
+    assert account_view(acct, book, T0 + 1)["max_loss_floor"] == pytest.approx(9_000)
     assert _mark(acct, book, 0.99, T0 + 2) == []  # 9,000: trailing_intraday would have failed at 10,000
     _assert_max_loss_breach(_mark(acct, book, 0.98999, T0 + 3), acct, floor=9_000, value=1_001)
 
@@ -108,7 +109,7 @@ def test_trailing_eod_high_water_mark_takes_the_balance_not_the_equity_at_the_ro
     _mark(acct, book, 1.01, ROLL)
     assert acct.trading_day == date(2025, 5, 7)
     assert acct.eod_high_water_mark == 10_000
-    assert acct.view(book, ROLL)["max_loss_floor"] == pytest.approx(9_000)
+    assert account_view(acct, book, ROLL)["max_loss_floor"] == pytest.approx(9_000)
 
 
 def _eod_high_water_at_11k(book, **overrides):
@@ -119,7 +120,7 @@ def _eod_high_water_at_11k(book, **overrides):
     acct.apply_fill(make_fill(side="sell", quantity=1.0, price=1.01, ts=T0 + 1), book, T0 + 1)
     assert acct.balance == pytest.approx(11_000)
     # not before the roll: the floor moves only at the end of the day
-    assert acct.view(book, T0 + 1)["max_loss_floor"] == pytest.approx(9_000)
+    assert account_view(acct, book, T0 + 1)["max_loss_floor"] == pytest.approx(9_000)
     _mark(acct, book, 1.01, ROLL)
     assert acct.eod_high_water_mark == pytest.approx(11_000)
     acct.apply_fill(make_fill(quantity=1.0, price=1.01, ts=ROLL + 1), book, ROLL + 1)
@@ -128,14 +129,14 @@ def _eod_high_water_at_11k(book, **overrides):
 
 def test_trailing_eod_floor_rises_at_the_day_roll(book):
     acct = _eod_high_water_at_11k(book)
-    assert acct.view(book, ROLL + 1)["max_loss_floor"] == pytest.approx(10_000)
+    assert account_view(acct, book, ROLL + 1)["max_loss_floor"] == pytest.approx(10_000)
     assert _mark(acct, book, 1.0, ROLL + 2) == []  # 10,000: at the floor
     _assert_max_loss_breach(_mark(acct, book, 0.99999, ROLL + 3), acct, floor=10_000, value=1_001)
 
 
 def test_trailing_eod_floor_never_rises_above_the_lock(book):
     acct = _eod_high_water_at_11k(book, max_loss_lock=9_500)
-    assert acct.view(book, ROLL + 1)["max_loss_floor"] == pytest.approx(9_500)
+    assert account_view(acct, book, ROLL + 1)["max_loss_floor"] == pytest.approx(9_500)
     assert _mark(acct, book, 0.995, ROLL + 2) == []  # equity 11,000 − 1,500 = 9,500: at the lock
     _assert_max_loss_breach(_mark(acct, book, 0.99499, ROLL + 3), acct, floor=9_500, value=1_001)
 
@@ -174,7 +175,7 @@ def _assert_daily_breach(events, acct, floor, value):
 def test_balance_reference_starts_the_day_at_the_balance_despite_floating_profit(book):
     acct = _floating_at_roll(book, 1.01)  # balance 10,000, equity 11,000 at the roll
     assert acct.daily_reference() == 10_000
-    assert acct.view(book, ROLL)["daily_loss_floor"] == pytest.approx(9_500)
+    assert account_view(acct, book, ROLL)["daily_loss_floor"] == pytest.approx(9_500)
     assert _mark(acct, book, 0.995, ROLL + 1) == []  # equity 9,500: at the floor
     _assert_daily_breach(_mark(acct, book, 0.99499, ROLL + 2), acct, floor=9_500, value=501)
 
@@ -182,7 +183,7 @@ def test_balance_reference_starts_the_day_at_the_balance_despite_floating_profit
 def test_max_balance_equity_reference_starts_the_day_at_the_higher_equity(book):
     acct = _floating_at_roll(book, 1.01, daily_loss_reference="max_balance_equity")
     assert acct.daily_reference() == pytest.approx(11_000)
-    assert acct.view(book, ROLL)["daily_loss_floor"] == pytest.approx(10_500)
+    assert account_view(acct, book, ROLL)["daily_loss_floor"] == pytest.approx(10_500)
     assert _mark(acct, book, 1.005, ROLL + 1) == []  # equity 10,500: at the floor
     _assert_daily_breach(_mark(acct, book, 1.00499, ROLL + 2), acct, floor=10_500, value=501)
 
@@ -205,15 +206,16 @@ def test_hard_daily_loss_breach_fails_the_account_and_kills_it_reduce_only(book)
     assert acct.status is AccountStatus.FAILED
     (switch,) = acct.switches.values()
     assert switch.mode is KillMode.REDUCE_ONLY and switch.breach
-    v = acct.view(book, T0 + 2)
+    v = account_view(acct, book, T0 + 2)
     assert v["status"] == "failed" and v["daily_loss_blocked"] is False
 
 
 def _soft_breached(book):
     """Soft daily loss 500: long 1 lot, marked to equity 9,499 (soft breach), then back to 1.0."""
-    acct = _long_one_lot(book, daily_loss_limit=500, max_loss_limit=2_000, daily_loss_mode="soft")
+    acct = _long_one_lot(book, daily_loss_limit=500, max_loss_limit=2_000, daily_loss_mode="soft",
+                         max_mark_age_seconds=2 * 86_400.0)  # marks stay usable: the age is not under test
     assert _mark(acct, book, 0.995, T0 + 1) == []  # at the floor: no breach
-    assert acct.view(book, T0 + 1)["daily_loss_blocked"] is False
+    assert account_view(acct, book, T0 + 1)["daily_loss_blocked"] is False
     events = _mark(acct, book, 0.99499, T0 + 2)
     assert [e["code"] for e in events] == [ReasonCode.DAILY_LOSS_LIMIT]
     ev = events[0]
@@ -227,7 +229,7 @@ def test_soft_daily_loss_breach_keeps_the_account_active_and_blocks_the_day(book
     acct = _soft_breached(book)
     assert acct.status is AccountStatus.ACTIVE
     assert acct.switches == {}
-    v = acct.view(book, T0 + 2)
+    v = account_view(acct, book, T0 + 2)
     assert v["status"] == "active" and v["daily_loss_blocked"] is True
     assert v["kill_switch"]["active"] is False
     assert _mark(acct, book, 0.99, T0 + 3) == []  # reported once per trading day
@@ -258,7 +260,7 @@ def test_soft_block_ends_at_the_next_trading_day(book):
     out = acct.submit(make_order(quantity=0.01, ts=ROLL), book, ROLL)
     assert accepted(out), out
     assert acct.status is AccountStatus.ACTIVE
-    assert acct.view(book, ROLL)["daily_loss_blocked"] is False
+    assert account_view(acct, book, ROLL)["daily_loss_blocked"] is False
 
 
 def test_soft_daily_loss_mode_still_fails_the_account_on_max_loss(book):
@@ -271,7 +273,7 @@ def test_soft_daily_loss_mode_still_fails_the_account_on_max_loss(book):
 
 def test_a_lock_under_the_starting_floor_never_loosens_the_trailing_floor(book):
     acct = _long_one_lot(book, max_loss_mode="trailing_intraday", max_loss_lock=8_000)
-    assert acct.view(book, T0)["max_loss_floor"] == pytest.approx(9_000)  # not 8,000
+    assert account_view(acct, book, T0)["max_loss_floor"] == pytest.approx(9_000)  # not 8,000
     assert _mark(acct, book, 0.99, T0 + 1) == []  # equity 9,000: at the floor
     _assert_max_loss_breach(_mark(acct, book, 0.9899, T0 + 2), acct, floor=9_000, value=1_010)
 
@@ -290,7 +292,7 @@ def test_a_profit_today_is_room_for_the_daily_loss_projection(book):
 def test_a_soft_block_with_equity_still_under_the_floor_gives_one_daily_loss_reason(book):
     acct = _long_one_lot(book, daily_loss_limit=500, daily_loss_mode="soft")
     _mark(acct, book, 0.99, T0 + 1)  # −1,000 today: soft breach, still under the floor
-    assert acct.view(book, T0 + 1)["daily_loss_blocked"]
+    assert account_view(acct, book, T0 + 1)["daily_loss_blocked"]
     d = acct.check(make_order(quantity=0.1, stop_loss=0.98), book, T0 + 1)
     assert [r.code for r in d.reasons].count(ReasonCode.DAILY_LOSS_LIMIT) == 1
     assert reason(d, ReasonCode.DAILY_LOSS_LIMIT).value is not None  # the numeric one is kept

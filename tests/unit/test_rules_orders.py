@@ -28,7 +28,8 @@ from unitkit import (
 
 from riskactors.domain import ReasonCode, WarningCode
 from riskactors.domain.model import CalendarEvent
-from riskactors.domain.rules import NewsCalendar
+from riskactors.domain.news import NewsCalendar
+from riskactors.domain.views import account_view
 
 #: 2025-05-06 17:00 New York: the first trading-day roll after ``T0``.
 ROLL = datetime(2025, 5, 6, 17, 0, tzinfo=NY).timestamp()
@@ -38,9 +39,13 @@ def ny(*args) -> float:
     return datetime(*args, tzinfo=NY).timestamp()
 
 
+DAY_SECONDS = 86_400.0
+
+
 def _acct(**overrides):
-    """10,000 USD ``moderate`` account (leverage cap lifted so only the rule under test fires)."""
-    return make_account(**{"max_leverage": 100, **overrides})
+    """10,000 USD ``moderate`` account (leverage cap lifted so only the rule under test fires;
+    the marks of ``T0`` stay usable for days: the price age is not the rule under test)."""
+    return make_account(**{"max_leverage": 100, "max_mark_age_seconds": 30 * DAY_SECONDS, **overrides})
 
 
 def _round_trip(acct, book, start, hold, *, close_price=1.0, symbol="EURUSD", quantity=0.01):
@@ -275,7 +280,7 @@ FRIDAYS = [(2025, 5, 9), (2025, 1, 10)]
 @pytest.mark.parametrize("friday", FRIDAYS)
 def test_weekend_holding_rejects_within_the_buffer_before_the_weekly_close(book, friday):
     acct = _acct(weekend_buffer_minutes=30, now=ny(*friday, 9, 0))
-    assert acct.limits.weekly_close == "Fri 17:00 America/New_York"
+    assert acct.limits.schedule.weekly_close == "Fri 17:00 America/New_York"
     for now, left in ((ny(*friday, 16, 30), 30.0), (ny(*friday, 16, 59, 59), 1 / 60), (ny(*friday, 17, 0), 0.0)):
         d = acct.check(make_order(ts=now), book, now)
         assert codes(d) == [ReasonCode.WEEKEND_HOLDING], now
@@ -293,11 +298,11 @@ def test_weekend_holding_accepts_just_outside_the_buffer(book, friday):
 def test_weekend_holding_view_warns_about_open_positions_inside_the_buffer(book):
     friday = (2025, 5, 9)
     acct = _acct(weekend_buffer_minutes=30, now=ny(*friday, 9, 0))
-    assert WarningCode.WEEKEND_HOLDING_WARNING not in warning_codes(acct.view(book, ny(*friday, 16, 45)))  # flat
+    assert WarningCode.WEEKEND_HOLDING_WARNING not in warning_codes(account_view(acct, book, ny(*friday, 16, 45)))  # flat
     acct.apply_fill(make_fill(quantity=0.1, price=1.0, ts=ny(*friday, 10, 0)), book, ny(*friday, 10, 0))
-    outside = acct.view(book, ny(*friday, 16, 29, 59))
+    outside = account_view(acct, book, ny(*friday, 16, 29, 59))
     assert WarningCode.WEEKEND_HOLDING_WARNING not in warning_codes(outside)
-    inside = acct.view(book, ny(*friday, 16, 45))
+    inside = account_view(acct, book, ny(*friday, 16, 45))
     w = warning(inside, WarningCode.WEEKEND_HOLDING_WARNING)
     assert w["limit"] == 30 and w["value"] == pytest.approx(15)
 
@@ -307,7 +312,7 @@ def test_weekend_holding_off_by_default(book):
     acct.apply_fill(make_fill(quantity=0.1, price=1.0, ts=ny(2025, 5, 9, 10)), book, ny(2025, 5, 9, 10))
     now = ny(2025, 5, 9, 16, 59)
     assert acct.check(make_order(), book, now).accepted
-    assert WarningCode.WEEKEND_HOLDING_WARNING not in warning_codes(acct.view(book, now))
+    assert WarningCode.WEEKEND_HOLDING_WARNING not in warning_codes(account_view(acct, book, now))
 
 
 # ---------------------------------------------------------------- HEDGING_ACROSS_ACCOUNTS
@@ -356,7 +361,7 @@ def test_trade_closed_at_59_9_seconds_counts_as_hft_and_at_60_does_not(book):
     assert acct.hft_count == 1
     _round_trip(acct, book, T0 + 100, 60.0)
     assert acct.hft_count == 1
-    assert acct.view(book, T0 + 200)["hft_count"] == 1
+    assert account_view(acct, book, T0 + 200)["hft_count"] == 1
 
 
 def test_hft_at_the_max_is_accepted_beyond_it_rejected_when_the_plan_says_reject(book):

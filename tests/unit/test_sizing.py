@@ -22,7 +22,7 @@ USDJPY = Instrument("USDJPY", "fx", "USD", "JPY", contract_size=100_000, margin_
 
 #: Limits loose enough that only the risk budget binds in the EURUSD examples below:
 #: 100k equity × 10 max leverage / 110k notional per lot ≈ 9.09 lots; free margin ≈ 90.9 lots.
-LOOSE = Limits(max_leverage=10, account_leverage=100, max_position_lots=5, margin_call_level=100)
+LOOSE = Limits.of(max_leverage=10, account_leverage=100, max_position_lots=5, margin_call_level=100)
 
 
 def size(**kw) -> SizeRecommendation:
@@ -90,13 +90,13 @@ def test_risk_fraction_of_one_is_allowed():
 @pytest.mark.parametrize("n", [1, 7, 37, 200, 333])
 def test_budget_exactly_enough_for_n_steps_gives_n_steps(n):
     # 0.01 lot × 500 USD per lot = 5 USD per step.
-    rec = size(risk_amount=5.0 * n, limits=Limits(max_position_lots=100, max_leverage=100))
+    rec = size(risk_amount=5.0 * n, limits=Limits.of(max_position_lots=100, max_leverage=100))
     assert rec.lots == round(n * 0.01, 10) and rec.bound_by == "risk"
 
 
 @pytest.mark.parametrize("n", [2, 7, 37, 200, 333])
 def test_budget_a_hair_under_n_steps_gives_n_minus_1_steps(n):
-    rec = size(risk_amount=5.0 * n - 1e-6, limits=Limits(max_position_lots=100, max_leverage=100))
+    rec = size(risk_amount=5.0 * n - 1e-6, limits=Limits.of(max_position_lots=100, max_leverage=100))
     assert rec.lots == round((n - 1) * 0.01, 10)
     assert rec.loss_at_stop <= rec.risk_amount
 
@@ -107,10 +107,10 @@ def test_rounding_is_down_never_to_nearest():
 
 
 def test_a_cap_of_0_3_lots_is_30_steps_not_29():
-    rec = size(limits=Limits(max_position_lots=0.3))
+    rec = size(limits=Limits.of(max_position_lots=0.3))
     assert rec.lots == 0.3 and rec.bound_by == "max_position_lots"
     # 5.0 − 4.7 is 0.2999999999999998 in binary floating point.
-    rec = size(held_lots=4.7, limits=Limits(max_position_lots=5.0))
+    rec = size(held_lots=4.7, limits=Limits.of(max_position_lots=5.0))
     assert rec.lots == 0.3 and rec.bound_by == "max_position_lots"
 
 
@@ -124,20 +124,20 @@ def test_lots_are_expressed_to_the_steps_decimals():
 # --- each cap binds ---------------------------------------------------------------------------
 
 def test_max_position_lots_binds():
-    rec = size(limits=Limits(max_position_lots=1.5))
+    rec = size(limits=Limits.of(max_position_lots=1.5))
     assert (rec.lots, rec.bound_by) == (1.5, "max_position_lots")
     assert rec.loss_at_stop == pytest.approx(750.0) and rec.risk_amount == pytest.approx(1_000.0)
 
 
 def test_max_position_lots_counts_lots_already_held_in_the_same_direction():
-    rec = size(held_lots=4.25, limits=Limits(max_position_lots=5))
+    rec = size(held_lots=4.25, limits=Limits.of(max_position_lots=5))
     assert rec.caps["max_position_lots"] == pytest.approx(0.75)
     assert (rec.lots, rec.bound_by) == (0.75, "max_position_lots")
 
 
 def test_max_leverage_binds_with_other_exposure_counted():
     # (2 × 100,000 − 50,000) / 110,000 = 1.3636 lots → 1.36.
-    rec = size(other_notional=50_000.0, limits=Limits(max_leverage=2, max_position_lots=5))
+    rec = size(other_notional=50_000.0, limits=Limits.of(max_leverage=2, max_position_lots=5))
     assert rec.caps["max_leverage"] == pytest.approx(150_000 / 110_000)
     assert (rec.lots, rec.bound_by) == (1.36, "max_leverage")
 
@@ -157,7 +157,7 @@ def test_free_margin_binds():
 def test_free_margin_respects_the_margin_call_level_and_account_leverage():
     # margin allowed = 100,000 × 100 / 200 = 50,000; margin rate max(0.01, 1/20) = 0.05 →
     # 5,500 USD per lot → (50,000 − 45,000) / 5,500 = 0.909 lots.
-    limits = Limits(max_leverage=100, account_leverage=20, margin_call_level=200)
+    limits = Limits.of(max_leverage=100, account_leverage=20, margin_call_level=200)
     rec = size(margin_used=45_000.0, limits=limits)
     assert rec.caps["free_margin"] == pytest.approx(5_000 / 5_500)
     assert (rec.lots, rec.bound_by) == (0.9, "free_margin")
@@ -167,7 +167,7 @@ def test_the_instrument_margin_rate_wins_when_higher_than_1_over_account_leverag
     inst = Instrument("XAUUSD", "metal", "XAU", "USD", contract_size=100, margin_rate=0.05, digits=2)
     # 100 × 2,000 × 0.05 = 10,000 USD margin per lot; 5,000 free → 0.5 lots.
     rec = size(instrument=inst, entry=2000.0, stop_loss=1999.0, equity=100_000.0, margin_used=95_000.0,
-               limits=Limits(max_leverage=100))
+               limits=Limits.of(max_leverage=100))
     assert (rec.lots, rec.bound_by) == (0.5, "free_margin")
 
 
@@ -187,19 +187,19 @@ def test_negative_equity_allows_no_new_exposure():
 # --- ties ------------------------------------------------------------------------------------
 
 def test_equal_lots_prefer_risk():
-    assert size(limits=Limits(max_position_lots=2.0)).bound_by == "risk"
+    assert size(limits=Limits.of(max_position_lots=2.0)).bound_by == "risk"
 
 
 def test_caps_that_round_to_the_same_lots_prefer_risk():
     # risk allows 2.004 lots, the position cap 2.0: both give 2.00 lots.
-    rec = size(risk_amount=1_002.0, limits=Limits(max_position_lots=2.0))
+    rec = size(risk_amount=1_002.0, limits=Limits.of(max_position_lots=2.0))
     assert rec.lots == 2.0 and rec.bound_by == "risk"
 
 
 def test_equal_caps_follow_the_documented_order():
     assert BOUNDS == ("risk", "max_position_lots", "max_leverage", "free_margin")
     # leverage cap (1 × 110,000) / 110,000 = 1 lot; free margin (1,100 × 100 / 100) / 1,100 = 1 lot.
-    rec = size(equity=110_000.0, margin_used=108_900.0, limits=Limits(max_leverage=1, max_position_lots=5))
+    rec = size(equity=110_000.0, margin_used=108_900.0, limits=Limits.of(max_leverage=1, max_position_lots=5))
     assert rec.caps["max_leverage"] == pytest.approx(1.0) and rec.caps["free_margin"] == pytest.approx(1.0)
     assert (rec.lots, rec.bound_by) == (1.0, "max_leverage")
 
@@ -303,15 +303,15 @@ def requests(draw):
     entry = draw(st.floats(low, high))
     distance = entry * draw(st.floats(1e-4, 0.2))
     stop = entry - distance if draw(st.booleans()) else entry + distance
-    limits = Limits(max_position_lots=draw(st.floats(0.01, 100.0)), max_leverage=draw(st.floats(1.0, 500.0)),
+    limits = Limits.of(max_position_lots=draw(st.floats(0.01, 100.0)), max_leverage=draw(st.floats(1.0, 500.0)),
                     account_leverage=draw(st.floats(1.0, 1_000.0)), margin_call_level=draw(st.floats(10.0, 500.0)))
     balance = draw(st.floats(1_000.0, 1e7))
     equity = balance * draw(st.floats(-0.1, 1.5))
     kw = {"instrument": inst, "entry": entry, "stop_loss": stop, "rate": draw(st.floats(5e-3, 2.0)),
           "balance": balance, "equity": equity, "limits": limits,
-          "held_lots": limits.max_position_lots * draw(st.floats(0.0, 1.1)),
-          "other_notional": max(0.0, limits.max_leverage * equity) * draw(st.floats(0.0, 1.1)),
-          "margin_used": max(0.0, equity) * 100 / limits.margin_call_level * draw(st.floats(0.0, 1.1))}
+          "held_lots": limits.exposure.max_position_lots * draw(st.floats(0.0, 1.1)),
+          "other_notional": max(0.0, limits.exposure.max_leverage * equity) * draw(st.floats(0.0, 1.1)),
+          "margin_used": max(0.0, equity) * 100 / limits.exposure.margin_call_level * draw(st.floats(0.0, 1.1))}
     if draw(st.booleans()):
         kw["risk_amount"] = balance * draw(st.floats(1e-4, 0.2))
     else:
@@ -325,14 +325,14 @@ def _bounds_broken(kw: dict, lots: float) -> list[str]:
     per_lot_notional = inst.contract_size * kw["entry"] * kw["rate"]
     loss = lots * abs(kw["entry"] - kw["stop_loss"]) * inst.contract_size * kw["rate"]
     budget = kw.get("risk_amount") or kw["risk_fraction"] * kw["balance"]
-    margin = lots * per_lot_notional * max(inst.margin_rate, 1 / lim.account_leverage)
-    allowed = max(0.0, kw["equity"]) * 100 / lim.margin_call_level
+    margin = lots * per_lot_notional * max(inst.margin_rate, 1 / lim.exposure.account_leverage)
+    allowed = max(0.0, kw["equity"]) * 100 / lim.exposure.margin_call_level
     broken = []
     if loss > budget:
         broken.append("risk")
-    if kw["held_lots"] + lots > lim.max_position_lots:
+    if kw["held_lots"] + lots > lim.exposure.max_position_lots:
         broken.append("max_position_lots")
-    if kw["other_notional"] + lots * per_lot_notional > lim.max_leverage * kw["equity"]:
+    if kw["other_notional"] + lots * per_lot_notional > lim.exposure.max_leverage * kw["equity"]:
         broken.append("max_leverage")
     if kw["margin_used"] + margin > allowed:
         broken.append("free_margin")

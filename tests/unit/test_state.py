@@ -35,9 +35,9 @@ from riskactors.domain import (
     KillMode,
     KillScope,
     KillSwitch,
+    LatestMarks,
     Limits,
     LimitsError,
-    MarkBook,
     NewsCalendar,
     Order,
     Position,
@@ -45,14 +45,16 @@ from riskactors.domain import (
     TradingDayCalendar,
     account_from_state,
     account_to_state,
-    book_from_state,
-    book_to_state,
     default_plan_registry,
     default_registry,
+    marks_from_state,
+    marks_to_state,
     news_from_state,
     news_to_state,
 )
 from riskactors.domain import state as state_module
+from riskactors.domain.accountstate import AccountState, collect_codecs, stored_fields
+from riskactors.domain.views import account_summary, account_view, size_position
 
 CFG = AccountConfig()
 DAY = 86_400.0
@@ -60,7 +62,7 @@ PLAIN_ATOMS = (type(None), bool, int, float, str)
 
 
 # ---------------------------------------------------------------------- helpers
-def market(ts: float = T0) -> MarkBook:
+def market(ts: float = T0) -> LatestMarks:
     """EURUSD, XAUUSD and USDJPY marked near real levels (USD account: USDJPY gives JPY→USD)."""
     return make_book(("EURUSD", 1.0800, 1.0801, ts), ("XAUUSD", 3300.0, 3300.3, ts), ("USDJPY", 145.00, 145.02, ts))
 
@@ -75,13 +77,13 @@ def fill(fid: str, instrument: str, side: str, qty: float, price: float, ts: flo
     return Fill(fid, "acc-1", instrument, side, qty, price, ts, order_id, commission, 0.0, position_id)
 
 
-def accept(acct: Account, book: MarkBook, o: Order, now: float) -> dict:
+def accept(acct: Account, book: LatestMarks, o: Order, now: float) -> dict:
     d = acct.submit(o, book, now)
     assert d["decision"] == "accept", d["reasons"]
     return d
 
 
-def move(acct: Account, book: MarkBook, symbol: str, bid: float, ask: float, now: float) -> list:
+def move(acct: Account, book: LatestMarks, symbol: str, bid: float, ask: float, now: float) -> list:
     set_mark(book, symbol, bid, ask, now)
     return acct.on_market(book, now)
 
@@ -120,11 +122,11 @@ def assert_same_attributes(a: Account, b: Account) -> None:
             assert va.maxlen == vb.maxlen, name
         if isinstance(va, (list, deque)):
             assert [type(v) for v in va] == [type(v) for v in vb], name
-    for (fa, _), (fb, _) in zip(a._orders.values(), b._orders.values(), strict=True):
+    for (fa, _), (fb, _) in zip(a.orders.values(), b.orders.values(), strict=True):
         assert type(fa) is tuple and type(fb) is tuple and fa == fb
-    for (fa, _), (fb, _) in zip(a._fills.values(), b._fills.values(), strict=True):
+    for (fa, _), (fb, _) in zip(a.fills.values(), b.fills.values(), strict=True):
         assert type(fa) is tuple and type(fb) is tuple and fa == fb
-    assert all(type(e) is tuple for e in b._expiry)
+    assert all(type(e) is tuple for e in b.expiry)
     for key, p in a.positions.items():  # every field, by value and type (hedging-ticket fields too)
         q = b.positions[key]
         for f in dataclasses.fields(Position):
@@ -260,17 +262,17 @@ def outcome(fn, *args, **kwargs):
         return ("error", type(exc).__name__, str(exc))
 
 
-def carry_on(acct: Account, book: MarkBook, now: float) -> list:
+def carry_on(acct: Account, book: LatestMarks, now: float) -> list:
     """The same further calls on any account: retries of remembered orders and fills, new orders
     and fills, cancels, marks, expiries, a day roll, views, sizing, ops actions, the events."""
     out = []
-    if acct._orders:  # a retry rebuilt from the stored fingerprint returns the stored decision
-        oid, (fp, _) = next(reversed(acct._orders.items()))
+    if acct.orders:  # a retry rebuilt from the stored fingerprint returns the stored decision
+        oid, (fp, _) = next(reversed(acct.orders.items()))
         inst, side, qty, price, sl, tp, pid = fp
         out.append(outcome(acct.submit, Order(oid, "acc-1", inst, side, qty, now, price, sl, tp, pid), book, now))
         out.append(outcome(acct.submit, Order(oid, "acc-1", inst, side, 7.0, now, price, sl, tp, pid), book, now))
-    if acct._fills:
-        fid, (fp, _) = next(iter(acct._fills.items()))
+    if acct.fills:
+        fid, (fp, _) = next(iter(acct.fills.items()))
         oid, inst, side, qty, price, comm, swap, pid, sl, tp = fp
         retry = Fill(fid, "acc-1", inst, side, qty, price, now, oid, comm, swap, pid, sl, tp)
         out.append(outcome(acct.apply_fill, retry, book, now))
@@ -299,9 +301,9 @@ def carry_on(acct: Account, book: MarkBook, now: float) -> list:
         out.append(outcome(acct.apply_fill, fill(f"c-{p.position_id}", p.instrument, side, abs(p.quantity), px,
                                                  now + 50, position_id=p.position_id if acct.hedging else None),
                            book, now + 50))
-    out.append(outcome(acct.view, book, now + 51))
-    out.append(outcome(acct.summary, book, now + 51))
-    out.append(outcome(acct.size_position, {"instrument": "EURUSD", "entry": 1.0789, "stop_loss": 1.0739,
+    out.append(outcome(account_view, acct, book, now + 51))
+    out.append(outcome(account_summary, acct, book, now + 51))
+    out.append(outcome(size_position, acct, {"instrument": "EURUSD", "entry": 1.0789, "stop_loss": 1.0739,
                                             "risk_fraction": 0.005}, book))
     out.append(outcome(lambda: acct.check(order("p-1", "XAUUSD", "buy", 0.02, now + 52), book, now + 52).to_dict()))
     for rec_id, rec in list(acct.recommendations.items()):
@@ -317,7 +319,7 @@ def carry_on(acct: Account, book: MarkBook, now: float) -> list:
     out.append(outcome(acct.on_market, book, now + DAY))  # day roll
     out.append(outcome(acct.submit, order("n-5", "XAUUSD", "buy", 0.03, now + DAY + 1, sl=3280.0), book,
                        now + DAY + 1))
-    out.append(outcome(acct.view, book, now + DAY + 2))
+    out.append(outcome(account_view, acct, book, now + DAY + 2))
     out.append(list(acct.events))
     return out
 
@@ -337,13 +339,13 @@ def test_account_state_is_plain_msgpack_safe_data(scenario):
     state = account_to_state(acct)
     assert_plain(state)
     assert msgpack_round_trip(state) == state
-    assert state["version"] == STATE_VERSION == 1
+    assert state["version"] == STATE_VERSION == 2
 
 
 def test_restored_account_gives_identical_results_for_the_same_further_calls(scenario):
     acct, book, now = scenario
     packed = msgpack.packb(account_to_state(acct), strict_types=True)  # as a snapshot on storage would
-    restored_book = book_from_state(msgpack.unpackb(msgpack.packb(book_to_state(book)), strict_map_key=True),
+    restored_book = marks_from_state(msgpack.unpackb(msgpack.packb(marks_to_state(book)), strict_map_key=True),
                                     default_registry())
     restored = account_from_state(msgpack.unpackb(packed, strict_map_key=True), CFG)
     original_results = carry_on(acct, book, now)
@@ -351,7 +353,7 @@ def test_restored_account_gives_identical_results_for_the_same_further_calls(sce
     assert restored_results == original_results
     assert account_to_state(restored) == account_to_state(acct)
     assert_same_attributes(acct, restored)
-    assert book_to_state(restored_book) == book_to_state(book)
+    assert marks_to_state(restored_book) == marks_to_state(book)
 
 
 def test_restore_does_not_record_a_second_account_opened_event(scenario):
@@ -368,7 +370,7 @@ def test_state_shares_nothing_mutable_with_the_account_or_its_restorations():
     frozen = copy.deepcopy(state)
     one, two = account_from_state(state, CFG), account_from_state(state, CFG)
     carry_on(acct, book, now)
-    carry_on(one, book_from_state(book_to_state(book), default_registry()), now)
+    carry_on(one, marks_from_state(marks_to_state(book), default_registry()), now)
     assert state == frozen  # neither the source account nor a restored one changed the snapshot
     assert account_to_state(two) == frozen
 
@@ -377,7 +379,7 @@ def test_hedging_state_keeps_ticket_fields_and_closed_ticket_ids():
     acct, _, _ = hedging_busy()
     restored = account_from_state(account_to_state(acct), CFG)
     assert restored.hedging and set(restored.positions) == {"T1", "T2", "hf-6"}
-    assert list(restored._closed_ids) == ["T3"]
+    assert list(restored.closed_ids) == ["T3"]
     reducing = [r for r in restored.reservations.values() if r.position_id is not None]
     assert reducing and all(r.reduces_position for r in reducing)
     assert restored.pending_reducing("T1") == acct.pending_reducing("T1")
@@ -389,7 +391,7 @@ def test_hedging_state_keeps_ticket_fields_and_closed_ticket_ids():
 def test_pending_reservation_expires_at_the_same_instant_after_restore():
     acct, book, _ = netting_busy()
     restored = account_from_state(account_to_state(acct), CFG)
-    assert restored._expiry == acct._expiry and restored._reserved == acct._reserved
+    assert restored.expiry == acct.expiry and restored.reserved == acct.reserved
     expiry = min(r.expires_at for r in acct.reservations.values())
     for a in (acct, restored):
         a.advance(expiry - 1e-3, book)
@@ -433,12 +435,25 @@ def test_recommendation_raised_event_keeps_the_recommendation_as_raised():
 
 # ---------------------------------------------------------------------- drift guard and errors
 def test_every_account_attribute_is_stored_or_explicitly_derived(scenario):
-    # fails when Account gains an attribute that account_to_state does not cover
+    # fails when Account gains an attribute that is not a declared field of AccountState
     acct, _, _ = scenario
-    known = set(state_module._ATTRIBUTE_KEYS) | state_module._DERIVED_ATTRIBUTES
-    assert set(vars(acct)) == known
-    assert set(vars(make_account())) == known
-    assert set(account_to_state(acct)) == set(state_module._ATTRIBUTE_KEYS.values()) | {"version"}
+    declared = {f.name for f in dataclasses.fields(AccountState)}
+    assert set(vars(acct)) == declared
+    assert set(vars(make_account())) == declared
+    derived = {f.name for f in dataclasses.fields(AccountState) if f.metadata.get("derived")}
+    assert derived == {"config", "calendar"}
+    assert set(account_to_state(acct)) == declared - derived | {"version"}
+    assert list(account_to_state(acct))[1:] == list(stored_fields())
+
+
+def test_a_field_without_a_serialisation_rule_is_refused():
+    @dataclasses.dataclass(eq=False)
+    class Grown(AccountState):
+        mood: str = "calm"  # a new field with no codec
+
+    with pytest.raises(TypeError, match=r"Grown\.mood has no serialisation rule"):
+        collect_codecs(Grown)
+    assert collect_codecs(AccountState) == stored_fields()
 
 
 def test_stored_dataclasses_carry_every_field():
@@ -451,11 +466,11 @@ def test_stored_dataclasses_carry_every_field():
     assert state["events"]["maxlen"] == acct.events.maxlen and state["closed_trades"]["maxlen"] == 100_000
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", None])
+@pytest.mark.parametrize("version", [0, 3, "1", None])
 def test_unknown_state_version_is_a_clear_value_error(version):
     state = account_to_state(make_account())
     state["version"] = version
-    with pytest.raises(ValueError, match=r"unknown account state version .* reads version 1"):
+    with pytest.raises(ValueError, match=r"unknown account state version .* reads versions 1 and 2"):
         account_from_state(state, CFG)
 
 
@@ -514,12 +529,12 @@ def test_book_round_trip_keeps_latest_marks_rates_and_newer_only_rule():
     book = market()
     set_mark(book, "EURUSD", 1.0805, 1.0806, T0 + 5)
     set_mark(book, "GBPUSD", 1.3300, 1.3302, T0 + 6)
-    state = book_to_state(book)
+    state = marks_to_state(book)
     assert state[0] == {"instrument": "EURUSD", "bid": 1.0805, "ask": 1.0806, "ts": T0 + 5}
     assert_plain(state)
     assert msgpack_round_trip(state) == state
-    restored = book_from_state(state, default_registry())
-    assert book_to_state(restored) == state and len(restored) == 4
+    restored = marks_from_state(state, default_registry())
+    assert marks_to_state(restored) == state and len(restored) == 4
     for pair in (("JPY", "USD"), ("EUR", "USD"), ("GBP", "JPY"), ("XAU", "USD")):
         assert restored.rate(*pair) == book.rate(*pair)
     stale = dataclasses.replace(book.get("EURUSD"), bid=1.0, ask=1.0, ts=T0)
@@ -527,13 +542,13 @@ def test_book_round_trip_keeps_latest_marks_rates_and_newer_only_rule():
 
 
 def test_book_state_errors():
-    assert book_to_state(MarkBook(default_registry())) == []
-    assert len(book_from_state([], default_registry())) == 0
-    twice = book_to_state(market()) * 2
+    assert marks_to_state(LatestMarks(default_registry())) == []
+    assert len(marks_from_state([], default_registry())) == 0
+    twice = marks_to_state(market()) * 2
     with pytest.raises(ValueError, match="appears twice"):
-        book_from_state(twice, default_registry())
+        marks_from_state(twice, default_registry())
     with pytest.raises(TypeError, match="list of marks"):
-        book_from_state({"EURUSD": 1.08}, default_registry())
+        marks_from_state({"EURUSD": 1.08}, default_registry())
 
 
 def test_news_round_trip_keeps_events_in_time_order_with_tuples():
@@ -571,8 +586,10 @@ def test_restored_news_gives_the_same_blackout_decision():
 def test_public_api_exports_the_state_functions():
     from riskactors import domain
 
-    for name in ("STATE_VERSION", "account_to_state", "account_from_state", "book_to_state", "book_from_state",
-                 "news_to_state", "news_from_state"):
-        assert name in domain.__all__ and name in state_module.__all__
+    for name in ("STATE_VERSION", "account_to_state", "marks_to_state", "marks_from_state", "news_to_state",
+                 "news_from_state", "state_fields"):
+        assert name in state_module.__all__
+        assert name == "state_fields" or name in domain.__all__
+    assert "account_from_state" in domain.__all__
     restored = account_from_state(account_to_state(make_account()), CFG)
-    assert type(restored._orders) is OrderedDict and type(restored.recommendations) is OrderedDict
+    assert type(restored.orders) is OrderedDict and type(restored.recommendations) is OrderedDict

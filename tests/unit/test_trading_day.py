@@ -10,6 +10,7 @@ import pytest
 from unitkit import NY, T0, codes, make_account, make_fill, make_order, set_mark
 
 from riskactors.domain import AccountConfig, ReasonCode, TradingDayCalendar
+from riskactors.domain.views import account_view
 
 
 def ny(*args) -> float:
@@ -78,7 +79,7 @@ def test_event_after_1700_new_york_resets_day_start_balance_and_daily_loss(book)
     acct = make_account()
     assert acct.trading_day == date(2025, 5, 6)
     acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-300), book, T0)
-    assert acct.view(book, T0)["daily_loss"] == pytest.approx(300)
+    assert account_view(acct, book, T0)["daily_loss"] == pytest.approx(300)
     # before the roll: 300 lost today + 300 at the stop > 500
     assert codes(acct.check(make_order(quantity=0.3, stop_loss=0.99), book, T0)) == [ReasonCode.DAILY_LOSS_LIMIT]
 
@@ -93,7 +94,7 @@ def test_event_after_1700_new_york_resets_day_start_balance_and_daily_loss(book)
     assert acct.day_start_balance == pytest.approx(9_700)
     assert acct.day_start_equity == pytest.approx(9_700)
     assert acct.day_realized_pnl == 0.0
-    v = acct.view(book, roll)
+    v = account_view(acct, book, roll)
     assert v["daily_loss"] == 0.0 and v["daily_loss_floor"] == pytest.approx(9_200)
     assert v["max_loss"] == pytest.approx(300)  # max loss still counts from the initial balance
     assert acct.check(make_order(quantity=0.5, stop_loss=0.99), book, roll).accepted
@@ -113,12 +114,13 @@ def test_submit_and_fill_also_roll_the_day(book):
     assert acct2.day_start_balance == 10_000 and acct2.trading_day == date(2025, 5, 7)
 
 
-def test_several_days_without_events_roll_once(book):
+def test_several_days_without_events_roll_once_per_day_each_at_its_boundary(book):
     acct = make_account()
     acct.on_market(book, ny(2025, 5, 9, 12, 0))
     assert acct.trading_day == date(2025, 5, 9) and acct.trading_days == 0
     rolled = [e for e in acct.events if e["type"] == "day_rolled"]
-    assert len(rolled) == 1 and rolled[0]["ended"] == "2025-05-06"
+    assert [e["ended"] for e in rolled] == ["2025-05-06", "2025-05-07", "2025-05-08"]
+    assert [e["at"] for e in rolled] == [ny(2025, 5, d, 17, 0) for d in (6, 7, 8)]  # the due instants
 
 
 def test_day_roll_across_spring_forward_happens_at_1700_edt(book):

@@ -25,9 +25,9 @@ from riskactors.domain import (
     AccountConfig,
     Decision,
     Fill,
+    LatestMarks,
     Limits,
     Mark,
-    MarkBook,
     Order,
     default_plan_registry,
     default_registry,
@@ -59,15 +59,15 @@ def make_account(plan: str = "moderate", balance: float = 10_000, *, currency: s
                    make_limits(plan, balance, **overrides), now, config)
 
 
-def make_book(*marks: tuple) -> MarkBook:
-    """A MarkBook over the shipped registry, with marks ``(symbol, bid[, ask[, ts]])``."""
-    book = MarkBook(default_registry())
+def make_book(*marks: tuple) -> LatestMarks:
+    """A LatestMarks over the shipped registry, with marks ``(symbol, bid[, ask[, ts]])``."""
+    book = LatestMarks(default_registry())
     for m in marks:
         set_mark(book, *m)
     return book
 
 
-def set_mark(book: MarkBook, symbol: str, bid: float, ask: float | None = None, ts: float = T0) -> Mark:
+def set_mark(book: LatestMarks, symbol: str, bid: float, ask: float | None = None, ts: float = T0) -> Mark:
     """Apply a mark (``ask`` defaults to ``bid``: zero spread) and return it."""
     mark = Mark(symbol, bid, bid if ask is None else ask, ts)
     assert book.apply(mark), f"mark {mark} not stored (older than the held one)"
