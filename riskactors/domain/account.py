@@ -140,7 +140,7 @@ class Account(AccountState):
     # ================================================================== 2. time passes
     def advance(self, now: float, latest: LatestMarks) -> list[dict[str, Any]]:
         """Apply every time-driven event due at or before ``now``, in due order, and move the
-        account's clock to ``now`` (never back: an earlier ``now`` changes nothing).
+        account's clock to ``now`` (never back).
 
         Due events: the day roll at each trading-day boundary (one roll per day, recorded at
         the boundary), a reservation's expiry (at ``expires_at``), the time-limit failure (at
@@ -151,8 +151,6 @@ class Account(AccountState):
         list of dict
             Breach events caused (the ``TIME_LIMIT`` failure; empty if none).
         """
-        if now <= self.clock:
-            return []
         events: list[dict[str, Any]] = []
         equity: list[float] = []  # nothing moves equity while time alone passes: value it once
         while True:
@@ -174,7 +172,7 @@ class Account(AccountState):
                 if not equity:
                     equity.append(value(self, latest).equity)
                 self._roll_day(roll_at, equity[0])
-        self.clock = now
+        self.clock = max(self.clock, now)
         return events
 
     def _expire(self, expires_at: float) -> None:
@@ -611,7 +609,7 @@ class Account(AccountState):
         """The account as it will be at ``at`` if nothing but time happens: day rolled,
         reservations expired, time limit applied. ``self`` when nothing falls due by then;
         otherwise a copy (this account is not changed, nothing is recorded)."""
-        if at <= self.clock or self.next_due() > at:
+        if self.next_due() > at:
             return self
         twin = account_from_state(account_to_state(self), self.config)
         twin.advance(at, latest)

@@ -12,6 +12,12 @@ CONTRACT = {"EURUSD": 100_000.0, "XAUUSD": 100.0, "USDJPY": 100_000.0}
 _last_ts = 0.0
 
 
+def aged_out(positions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Positions without ``mark_age_seconds``: a mark's age grows with the clock by itself, so
+    two views read a moment apart differ in it and in nothing else."""
+    return [{k: v for k, v in p.items() if k != "mark_age_seconds"} for p in positions]
+
+
 def fresh_ts() -> float:
     """A strictly increasing epoch-seconds timestamp that tracks the wall clock."""
     global _last_ts
@@ -62,7 +68,10 @@ class Api:
         keep = ("balance", "equity", "positions", "reservations", "limits", "status", "kill_switch", "kill_switches",
                 "plan", "plan_version", "initial_balance", "recommendations", "breaches", "closed_trades")
         events = (await self.client.get(f"/v1/accounts/{account_id}/events", params={"limit": 2000})).json()
-        return {"view": {k: v[k] for k in keep}, "events": events["events"]}
+        view = {k: v[k] for k in keep}
+        # a mark's age grows with the clock by itself: it is not a change of the account
+        view["positions"] = aged_out(view["positions"])
+        return {"view": view, "events": events["events"]}
 
     def id(self, name: str) -> str:
         """``<uid>-<name>``: an id unique to this test."""

@@ -4,8 +4,10 @@ firm routes and the legacy risk-signal routes (``/risk-report/{login}``, ``/risk
 metrics are computed here by hand.
 
 The trades are fills stamped in yesterday's trading day (explicit ``ts``), so their hold times
-are exact. The configuration test runs on a deployment of its own: the analytics thresholds
-are firm-wide and would change the answers of every other test of the session.
+are exact, on a deployment of this module's own (one shard): in the session's shared deployment
+the clock is already today, and fills stamped yesterday would be late, booked to today. Marks
+are stamped at the trades' times too. The configuration test runs on a deployment of its own:
+the analytics thresholds are firm-wide and would change the answers of the other tests.
 """
 
 from __future__ import annotations
@@ -20,7 +22,31 @@ from httpkit import Api, locs
 from riskactors.domain import TradingDayCalendar
 
 pytestmark = pytest.mark.anyio
-sharded = pytest.mark.parametrize("deployment", ["sharded"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def deployment(ray_session):
+    """This module's own sharded deployment (one shard): its clock is moved only by its events."""
+    from tests.conftest import _deployment
+
+    settings, runtime = _deployment(ray_session, "sharded", shards=1)
+    yield settings, runtime
+    runtime.shutdown()
+
+
+@pytest.fixture
+async def api(deployment, uid):
+    from tests.conftest import asgi_client
+
+    async with asgi_client(*deployment) as client:
+        yield Api(client, uid)
+
+
+async def _marks(api, ts: float, prices: dict[str, tuple[float, float]]) -> None:
+    """Marks stamped at ``ts`` (the trades' day), not at the wall clock."""
+    body = {"marks": [{"instrument": s, "bid": b, "ask": a, "ts": ts} for s, (b, a) in prices.items()]}
+    r = await api.client.post("/v1/marks", json=body)
+    assert r.status_code == 200, r.text
 
 # Closed trades of account A, times in seconds after ``base`` (1 lot EURUSD = 100,000 units,
 # 1 lot XAUUSD = 100 oz, USD account: P&L = Δprice × lots × contract size):
@@ -97,13 +123,12 @@ async def _analytics(api, path: str) -> dict:
     return r.json()
 
 
-@sharded
 async def test_account_analytics_match_hand_computed_metrics_and_the_legacy_report(api, deployment, uid):
     base = _base(deployment)
     # a numeric account id: the legacy report answers it as an int, as the earlier service did
     login = str(int(uid[1:], 16))
     await _register(api, login, base)
-    await api.marks({"EURUSD": (1.10000, 1.10020), "XAUUSD": (2300.00, 2300.50)})
+    await _marks(api, base - 1, {"EURUSD": (1.10000, 1.10020), "XAUUSD": (2300.00, 2300.50)})
     await _trades_of_a(api, login, base)
 
     out = await _analytics(api, f"/v1/accounts/{login}/analytics")
@@ -137,7 +162,6 @@ async def test_account_analytics_match_hand_computed_metrics_and_the_legacy_repo
     assert legacy["metrics"] == out["window"]
 
 
-@sharded
 async def test_an_account_without_trades_has_no_legacy_report_and_empty_metrics(api, deployment):
     base = _base(deployment)
     acct = api.id("quiet")
@@ -150,8 +174,8 @@ async def test_an_account_without_trades_has_no_legacy_report_and_empty_metrics(
     assert out["last_trade_at"] is None
 
     # an open position is not a closed trade
-    await api.marks({"EURUSD": (1.10000, 1.10020)})
-    await api.trade(acct, "EURUSD", "buy", 0.1, 1.10020)
+    await _marks(api, base - 1, {"EURUSD": (1.10000, 1.10020)})
+    await _fill(api, acct, "EURUSD", "buy", 0.1, 1.10020, base)
     out = await _analytics(api, f"/v1/accounts/{acct}/analytics")
     assert out["all"]["trades"] == 0 and out["open_positions"] == 1
     assert (await api.client.get(f"/risk-report/{acct}")).status_code == 404
@@ -167,7 +191,6 @@ async def test_an_account_without_trades_has_no_legacy_report_and_empty_metrics(
         assert r.status_code == 404 and r.json()["detail"]["code"] == "UNKNOWN_CHALLENGE", (path, r.text)
 
 
-@sharded
 async def test_user_and_challenge_analytics_pool_the_trades_of_their_accounts(api, deployment):
     """A (the four trades above) and B (50,000; one long 1 lot EURUSD 1.10000 → 1.10050 from
     150 s to 250 s, with a stop-loss: +50), one user and one challenge. Pooled in close order:
@@ -178,7 +201,7 @@ async def test_user_and_challenge_analytics_pool_the_trades_of_their_accounts(ap
     await _register(api, a, base)
     await _register(api, b, base, balance=50_000.0)
     await _register(api, api.id("other"), base, user="u2", challenge="c2")  # not pooled
-    await api.marks({"EURUSD": (1.10000, 1.10020), "XAUUSD": (2300.00, 2300.50)})
+    await _marks(api, base - 1, {"EURUSD": (1.10000, 1.10020), "XAUUSD": (2300.00, 2300.50)})
     await _trades_of_a(api, a, base)
     await _fill(api, b, "EURUSD", "buy", 1.0, 1.10000, base + 150, stop_loss=1.09000)
     await _fill(api, b, "EURUSD", "sell", 1.0, 1.10050, base + 250)

@@ -11,6 +11,7 @@ The table :data:`CASES` has one entry per mutating route; a test checks that it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -256,7 +257,10 @@ async def _position_size(api: Api) -> Prepared:
 
 
 async def _recommendation(api: Api, verb: str) -> Prepared:
-    """A pending limit-reduction recommendation: one losing day yesterday, rolled today."""
+    """A pending limit-reduction recommendation: one losing day yesterday, rolled today. On a
+    deployment of the test's own: on the shared one the clock is already today, and trades
+    stamped yesterday would be late, booked to today (no roll would follow them)."""
+    await api.own()
     settings, _ = api.deployment
     cal = TradingDayCalendar(settings.trading_day_rollover, settings.trading_day_timezone)
     base = cal.start_of(cal.day_of(time.time()) - timedelta(days=1)) + 3_600
@@ -264,7 +268,9 @@ async def _recommendation(api: Api, verb: str) -> Prepared:
     r = await api.client.post("/v1/accounts", json=_account_body(api, "r", opened_at=base, limits={
         "max_orders_per_second": 1000, "recommend_losing_streak_days": 1}))
     assert r.status_code == 201, r.text
-    await api.marks({"EURUSD": EURUSD})
+    r = await api.client.post("/v1/marks", json={"marks": [
+        {"instrument": "EURUSD", "bid": EURUSD[0], "ask": EURUSD[1], "ts": base + 30}]})
+    assert r.status_code == 200, r.text
     await api.fill(acct, "EURUSD", "buy", 1.0, 1.10020, ts=base + 60)
     await api.fill(acct, "EURUSD", "sell", 1.0, 1.09920, ts=base + 120)
     recs = (await api.view(acct))["recommendations"]
@@ -325,11 +331,21 @@ def deployment(sharded_deployment):
 
 
 @pytest.fixture
-async def api(app_client, uid, deployment):
-    """:class:`Api` that also knows its deployment (the recommendation setup needs its calendar)."""
-    async with app_client as client:
+async def api(app_client, uid, deployment, fresh_deployment):
+    """:class:`Api` that also knows its deployment (the recommendation setup needs its calendar);
+    ``await api.own()`` moves it to a deployment of the test's own."""
+    from tests.conftest import asgi_client
+
+    async with app_client as client, contextlib.AsyncExitStack() as stack:
         a = Api(client, uid)
         a.deployment = deployment
+
+        async def own() -> None:
+            settings, runtime = fresh_deployment("sharded", shards=1)
+            a.client = await stack.enter_async_context(asgi_client(settings, runtime))
+            a.deployment = (settings, runtime)
+
+        a.own = own
         yield a
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from httpkit import codes, locs
+from httpkit import Api, aged_out, codes, locs
 
 from riskactors.domain import TradingDayCalendar
 
@@ -106,12 +106,13 @@ async def test_max_daily_trades_counts_opening_fills_and_pending_opening_orders(
 
 
 async def test_cooldown_after_a_losing_close_blocks_opening_orders(api):
-    """A losing close at t: no new opening order before t + 300 s."""
+    """A losing close at t: no new opening order before t + 300 s (t is 400 s ago: the checks
+    are stamped between t and now, never in the future)."""
     acct = api.id("a")
     await _register(api, "a", cooldown_seconds=300)
     await api.marks({"EURUSD": EURUSD})
-    await api.trade(acct, "EURUSD", "buy", 0.1, 1.10020)
-    t = time.time()
+    t = time.time() - 400
+    await api.fill(acct, "EURUSD", "buy", 0.1, 1.10020, ts=t - 10)
     closed = await api.fill(acct, "EURUSD", "sell", 0.1, 1.09920, ts=t)
     assert closed["closed_trade"]["pnl"] == pytest.approx(-10.0)
     assert (await api.view(acct))["last_losing_close"] == t
@@ -250,7 +251,7 @@ async def test_a_hedging_account_holds_tickets_and_a_closing_fill_closes_only_it
         assert locs(r) == [["body", field]], body
         assert words in r.json()["detail"][0]["msg"], r.json()
     v2 = await api.view(acct)
-    assert v2["positions"] == v["positions"] and v2["balance"] == v["balance"]
+    assert aged_out(v2["positions"]) == aged_out(v["positions"]) and v2["balance"] == v["balance"]
 
     r = await api.client.post("/v1/accounts", json={"account_id": api.id("x"), "user_id": api.id("u1"),
                                                     "challenge_id": api.id("c1"), "currency": "USD",
@@ -325,17 +326,33 @@ async def _losing_day(api, acct: str, base: float) -> str:
     return closed["closed_trade"]["close_day"]
 
 
-async def test_a_losing_day_raises_a_recommendation_at_the_roll_that_ops_apply_or_dismiss(api, deployment):
+@pytest.fixture
+async def yesterday_api(fresh_deployment, uid):
+    """An :class:`Api` over a deployment of this test's own: its clock is moved only by this
+    test's events, so trades stamped yesterday are yesterday's (on the session's deployment the
+    clock is today, and they would be late, booked to today)."""
+    from tests.conftest import asgi_client
+
+    deployment = fresh_deployment("sharded", shards=1)
+    async with asgi_client(*deployment) as client:
+        yield Api(client, uid), deployment
+
+
+async def test_a_losing_day_raises_a_recommendation_at_the_roll_that_ops_apply_or_dismiss(yesterday_api, deployment):
+    api, own = yesterday_api  # (``deployment``, the module's parameter, is not used here)
+    deployment = own
     base = _yesterday_start(deployment)
     a, b = api.id("a"), api.id("b")
     # a: one losing day in a row is a streak; b: a day's loss > 0.05 % of its start balance (50)
     await _register(api, "a", opened_at=base, recommend_losing_streak_days=1)
     await _register(api, "b", opened_at=base, recommend_losing_streak_days=None, recommend_day_loss_fraction=0.0005)
-    await api.marks({"EURUSD": EURUSD})
+    r = await api.client.post("/v1/marks", json={"marks": [
+        {"instrument": "EURUSD", "bid": EURUSD[0], "ask": EURUSD[1], "ts": base + 30}]})
+    assert r.status_code == 200, r.text
     day_a = await _losing_day(api, a, base)
     day_b = await _losing_day(api, b, base)
 
-    # the next request on the account (server time, the next trading day) rolls the day
+    # a view as of the deployment clock (server time, the next trading day) shows the roll
     v = await api.view(a)
     assert v["trading_day"] > day_a
     assert len(v["recommendations"]) == 1
