@@ -170,7 +170,7 @@ class AccountHost:
                 acct = account_from_state(st, self.account_config)
                 self.accounts[acct.account_id] = acct
                 self._schedule(acct)
-            self.latest = marks_from_state(snap.host["book"], self.registry)
+            self.latest = marks_from_state(snap.host.get("marks", snap.host.get("book")), self.registry)  # v1: "book"
             self.news = news_from_state(snap.host["news"])
             self.clock = float(snap.host.get("clock", max((a.clock for a in self.accounts.values()), default=0.0)))
         self._replaying = True
@@ -206,7 +206,7 @@ class AccountHost:
             return {"path": None, "seq": None}
         self._store.commit()
         path = self._store.snapshot([account_to_state(a) for a in self.accounts.values()],
-                                    {"book": marks_to_state(self.latest), "news": news_to_state(self.news),
+                                    {"marks": marks_to_state(self.latest), "news": news_to_state(self.news),
                                      "clock": self.clock})
         return {"path": path, "seq": self._store.journal.seq}
 

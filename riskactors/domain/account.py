@@ -302,7 +302,7 @@ class Account(AccountState):
             sums[3 + side] -= r.quantity
             self.opening_reservations -= 1
         if sums[2] == 0:
-            del self.reserved[r.instrument]  # reset: no float drift survives an empty book
+            del self.reserved[r.instrument]  # reset: no float drift survives an empty index
         heap = self.expiry
         while heap and (heap[0][1] not in self.reservations
                         or self.reservations[heap[0][1]].expires_at != heap[0][0]):

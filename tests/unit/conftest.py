@@ -12,7 +12,7 @@ from unitkit import (  # noqa: F401
     accepted,
     codes,
     make_account,
-    make_book,
+    make_marks,
     make_fill,
     make_limits,
     make_order,
@@ -27,9 +27,9 @@ from riskactors.domain import Account, LatestMarks
 
 
 @pytest.fixture
-def book() -> LatestMarks:
+def marks() -> LatestMarks:
     """EURUSD marked at 1.0 (zero spread): USD-quoted, exact money."""
-    return make_book(("EURUSD", 1.0))
+    return make_marks(("EURUSD", 1.0))
 
 
 @pytest.fixture

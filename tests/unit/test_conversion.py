@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from unitkit import T0, make_account, make_book, make_fill, make_order, set_mark
+from unitkit import T0, make_account, make_marks, make_fill, make_order, set_mark
 
 from riskactors.domain import ConversionUnavailable, LatestMarks, Mark, default_registry
 from riskactors.domain.views import account_view
@@ -14,79 +14,79 @@ from riskactors.domain.views import account_view
 
 # ---------------------------------------------------------------- LatestMarks.rate
 def test_rate_of_a_currency_to_itself_is_one():
-    assert make_book().rate("USD", "USD") == 1.0
+    assert make_marks().rate("USD", "USD") == 1.0
 
 
 def test_direct_pair_gives_its_mid_and_the_inverse_gives_one_over_mid():
-    book = make_book(("USDJPY", 149.9, 150.1))
-    assert book.rate("USD", "JPY") == pytest.approx(150.0)
-    assert book.rate("JPY", "USD") == pytest.approx(1 / 150.0)
+    marks = make_marks(("USDJPY", 149.9, 150.1))
+    assert marks.rate("USD", "JPY") == pytest.approx(150.0)
+    assert marks.rate("JPY", "USD") == pytest.approx(1 / 150.0)
 
 
 def test_cross_through_usd_when_no_direct_pair_is_marked():
-    book = make_book(("USDCHF", 0.9), ("EURUSD", 1.1))
-    assert book.rate("CHF", "EUR") == pytest.approx(1 / 0.9 / 1.1)
-    set_mark(book, "EURCHF", 0.97)  # a marked direct pair wins over the cross
-    assert book.rate("CHF", "EUR") == pytest.approx(1 / 0.97)
+    marks = make_marks(("USDCHF", 0.9), ("EURUSD", 1.1))
+    assert marks.rate("CHF", "EUR") == pytest.approx(1 / 0.9 / 1.1)
+    set_mark(marks, "EURCHF", 0.97)  # a marked direct pair wins over the cross
+    assert marks.rate("CHF", "EUR") == pytest.approx(1 / 0.97)
 
 
 def test_no_rate_is_none_never_one():
-    book = make_book(("EURUSD", 1.1), ("XAUUSD", 2000.0))
-    assert book.rate("JPY", "USD") is None
-    assert book.rate("JPY", "EUR") is None  # EUR->USD known, JPY->USD not
-    assert book.rate("XAU", "USD") is None  # only fx pairs convert
+    marks = make_marks(("EURUSD", 1.1), ("XAUUSD", 2000.0))
+    assert marks.rate("JPY", "USD") is None
+    assert marks.rate("JPY", "EUR") is None  # EUR->USD known, JPY->USD not
+    assert marks.rate("XAU", "USD") is None  # only fx pairs convert
 
 
 def test_freshest_of_two_symbols_for_the_same_pair_is_used():
-    book = make_book(("USDJPY", 150.0, 150.0, T0), ("usdjpy.", 151.0, 151.0, T0 + 1))
-    assert book.rate("USD", "JPY") == pytest.approx(151.0)
+    marks = make_marks(("USDJPY", 150.0, 150.0, T0), ("usdjpy.", 151.0, 151.0, T0 + 1))
+    assert marks.rate("USD", "JPY") == pytest.approx(151.0)
 
 
 def test_older_mark_is_ignored():
-    book = LatestMarks(default_registry())
-    assert book.apply(Mark("EURUSD", 1.1, 1.1, T0 + 5))
-    assert not book.apply(Mark("EURUSD", 1.0, 1.0, T0))
-    assert book.get("EURUSD").bid == 1.1
-    assert len(book) == 1
+    marks = LatestMarks(default_registry())
+    assert marks.apply(Mark("EURUSD", 1.1, 1.1, T0 + 5))
+    assert not marks.apply(Mark("EURUSD", 1.0, 1.0, T0))
+    assert marks.get("EURUSD").bid == 1.1
+    assert len(marks) == 1
 
 
 # ---------------------------------------------------------------- realized P&L in account currency
 def test_usd_account_trading_usdjpy_realizes_jpy_pnl_converted_at_one_over_usdjpy_mid(account):
-    book = make_book(("USDJPY", 150.0))
-    account.apply_fill(make_fill(instrument="USDJPY", quantity=1.0, price=150.0), book, T0)
-    set_mark(book, "USDJPY", 151.49, 151.51, ts=T0 + 1)
-    out = account.apply_fill(make_fill(instrument="USDJPY", side="sell", quantity=1.0, price=151.5), book, T0 + 1)
+    marks = make_marks(("USDJPY", 150.0))
+    account.apply_fill(make_fill(instrument="USDJPY", quantity=1.0, price=150.0), marks, T0)
+    set_mark(marks, "USDJPY", 151.49, 151.51, ts=T0 + 1)
+    out = account.apply_fill(make_fill(instrument="USDJPY", side="sell", quantity=1.0, price=151.5), marks, T0 + 1)
     pnl_jpy = 1.5 * 1.0 * 100_000
     assert out["realized_pnl"] == pytest.approx(pnl_jpy / 151.5)  # 990.10 USD
     assert account.balance == pytest.approx(10_000 + pnl_jpy / 151.5)
 
 
 def test_usd_account_usdjpy_floating_pnl_is_converted_at_the_latest_mark(account):
-    book = make_book(("USDJPY", 150.0))
-    account.apply_fill(make_fill(instrument="USDJPY", quantity=1.0, price=150.0), book, T0)
-    set_mark(book, "USDJPY", 151.5, ts=T0 + 1)
-    v = account_view(account, book, T0 + 1)
+    marks = make_marks(("USDJPY", 150.0))
+    account.apply_fill(make_fill(instrument="USDJPY", quantity=1.0, price=150.0), marks, T0)
+    set_mark(marks, "USDJPY", 151.5, ts=T0 + 1)
+    v = account_view(account, marks, T0 + 1)
     assert v["floating_pnl"] == pytest.approx(150_000 / 151.5)
     assert v["notional"] == pytest.approx(100_000)  # 1 lot of USD is 100,000 USD
 
 
 def test_jpy_account_trading_eurusd_converts_usd_pnl_via_usdjpy():
     acct = make_account(plan="two_step_phase1", balance=10_000_000, currency="JPY")
-    book = make_book(("EURUSD", 1.1), ("USDJPY", 150.0))
-    acct.apply_fill(make_fill(quantity=1.0, price=1.1), book, T0)
-    set_mark(book, "EURUSD", 1.11, ts=T0 + 1)
-    set_mark(book, "USDJPY", 152.0, ts=T0 + 1)
-    out = acct.apply_fill(make_fill(side="sell", quantity=1.0, price=1.11), book, T0 + 1)
+    marks = make_marks(("EURUSD", 1.1), ("USDJPY", 150.0))
+    acct.apply_fill(make_fill(quantity=1.0, price=1.1), marks, T0)
+    set_mark(marks, "EURUSD", 1.11, ts=T0 + 1)
+    set_mark(marks, "USDJPY", 152.0, ts=T0 + 1)
+    out = acct.apply_fill(make_fill(side="sell", quantity=1.0, price=1.11), marks, T0 + 1)
     assert out["realized_pnl"] == pytest.approx(0.01 * 100_000 * 152.0)  # 152,000 JPY
     assert acct.balance == pytest.approx(10_152_000)
 
 
 def test_eur_account_trading_usdchf_converts_chf_pnl_through_usd():
     acct = make_account(balance=10_000, currency="EUR")
-    book = make_book(("USDCHF", 0.9), ("EURUSD", 1.1))  # no EURCHF mark: CHF->USD->EUR
-    acct.apply_fill(make_fill(instrument="USDCHF", quantity=1.0, price=0.9), book, T0)
-    set_mark(book, "USDCHF", 0.91, ts=T0 + 1)
-    out = acct.apply_fill(make_fill(instrument="USDCHF", side="sell", quantity=1.0, price=0.91), book, T0 + 1)
+    marks = make_marks(("USDCHF", 0.9), ("EURUSD", 1.1))  # no EURCHF mark: CHF->USD->EUR
+    acct.apply_fill(make_fill(instrument="USDCHF", quantity=1.0, price=0.9), marks, T0)
+    set_mark(marks, "USDCHF", 0.91, ts=T0 + 1)
+    out = acct.apply_fill(make_fill(instrument="USDCHF", side="sell", quantity=1.0, price=0.91), marks, T0 + 1)
     pnl_chf = 0.01 * 100_000
     assert out["realized_pnl"] == pytest.approx(pnl_chf * (1 / 0.91) * (1 / 1.1))
     assert acct.positions == {}
@@ -94,36 +94,36 @@ def test_eur_account_trading_usdchf_converts_chf_pnl_through_usd():
 
 def test_eur_account_gbpjpy_cross_check_uses_converted_notional():
     acct = make_account(balance=100_000, currency="EUR", max_leverage=100)
-    book = make_book(("GBPJPY", 200.0), ("USDJPY", 160.0), ("EURUSD", 1.25))
+    marks = make_marks(("GBPJPY", 200.0), ("USDJPY", 160.0), ("EURUSD", 1.25))
     # 1 lot GBPJPY = 100,000 x 200 JPY = 20,000,000 JPY -> /160 USD -> /1.25 EUR = 100,000 EUR
-    acct.apply_fill(make_fill(instrument="GBPJPY", quantity=1.0, price=200.0), book, T0)
-    assert account_view(acct, book, T0)["notional"] == pytest.approx(100_000)
+    acct.apply_fill(make_fill(instrument="GBPJPY", quantity=1.0, price=200.0), marks, T0)
+    assert account_view(acct, marks, T0)["notional"] == pytest.approx(100_000)
 
 
 # ---------------------------------------------------------------- unknown rate
 def test_fill_without_a_conversion_rate_raises_and_changes_nothing(account):
-    book = make_book(("EURJPY", 160.0), ("EURUSD", 1.1))
-    account.apply_fill(make_fill(quantity=0.1, price=1.1), book, T0)
+    marks = make_marks(("EURJPY", 160.0), ("EURUSD", 1.1))
+    account.apply_fill(make_fill(quantity=0.1, price=1.1), marks, T0)
     o = "ord-pending"
-    account.submit(make_order(order_id=o, quantity=0.1), book, T0)
+    account.submit(make_order(order_id=o, quantity=0.1), marks, T0)
     before = (account.balance, copy.deepcopy(account.positions), copy.deepcopy(account.reservations),
               account.event_seq, account.trading_day, account.day_start_balance)
     f = make_fill(instrument="EURJPY", quantity=0.1, price=160.0, order_id=o, commission=-5.0)
     later = T0 + 6 * 3600  # after the 17:00 New York roll: not even the day roll may happen
     with pytest.raises(ConversionUnavailable) as exc:
-        account.apply_fill(f, book, later)
+        account.apply_fill(f, marks, later)
     assert exc.value.code == "NO_CONVERSION_RATE" and "JPY->USD" in exc.value.message
     after = (account.balance, account.positions, account.reservations, account.event_seq, account.trading_day,
              account.day_start_balance)
     assert after == before
     # once the rate is known the same fill applies (the failed attempt was not remembered)
-    set_mark(book, "USDJPY", 150.0, ts=T0 + 1)
-    out = account.apply_fill(f, book, T0 + 1)
+    set_mark(marks, "USDJPY", 150.0, ts=T0 + 1)
+    out = account.apply_fill(f, marks, T0 + 1)
     assert out["duplicate"] is False and "EURJPY" in account.positions
 
 
 def test_mark_with_the_same_ts_replaces_the_held_one():
-    book = LatestMarks(default_registry())
-    assert book.apply(Mark("EURUSD", 1.1, 1.1, T0))
-    assert book.apply(Mark("EURUSD", 1.2, 1.2, T0))
-    assert book.get("EURUSD").bid == 1.2
+    marks = LatestMarks(default_registry())
+    assert marks.apply(Mark("EURUSD", 1.1, 1.1, T0))
+    assert marks.apply(Mark("EURUSD", 1.2, 1.2, T0))
+    assert marks.get("EURUSD").bid == 1.2

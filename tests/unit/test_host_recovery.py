@@ -132,7 +132,7 @@ def test_reads_that_change_nothing_write_nothing(tmp_path):
     seq = host._store.journal.seq
     host.view("a0", T0 + 1)
     host.summaries(None, T0 + 2)
-    host.apply_marks([_mark(1.1, T0 - 10)], T0)  # applied to an empty book: journaled
+    host.apply_marks([_mark(1.1, T0 - 10)], T0)  # applied to an empty marks: journaled
     host.apply_marks([_mark(1.1, T0 - 20)], T0)  # stale: ignored, not journaled
     assert host._store.journal.seq == seq + 1
 

@@ -175,10 +175,10 @@ def test_snapshot_round_trip_with_readable_columns(tmp_path):
 
     storage = Storage(str(tmp_path))
     path = write_snapshot(storage, storage.path("s"), 42, [_state("a", 1.5), _state("b", 2.0)],
-                          {"book": [["EURUSD", 1.1, 1.2, 3.0]], "news": []})
+                          {"marks": [["EURUSD", 1.1, 1.2, 3.0]], "news": []})
     snap = read_latest_snapshot(storage, storage.path("s"))
     assert snap.seq == 42 and snap.accounts == [_state("a", 1.5), _state("b", 2.0)]
-    assert snap.host == {"book": [["EURUSD", 1.1, 1.2, 3.0]], "news": []}
+    assert snap.host == {"marks": [["EURUSD", 1.1, 1.2, 3.0]], "news": []}
     table = pa.ipc.open_file(path).read_all()
     assert table.column("account_id").to_pylist() == ["a", "b"]
     assert table.column("balance").to_pylist() == [1.5, 2.0]
@@ -188,8 +188,8 @@ def test_snapshot_round_trip_with_readable_columns(tmp_path):
 def test_damaged_newest_snapshot_falls_back_to_the_previous(tmp_path):
     storage = Storage(str(tmp_path))
     d = storage.path("s")
-    write_snapshot(storage, d, 10, [_state("a", 1.0)], {"book": [], "news": []})
-    newest = write_snapshot(storage, d, 20, [_state("a", 2.0)], {"book": [], "news": []})
+    write_snapshot(storage, d, 10, [_state("a", 1.0)], {"marks": [], "news": []})
+    newest = write_snapshot(storage, d, 20, [_state("a", 2.0)], {"marks": [], "news": []})
     with open(newest, "r+b") as f:
         f.truncate(40)
     snap = read_latest_snapshot(storage, d)
@@ -200,7 +200,7 @@ def test_prune_keeps_the_two_newest_and_reports_the_older(tmp_path):
     storage = Storage(str(tmp_path))
     d = storage.path("s")
     for seq in (5, 10, 15):
-        write_snapshot(storage, d, seq, [], {"book": [], "news": []})
+        write_snapshot(storage, d, seq, [], {"marks": [], "news": []})
     assert prune_snapshots(storage, d) == 10
     assert sorted(os.listdir(tmp_path / "s")) == [f"{10:020d}.arrow", f"{15:020d}.arrow"]
 

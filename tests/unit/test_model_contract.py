@@ -42,8 +42,8 @@ def test_reason_codes_are_stable_strings():
     assert {s.value for s in AccountStatus} == {"active", "passed", "failed", "disabled"}
 
 
-def test_decision_to_dict_shape(account, book):
-    d = account.check(make_order(quantity=1.01), book, T0)
+def test_decision_to_dict_shape(account, marks):
+    d = account.check(make_order(quantity=1.01), marks, T0)
     out = d.to_dict()
     assert set(out) == {"order_id", "account_id", "decision", "reasons", "warnings", "risk_score", "reduces_position"}
     assert out["decision"] == str(DecisionKind.REJECT)
@@ -69,9 +69,9 @@ def test_domain_errors_carry_a_stable_code_and_subject(cls, code):
     assert "x-1" in str(err)
 
 
-def test_account_summary_figures(account, book):
-    account.apply_fill(make_fill(quantity=0.5, price=1.0, commission=-100), book, T0)
-    s = account_summary(account, book)
+def test_account_summary_figures(account, marks):
+    account.apply_fill(make_fill(quantity=0.5, price=1.0, commission=-100), marks, T0)
+    s = account_summary(account, marks)
     assert s["account_id"] == "acc-1" and s["user_id"] == "user-1" and s["challenge_id"] == "ch-1"
     assert s["balance"] == pytest.approx(9_900) and s["daily_pnl"] == pytest.approx(-100)
     assert s["breached"] is False and s["killed"] is False

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from unitkit import T0, make_account, make_book, make_fill, set_mark
+from unitkit import T0, make_account, make_marks, make_fill, set_mark
 
 from riskactors.domain.views import account_view
 
@@ -25,18 +25,18 @@ fills = st.lists(
 @given(steps=fills, last=st.integers(min_value=9_000, max_value=11_000))
 def test_balance_plus_floating_equals_the_naive_cash_flow_model(steps, last):
     acct = make_account(balance=1_000_000)
-    book = make_book(("EURUSD", 1.0))
+    marks = make_marks(("EURUSD", 1.0))
     cash = 0.0
     lots = 0.0
     for i, (side, hundredths, px, cents) in enumerate(steps):
         q, price, commission = hundredths / 100, px / 10_000, cents / 100
-        acct.apply_fill(make_fill(side=side, quantity=q, price=price, commission=commission), book, T0 + i)
+        acct.apply_fill(make_fill(side=side, quantity=q, price=price, commission=commission), marks, T0 + i)
         sign = 1 if side == "buy" else -1
         cash += -sign * q * price * CONTRACT + commission
         lots += sign * q
     mark = last / 10_000
-    set_mark(book, "EURUSD", mark, ts=T0 + len(steps))
-    view = account_view(acct, book, T0 + len(steps))
+    set_mark(marks, "EURUSD", mark, ts=T0 + len(steps))
+    view = account_view(acct, marks, T0 + len(steps))
     expected_equity = 1_000_000 + cash + lots * mark * CONTRACT
     assert view["equity"] == pytest.approx(expected_equity, rel=1e-9, abs=1e-4)
     held = acct.positions.get("EURUSD")

@@ -1,4 +1,4 @@
-"""Property tests of one account and one mark book under random call sequences (hypothesis).
+"""Property tests of one account and one mark marks under random call sequences (hypothesis).
 
 A drawn program mixes order checks (``Account.submit``, retries of earlier orders included),
 fills (of pending orders: partial, whole, beyond the order or on the other side; unsolicited ones; hedging fills naming a ticket,
@@ -25,7 +25,7 @@ and at the end of a program:
 
 5. replaying the recorded calls on a fresh account built with the same constructor arguments
    returns equal results for every call and ends in an equal ``account_to_state``; restoring
-   from a state (and book state) taken in the middle (through msgpack) and applying the rest
+   from a state (and marks state) taken in the middle (through msgpack) and applying the rest
    gives the same results and the same final state.
 """
 
@@ -39,7 +39,7 @@ from typing import Any
 import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from unitkit import T0, make_book, make_limits
+from unitkit import T0, make_marks, make_limits
 
 from riskactors.domain import (
     Account,
@@ -77,7 +77,7 @@ PROPERTY_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_ch
 
 
 def market() -> LatestMarks:
-    return make_book(*((s, bid, ask, T0) for s, (bid, ask) in START.items()))
+    return make_marks(*((s, bid, ask, T0) for s, (bid, ask) in START.items()))
 
 
 # ---------------------------------------------------------------------- the drawn program
@@ -113,7 +113,7 @@ class Driver:
     """Resolves drawn ops into concrete calls against the current state and runs them."""
 
     acct: Account
-    book: LatestMarks
+    marks: LatestMarks
     now: float = T0
     orders: list[Order] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
@@ -124,7 +124,7 @@ class Driver:
         return f"{prefix}{self.seq}"
 
     def quote(self, symbol: str, side: str, bps: int = 0) -> float:
-        m = self.book.get(symbol)
+        m = self.marks.get(symbol)
         px = m.ask if side == "buy" else m.bid
         return round(px * (1 + bps / 10_000), DIGITS[symbol])
 
@@ -187,7 +187,7 @@ class Driver:
             return Call("cancel", self.orders[index % len(self.orders)].order_id, now)
         if kind == "mark":
             _, sym, bps, spread, _ = op
-            mid = self.book.get(sym).mid * (1 + bps / 10_000)
+            mid = self.marks.get(sym).mid * (1 + bps / 10_000)
             bid = round(mid, DIGITS[sym])
             return Call("mark", Mark(sym, bid, round(bid + spread * POINT[sym], DIGITS[sym]), now), now)
         if kind == "advance":
@@ -195,35 +195,35 @@ class Driver:
         return Call("view", None, now)
 
 
-def run(acct: Account, book: LatestMarks, call: Call) -> tuple:
+def run(acct: Account, marks: LatestMarks, call: Call) -> tuple:
     """Run ``call``; its result, or the domain error it raised (type and message)."""
     try:
         if call.kind == "submit":
-            return ("ok", acct.submit(call.arg, book, call.now))
+            return ("ok", acct.submit(call.arg, marks, call.now))
         if call.kind == "fill":
-            return ("ok", acct.apply_fill(call.arg, book, call.now))
+            return ("ok", acct.apply_fill(call.arg, marks, call.now))
         if call.kind == "cancel":
             return ("ok", acct.cancel(call.arg, call.now))
         if call.kind == "mark":
-            return ("ok", book.apply(call.arg), acct.on_market(book, call.now))
+            return ("ok", marks.apply(call.arg), acct.on_market(marks, call.now))
         if call.kind == "advance":
-            return ("ok", acct.advance(call.now, book))
-        return ("ok", account_view(acct, book, call.now), account_summary(acct, book, call.now))
+            return ("ok", acct.advance(call.now, marks))
+        return ("ok", account_view(acct, marks, call.now), account_summary(acct, marks, call.now))
     except DomainError as exc:
         return ("error", type(exc).__name__, str(exc))
 
 
 # ---------------------------------------------------------------------- invariants
-def assert_equity_is_balance_plus_floating(acct: Account, book: LatestMarks) -> None:
-    snap = value(acct, book)
-    registry = book.registry
+def assert_equity_is_balance_plus_floating(acct: Account, marks: LatestMarks) -> None:
+    snap = value(acct, marks)
+    registry = marks.registry
     reference = 0.0
     scale = max(1.0, abs(acct.balance))
     for p in acct.positions.values():
         inst = registry.get(p.instrument)
-        mark = book.get(p.instrument)
+        mark = marks.get(p.instrument)
         exit_price = mark.bid if p.quantity > 0 else mark.ask
-        rate = book.rate(inst.quote_currency, acct.currency)
+        rate = marks.rate(inst.quote_currency, acct.currency)
         term = (exit_price - p.average_price) * p.quantity * inst.contract_size * rate
         reference += term
         scale = max(scale, abs(term), abs(p.quantity) * inst.contract_size * mark.mid * rate)
@@ -270,7 +270,7 @@ def open_before(acct: Account, order: Order) -> bool:
     return max(abs(net + buys), abs(net + sells)) > LOT_EPS
 
 
-def assert_within_limits_after_acceptance(acct: Account, book: LatestMarks, order: Order, was_open: bool) -> None:
+def assert_within_limits_after_acceptance(acct: Account, marks: LatestMarks, order: Order, was_open: bool) -> None:
     """The state right after ``submit`` accepted ``order`` (opening exposure) obeys the exposure
     rules of :mod:`riskactors.domain.checks`, recomputed from the account's public figures —
     ``held_lots``, ``reserved_lots`` / ``reserved_instruments``, ``pending_opening_orders``,
@@ -294,8 +294,8 @@ def assert_within_limits_after_acceptance(acct: Account, book: LatestMarks, orde
     """
     limits = acct.limits
     now = order.ts
-    snap = value(acct, book)
-    registry = book.registry
+    snap = value(acct, marks)
+    registry = marks.registry
     lots: dict[str, float] = {}
     if acct.hedging:
         held = acct.held_lots()
@@ -323,17 +323,17 @@ def assert_within_limits_after_acceptance(acct: Account, book: LatestMarks, orde
         if n <= LOT_EPS:
             continue
         inst = registry.get(s)
-        e = instrument_exposure(inst, n, price_of(acct, book, s), rate_of(acct, book, inst.quote_currency, s), limits)
+        e = instrument_exposure(inst, n, price_of(acct, marks, s), rate_of(acct, marks, inst.quote_currency, s), limits)
         notional += e.notional
         margin += e.margin
     assert snap.equity > 0
     assert notional / snap.equity <= limits.exposure.max_leverage * (1 + 1e-9) + 1e-12
     assert margin <= snap.margin_allowed * (1 + 1e-9) + MONEY_EPS
     inst = registry.get(order.instrument)
-    mark = book.get(order.instrument)
+    mark = marks.get(order.instrument)
     sign = Side(order.side).sign
     entry = order.price if order.price is not None else (mark.ask if sign > 0 else mark.bid)
-    rate = book.rate(inst.quote_currency, acct.currency)
+    rate = marks.rate(inst.quote_currency, acct.currency)
     sl_loss = 0.0 if order.stop_loss is None else \
         max(0.0, (entry - order.stop_loss) * sign) * order.quantity * inst.contract_size * rate
     assert acct.daily_reference() - snap.equity + sl_loss <= limits.loss.daily_loss_limit + MONEY_EPS
@@ -363,44 +363,44 @@ def through_msgpack(x):
        program=st.lists(ops, min_size=10, max_size=40), cut=st.floats(0.0, 1.0))
 def test_random_call_sequences_keep_the_invariants_and_replay_exactly(plan, mode, program, cut):
     driver = Driver(new_account(plan, mode), market())
-    acct, book = driver.acct, driver.book
+    acct, marks = driver.acct, driver.marks
     calls: list[Call] = []
     results: list[tuple] = []
     middle = min(len(program), int(cut * (len(program) + 1)))
     snapshot = None
     for i, op in enumerate(program):
         if i == middle:
-            snapshot = (len(calls), through_msgpack(account_to_state(acct)), through_msgpack(marks_to_state(book)))
+            snapshot = (len(calls), through_msgpack(account_to_state(acct)), through_msgpack(marks_to_state(marks)))
         call = driver.resolve(op)
         if call is None:
             continue
         before = account_to_state(acct)
         was_open = call.kind == "submit" and not acct.hedging and open_before(acct, call.arg)
         known = call.kind == "submit" and call.arg.order_id in acct.orders
-        result = run(acct, book, call)
+        result = run(acct, marks, call)
         calls.append(call)
         results.append(result)
         if result[0] == "error":  # a refused call changes nothing
             assert account_to_state(acct) == before, result
         elif call.kind == "submit" and not known and result[1]["decision"] == "accept" \
                 and not result[1]["reduces_position"]:
-            assert_within_limits_after_acceptance(acct, book, call.arg, was_open)
-        assert_equity_is_balance_plus_floating(acct, book)
+            assert_within_limits_after_acceptance(acct, marks, call.arg, was_open)
+        assert_equity_is_balance_plus_floating(acct, marks)
         assert_reservation_bookkeeping(acct)
     if snapshot is None:
-        snapshot = (len(calls), through_msgpack(account_to_state(acct)), through_msgpack(marks_to_state(book)))
+        snapshot = (len(calls), through_msgpack(account_to_state(acct)), through_msgpack(marks_to_state(marks)))
     final = account_to_state(acct)
 
     # replay from scratch: same constructor arguments, same calls → same results, same state
     fresh, fresh_book = new_account(plan, mode), market()
     assert [run(fresh, fresh_book, c) for c in calls] == results
     assert account_to_state(fresh) == final
-    assert marks_to_state(fresh_book) == marks_to_state(book)
+    assert marks_to_state(fresh_book) == marks_to_state(marks)
 
     # restore from the middle, apply the rest → same results from there, same final state
-    k, acct_state, book_state = snapshot
+    k, acct_state, marks_state = snapshot
     restored = account_from_state(acct_state, CFG)
-    restored_book = marks_from_state(book_state, default_registry())
+    restored_book = marks_from_state(marks_state, default_registry())
     assert [run(restored, restored_book, c) for c in calls[k:]] == results[k:]
     assert account_to_state(restored) == final
 
@@ -412,20 +412,20 @@ def test_state_round_trip_is_exact_after_any_call_sequence(program, mode):
     for op in program:
         call = driver.resolve(op)
         if call is not None:
-            run(driver.acct, driver.book, call)
+            run(driver.acct, driver.marks, call)
     state = account_to_state(driver.acct)
     assert through_msgpack(state) == state
     assert account_to_state(account_from_state(state, CFG)) == state
-    book_state = marks_to_state(driver.book)
-    assert marks_to_state(marks_from_state(through_msgpack(book_state), default_registry())) == book_state
+    marks_state = marks_to_state(driver.marks)
+    assert marks_to_state(marks_from_state(through_msgpack(marks_state), default_registry())) == marks_state
 
 
 def test_the_invariant_helpers_catch_broken_bookkeeping():
     # guard against vacuous invariants: corrupt the running sums and the heap, expect failures
-    acct, book = new_account("moderate", "netting"), market()
+    acct, marks = new_account("moderate", "netting"), market()
     o = Order("o1", "acc-1", "EURUSD", "buy", 0.1, T0)
-    assert acct.submit(o, book, T0)["decision"] == "accept"
-    assert_within_limits_after_acceptance(acct, book, o, was_open=False)
+    assert acct.submit(o, marks, T0)["decision"] == "accept"
+    assert_within_limits_after_acceptance(acct, marks, o, was_open=False)
     assert_reservation_bookkeeping(acct)
     acct.reserved["EURUSD"][0] += 0.01
     try:

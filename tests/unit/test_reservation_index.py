@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from unitkit import T0, make_account, make_book, make_fill, make_order
+from unitkit import T0, make_account, make_marks, make_fill, make_order
 
 from riskactors.domain import AccountConfig
 
@@ -29,23 +29,23 @@ def test_reservation_index_matches_naive_sums(steps):
     acct = make_account("aggressive", 1_000_000, config=AccountConfig(reservation_ttl=5.0),
                         max_position_lots=1_000, max_open_positions=10, max_orders_per_second=1_000,
                         max_leverage=1e6, account_leverage=1e6)
-    book = make_book(("EURUSD", 1.0), ("GBPUSD", 1.0))
+    marks = make_marks(("EURUSD", 1.0), ("GBPUSD", 1.0))
     now = T0
     orders = []
     for kind, sym, side, lots, dt in steps:
         now += dt * 0.5
         if kind == "order":
             o = make_order(sym, side, lots / 100, ts=now)
-            if acct.submit(o, book, now)["decision"] == "accept":
+            if acct.submit(o, marks, now)["decision"] == "accept":
                 orders.append(o)
         elif kind == "fill" and orders:
             o = orders[lots % len(orders)]
             acct.apply_fill(make_fill(o.instrument, o.side, o.quantity / 2, 1.0, order_id=o.order_id, ts=now),
-                            book, now)
+                            marks, now)
         elif kind == "cancel" and orders:
             acct.cancel(orders[lots % len(orders)].order_id, now)
         else:
-            acct.advance(now, book)
+            acct.advance(now, marks)
         naive = _naive(acct)
         index = acct.reserved_instruments()
         assert set(index) == set(naive)

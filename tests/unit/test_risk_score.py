@@ -51,37 +51,37 @@ def test_known_values_of_the_formula():
     assert risk_score({"leverage": 3.0}) == risk_score({"leverage": 1.0})  # clamped
 
 
-def test_view_risk_score_rises_as_the_account_moves_toward_its_daily_loss_limit(book):
+def test_view_risk_score_rises_as_the_account_moves_toward_its_daily_loss_limit(marks):
     acct = make_account()
-    acct.apply_fill(make_fill(quantity=0.2, price=1.0), book, T0)
+    acct.apply_fill(make_fill(quantity=0.2, price=1.0), marks, T0)
     scores = []
     for i, px in enumerate([1.0, 0.9995, 0.999, 0.998, 0.997, 0.996, 0.9955]):  # 0 .. 90 % of the daily limit
-        set_mark(book, "EURUSD", px, ts=T0 + i + 1)
-        acct.on_market(book, T0 + i + 1)
-        scores.append(account_view(acct, book, T0 + i + 1)["risk_score"])
+        set_mark(marks, "EURUSD", px, ts=T0 + i + 1)
+        acct.on_market(marks, T0 + i + 1)
+        scores.append(account_view(acct, marks, T0 + i + 1)["risk_score"])
     assert scores == sorted(scores) and scores[-1] > scores[0]
     assert len(set(scores)) == len(scores)  # strictly rising
     assert acct.status is AccountStatus.ACTIVE
 
 
-def test_view_risk_score_rises_with_leverage(book):
+def test_view_risk_score_rises_with_leverage(marks):
     acct = make_account()
     scores = []
     for _ in range(5):
-        acct.apply_fill(make_fill(quantity=0.2, price=1.0), book, T0)
-        scores.append(account_view(acct, book, T0)["risk_score"])
+        acct.apply_fill(make_fill(quantity=0.2, price=1.0), marks, T0)
+        scores.append(account_view(acct, marks, T0)["risk_score"])
     assert all(a < b for a, b in itertools.pairwise(scores))
     assert scores[-1] >= 50.0  # 10x of 10x: one limit fully used
 
 
-def test_failed_account_scores_100_in_the_view_and_in_decisions(book):
+def test_failed_account_scores_100_in_the_view_and_in_decisions(marks):
     acct = make_account()
     acct.set_status(AccountStatus.FAILED, "ops", "test", T0)
-    assert account_view(acct, book, T0)["risk_score"] == 100.0
-    assert acct.check(make_order(), book, T0).risk_score == 100.0
+    assert account_view(acct, marks, T0)["risk_score"] == 100.0
+    assert acct.check(make_order(), marks, T0).risk_score == 100.0
 
 
-def test_decision_risk_score_reflects_the_order(account, book):
-    small = account.check(make_order(quantity=0.1), book, T0).risk_score
-    large = account.check(make_order(quantity=0.9), book, T0).risk_score
+def test_decision_risk_score_reflects_the_order(account, marks):
+    small = account.check(make_order(quantity=0.1), marks, T0).risk_score
+    large = account.check(make_order(quantity=0.9), marks, T0).risk_score
     assert small < large

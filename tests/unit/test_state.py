@@ -21,7 +21,7 @@ from datetime import date
 
 import msgpack
 import pytest
-from unitkit import T0, make_account, make_book, make_limits, set_mark
+from unitkit import T0, make_account, make_marks, make_limits, set_mark
 
 from riskactors.domain import (
     STATE_VERSION,
@@ -64,7 +64,7 @@ PLAIN_ATOMS = (type(None), bool, int, float, str)
 # ---------------------------------------------------------------------- helpers
 def market(ts: float = T0) -> LatestMarks:
     """EURUSD, XAUUSD and USDJPY marked near real levels (USD account: USDJPY gives JPY→USD)."""
-    return make_book(("EURUSD", 1.0800, 1.0801, ts), ("XAUUSD", 3300.0, 3300.3, ts), ("USDJPY", 145.00, 145.02, ts))
+    return make_marks(("EURUSD", 1.0800, 1.0801, ts), ("XAUUSD", 3300.0, 3300.3, ts), ("USDJPY", 145.00, 145.02, ts))
 
 
 def order(oid: str, instrument: str, side: str, qty: float, ts: float, *, price=None, sl=None, tp=None,
@@ -77,15 +77,15 @@ def fill(fid: str, instrument: str, side: str, qty: float, price: float, ts: flo
     return Fill(fid, "acc-1", instrument, side, qty, price, ts, order_id, commission, 0.0, position_id)
 
 
-def accept(acct: Account, book: LatestMarks, o: Order, now: float) -> dict:
-    d = acct.submit(o, book, now)
+def accept(acct: Account, marks: LatestMarks, o: Order, now: float) -> dict:
+    d = acct.submit(o, marks, now)
     assert d["decision"] == "accept", d["reasons"]
     return d
 
 
-def move(acct: Account, book: LatestMarks, symbol: str, bid: float, ask: float, now: float) -> list:
-    set_mark(book, symbol, bid, ask, now)
-    return acct.on_market(book, now)
+def move(acct: Account, marks: LatestMarks, symbol: str, bid: float, ask: float, now: float) -> list:
+    set_mark(marks, symbol, bid, ask, now)
+    return acct.on_market(marks, now)
 
 
 def assert_plain(x, path: str = "state") -> None:
@@ -142,29 +142,29 @@ def fresh_netting():
 def netting_busy():
     """Positions on three instruments, a partly filled and a pending reservation, a cancelled one
     and an expired one (stale heap entries), a closed trade, two kill switches, moved marks."""
-    acct, book, now = make_account("moderate", 100_000), market(), T0
-    accept(acct, book, order("o-1", "EURUSD", "buy", 0.5, now, sl=1.076), now)
-    acct.apply_fill(fill("f-1", "EURUSD", "buy", 0.2, 1.0801, now + 1, order_id="o-1", commission=-1.4), book, now + 1)
-    accept(acct, book, order("o-2", "XAUUSD", "sell", 0.1, now + 2), now + 2)
-    acct.apply_fill(fill("f-2", "XAUUSD", "sell", 0.1, 3300.0, now + 3, order_id="o-2", commission=-0.7), book, now + 3)
-    accept(acct, book, order("o-3", "USDJPY", "buy", 0.2, now + 4, price=144.90), now + 4)
-    acct.apply_fill(fill("f-3", "USDJPY", "buy", 0.2, 144.90, now + 5, order_id="o-3"), book, now + 5)
-    accept(acct, book, order("o-4", "EURUSD", "sell", 0.3, now + 6, price=1.0850), now + 6)
+    acct, marks, now = make_account("moderate", 100_000), market(), T0
+    accept(acct, marks, order("o-1", "EURUSD", "buy", 0.5, now, sl=1.076), now)
+    acct.apply_fill(fill("f-1", "EURUSD", "buy", 0.2, 1.0801, now + 1, order_id="o-1", commission=-1.4), marks, now + 1)
+    accept(acct, marks, order("o-2", "XAUUSD", "sell", 0.1, now + 2), now + 2)
+    acct.apply_fill(fill("f-2", "XAUUSD", "sell", 0.1, 3300.0, now + 3, order_id="o-2", commission=-0.7), marks, now + 3)
+    accept(acct, marks, order("o-3", "USDJPY", "buy", 0.2, now + 4, price=144.90), now + 4)
+    acct.apply_fill(fill("f-3", "USDJPY", "buy", 0.2, 144.90, now + 5, order_id="o-3"), marks, now + 5)
+    accept(acct, marks, order("o-4", "EURUSD", "sell", 0.3, now + 6, price=1.0850), now + 6)
     acct.cancel("o-4", now + 7)  # stale heap entry
-    accept(acct, book, order("o-5", "XAUUSD", "buy", 0.05, now + 8, price=3290.0), now + 8)
-    acct.advance(now + 50, book)  # o-1 rest and o-5 expire
-    accept(acct, book, order("o-6", "EURUSD", "buy", 0.1, now + 60, sl=1.075, tp=1.09), now + 60)
-    acct.apply_fill(fill("f-4", "EURUSD", "buy", 0.04, 1.0801, now + 61, order_id="o-6"), book, now + 61)
-    move(acct, book, "EURUSD", 1.0812, 1.0813, now + 62)
-    acct.apply_fill(fill("f-5", "XAUUSD", "buy", 0.1, 3297.5, now + 63, commission=-0.7), book, now + 63)  # closes
-    acct.submit(order("o-7", "EURUSD", "buy", 0.123, now + 64), book, now + 64)  # rejected: not a lot step
+    accept(acct, marks, order("o-5", "XAUUSD", "buy", 0.05, now + 8, price=3290.0), now + 8)
+    acct.advance(now + 50, marks)  # o-1 rest and o-5 expire
+    accept(acct, marks, order("o-6", "EURUSD", "buy", 0.1, now + 60, sl=1.075, tp=1.09), now + 60)
+    acct.apply_fill(fill("f-4", "EURUSD", "buy", 0.04, 1.0801, now + 61, order_id="o-6"), marks, now + 61)
+    move(acct, marks, "EURUSD", 1.0812, 1.0813, now + 62)
+    acct.apply_fill(fill("f-5", "XAUUSD", "buy", 0.1, 3297.5, now + 63, commission=-0.7), marks, now + 63)  # closes
+    acct.submit(order("o-7", "EURUSD", "buy", 0.123, now + 64), marks, now + 64)  # rejected: not a lot step
     acct.set_kill_switch(KillSwitch(KillScope.USER, "user-1", KillMode.REDUCE_ONLY, "ops review", "ops", now + 65),
                          now + 65)
     acct.set_kill_switch(KillSwitch(KillScope.FIRM, None, KillMode.HALT, "drill", "ops", now + 66), now + 66)
     acct.release_kill_switch("firm", None, "drill over", "ops", now + 67)
-    accept(acct, book, order("o-8", "EURUSD", "sell", 0.1, now + 68), now + 68)  # reducing under reduce_only
-    move(acct, book, "XAUUSD", 3305.1, 3305.4, now + 69)
-    return acct, book, now + 70
+    accept(acct, marks, order("o-8", "EURUSD", "sell", 0.1, now + 68), now + 68)  # reducing under reduce_only
+    move(acct, marks, "XAUUSD", 3305.1, 3305.4, now + 69)
+    return acct, marks, now + 70
 
 
 def hedging_busy():
@@ -172,59 +172,59 @@ def hedging_busy():
     closed ticket (closed ids), an unsolicited ticket."""
     acct = Account("acc-1", "user-1", "ch-1", "USD", 100_000, "moderate", make_limits("moderate", 100_000), T0,
                    CFG, position_mode="hedging", plan_version=2)
-    book, now = market(), T0
-    accept(acct, book, order("h-1", "EURUSD", "buy", 0.3, now), now)
-    acct.apply_fill(fill("hf-1", "EURUSD", "buy", 0.3, 1.0801, now + 1, order_id="h-1", position_id="T1"), book, now + 1)
-    accept(acct, book, order("h-2", "EURUSD", "sell", 0.2, now + 2, sl=1.09), now + 2)
-    acct.apply_fill(fill("hf-2", "EURUSD", "sell", 0.2, 1.0800, now + 3, order_id="h-2", position_id="T2"), book,
+    marks, now = market(), T0
+    accept(acct, marks, order("h-1", "EURUSD", "buy", 0.3, now), now)
+    acct.apply_fill(fill("hf-1", "EURUSD", "buy", 0.3, 1.0801, now + 1, order_id="h-1", position_id="T1"), marks, now + 1)
+    accept(acct, marks, order("h-2", "EURUSD", "sell", 0.2, now + 2, sl=1.09), now + 2)
+    acct.apply_fill(fill("hf-2", "EURUSD", "sell", 0.2, 1.0800, now + 3, order_id="h-2", position_id="T2"), marks,
                     now + 3)
-    accept(acct, book, order("h-3", "EURUSD", "sell", 0.1, now + 4, position_id="T1"), now + 4)  # reduces T1
-    acct.apply_fill(fill("hf-3", "EURUSD", "sell", 0.05, 1.0803, now + 5, order_id="h-3"), book, now + 5)
-    accept(acct, book, order("h-4", "XAUUSD", "buy", 0.02, now + 6), now + 6)
-    acct.apply_fill(fill("hf-4", "XAUUSD", "buy", 0.02, 3300.3, now + 7, order_id="h-4", position_id="T3"), book,
+    accept(acct, marks, order("h-3", "EURUSD", "sell", 0.1, now + 4, position_id="T1"), now + 4)  # reduces T1
+    acct.apply_fill(fill("hf-3", "EURUSD", "sell", 0.05, 1.0803, now + 5, order_id="h-3"), marks, now + 5)
+    accept(acct, marks, order("h-4", "XAUUSD", "buy", 0.02, now + 6), now + 6)
+    acct.apply_fill(fill("hf-4", "XAUUSD", "buy", 0.02, 3300.3, now + 7, order_id="h-4", position_id="T3"), marks,
                     now + 7)
-    acct.apply_fill(fill("hf-5", "XAUUSD", "sell", 0.02, 3301.0, now + 8, position_id="T3"), book, now + 8)  # closes
-    acct.apply_fill(fill("hf-6", "USDJPY", "sell", 0.1, 145.00, now + 9), book, now + 9)  # ticket = fill id
-    move(acct, book, "EURUSD", 1.0790, 1.0791, now + 10)
-    accept(acct, book, order("h-5", "EURUSD", "buy", 0.1, now + 11, position_id="T2"), now + 11)  # reduces T2
-    accept(acct, book, order("h-6", "EURUSD", "sell", 0.1, now + 11), now + 11)  # opens a new ticket
-    return acct, book, now + 12
+    acct.apply_fill(fill("hf-5", "XAUUSD", "sell", 0.02, 3301.0, now + 8, position_id="T3"), marks, now + 8)  # closes
+    acct.apply_fill(fill("hf-6", "USDJPY", "sell", 0.1, 145.00, now + 9), marks, now + 9)  # ticket = fill id
+    move(acct, marks, "EURUSD", 1.0790, 1.0791, now + 10)
+    accept(acct, marks, order("h-5", "EURUSD", "buy", 0.1, now + 11, position_id="T2"), now + 11)  # reduces T2
+    accept(acct, marks, order("h-6", "EURUSD", "sell", 0.1, now + 11), now + 11)  # opens a new ticket
+    return acct, marks, now + 12
 
 
 def failed():
     """A hard max-loss (and daily-loss) breach: status failed, account kill switch reduce_only."""
-    acct, book, now = make_account("moderate", 10_000), market(), T0
-    accept(acct, book, order("o-1", "EURUSD", "buy", 0.9, now), now)
-    acct.apply_fill(fill("f-1", "EURUSD", "buy", 0.9, 1.0801, now + 1, order_id="o-1"), book, now + 1)
-    breaches = move(acct, book, "EURUSD", 1.0500, 1.0501, now + 2)
+    acct, marks, now = make_account("moderate", 10_000), market(), T0
+    accept(acct, marks, order("o-1", "EURUSD", "buy", 0.9, now), now)
+    acct.apply_fill(fill("f-1", "EURUSD", "buy", 0.9, 1.0801, now + 1, order_id="o-1"), marks, now + 1)
+    breaches = move(acct, marks, "EURUSD", 1.0500, 1.0501, now + 2)
     assert acct.status is AccountStatus.FAILED and breaches
-    return acct, book, now + 3
+    return acct, marks, now + 3
 
 
 def with_recommendations():
     """Two losing days: a superseded and a pending limit-reduction recommendation."""
-    acct, book, now = make_account("moderate", 10_000, recommend_losing_streak_days=1), market(), T0
+    acct, marks, now = make_account("moderate", 10_000, recommend_losing_streak_days=1), market(), T0
     for day in range(2):
         t = now + day * DAY
-        acct.apply_fill(fill(f"f-{day}a", "EURUSD", "buy", 0.1, 1.0801, t), book, t)
-        acct.apply_fill(fill(f"f-{day}b", "EURUSD", "sell", 0.1, 1.0790, t + 120), book, t + 120)
-    acct.advance(now + 2 * DAY, book)
+        acct.apply_fill(fill(f"f-{day}a", "EURUSD", "buy", 0.1, 1.0801, t), marks, t)
+        acct.apply_fill(fill(f"f-{day}b", "EURUSD", "sell", 0.1, 1.0790, t + 120), marks, t + 120)
+    acct.advance(now + 2 * DAY, marks)
     assert [r["status"] for r in acct.recommendations.values()] == ["superseded", "pending"]
-    return acct, book, now + 2 * DAY
+    return acct, marks, now + 2 * DAY
 
 
 def soft_blocked():
     """one_step_trailing: soft daily-loss breach (orders blocked today), trailing EOD floor, a day roll."""
-    acct, book, now = make_account("one_step_trailing", 100_000), market(), T0
-    acct.apply_fill(fill("f-1", "XAUUSD", "buy", 1.0, 3300.3, now), book, now)
-    move(acct, book, "XAUUSD", 3330.0, 3330.3, now + 60)
-    acct.apply_fill(fill("f-2", "XAUUSD", "sell", 1.0, 3330.0, now + 61), book, now + 61)  # +2,970 closed
-    acct.advance(now + DAY, book)  # EOD high-water mark rises
-    acct.apply_fill(fill("f-3", "XAUUSD", "buy", 2.0, 3300.3, now + DAY + 60), book, now + DAY + 60)
-    events = move(acct, book, "XAUUSD", 3275.0, 3275.3, now + DAY + 120)
+    acct, marks, now = make_account("one_step_trailing", 100_000), market(), T0
+    acct.apply_fill(fill("f-1", "XAUUSD", "buy", 1.0, 3300.3, now), marks, now)
+    move(acct, marks, "XAUUSD", 3330.0, 3330.3, now + 60)
+    acct.apply_fill(fill("f-2", "XAUUSD", "sell", 1.0, 3330.0, now + 61), marks, now + 61)  # +2,970 closed
+    acct.advance(now + DAY, marks)  # EOD high-water mark rises
+    acct.apply_fill(fill("f-3", "XAUUSD", "buy", 2.0, 3300.3, now + DAY + 60), marks, now + DAY + 60)
+    events = move(acct, marks, "XAUUSD", 3275.0, 3275.3, now + DAY + 120)
     assert any(e.get("soft") for e in events) and acct.status is AccountStatus.ACTIVE
     assert acct.soft_blocked_day == acct.trading_day
-    return acct, book, now + DAY + 121
+    return acct, marks, now + DAY + 121
 
 
 def passed_with_int_times():
@@ -232,16 +232,16 @@ def passed_with_int_times():
     t0 = int(T0)
     acct = Account("acc-1", "user-1", "ch-1", "usd", 100_000, "two_step_phase1",
                    make_limits("two_step_phase1", 100_000), t0, CFG, plan_version=1)
-    book = make_book(("EURUSD", 1.08, 1.08, t0), ("XAUUSD", 3300, 3300, t0), ("USDJPY", 145, 145, t0))
+    marks = make_marks(("EURUSD", 1.08, 1.08, t0), ("XAUUSD", 3300, 3300, t0), ("USDJPY", 145, 145, t0))
     for day in range(4):
         t = t0 + day * 86_400
         px = 1.08 + day * 0.013
-        acct.apply_fill(fill(f"f-{day}a", "EURUSD", "buy", 2, px, t), book, t)
-        set_mark(book, "EURUSD", px + 0.013, px + 0.013, t + 3600)
-        acct.on_market(book, t + 3600)
-        acct.apply_fill(fill(f"f-{day}b", "EURUSD", "sell", 2, px + 0.013, t + 3601), book, t + 3601)
+        acct.apply_fill(fill(f"f-{day}a", "EURUSD", "buy", 2, px, t), marks, t)
+        set_mark(marks, "EURUSD", px + 0.013, px + 0.013, t + 3600)
+        acct.on_market(marks, t + 3600)
+        acct.apply_fill(fill(f"f-{day}b", "EURUSD", "sell", 2, px + 0.013, t + 3601), marks, t + 3601)
     assert acct.status is AccountStatus.PASSED and type(acct.created_at) is int
-    return acct, book, t0 + 4 * 86_400
+    return acct, marks, t0 + 4 * 86_400
 
 
 SCENARIOS = {f.__name__: f for f in (fresh_netting, netting_busy, hedging_busy, failed, with_recommendations,
@@ -262,64 +262,64 @@ def outcome(fn, *args, **kwargs):
         return ("error", type(exc).__name__, str(exc))
 
 
-def carry_on(acct: Account, book: LatestMarks, now: float) -> list:
+def carry_on(acct: Account, marks: LatestMarks, now: float) -> list:
     """The same further calls on any account: retries of remembered orders and fills, new orders
     and fills, cancels, marks, expiries, a day roll, views, sizing, ops actions, the events."""
     out = []
     if acct.orders:  # a retry rebuilt from the stored fingerprint returns the stored decision
         oid, (fp, _) = next(reversed(acct.orders.items()))
         inst, side, qty, price, sl, tp, pid = fp
-        out.append(outcome(acct.submit, Order(oid, "acc-1", inst, side, qty, now, price, sl, tp, pid), book, now))
-        out.append(outcome(acct.submit, Order(oid, "acc-1", inst, side, 7.0, now, price, sl, tp, pid), book, now))
+        out.append(outcome(acct.submit, Order(oid, "acc-1", inst, side, qty, now, price, sl, tp, pid), marks, now))
+        out.append(outcome(acct.submit, Order(oid, "acc-1", inst, side, 7.0, now, price, sl, tp, pid), marks, now))
     if acct.fills:
         fid, (fp, _) = next(iter(acct.fills.items()))
         oid, inst, side, qty, price, comm, swap, pid, sl, tp = fp
         retry = Fill(fid, "acc-1", inst, side, qty, price, now, oid, comm, swap, pid, sl, tp)
-        out.append(outcome(acct.apply_fill, retry, book, now))
-        out.append(outcome(acct.apply_fill, dataclasses.replace(retry, price=price * 1.01), book, now))
-    out.append(outcome(acct.submit, order("n-1", "EURUSD", "buy", 0.1, now + 1, sl=1.075), book, now + 1))
-    out.append(outcome(acct.submit, order("n-2", "XAUUSD", "sell", 0.05, now + 2, price=3310.0), book, now + 2))
-    out.append(outcome(acct.submit, order("n-3", "USDJPY", "buy", 0.2, now + 3), book, now + 3))
+        out.append(outcome(acct.apply_fill, retry, marks, now))
+        out.append(outcome(acct.apply_fill, dataclasses.replace(retry, price=price * 1.01), marks, now))
+    out.append(outcome(acct.submit, order("n-1", "EURUSD", "buy", 0.1, now + 1, sl=1.075), marks, now + 1))
+    out.append(outcome(acct.submit, order("n-2", "XAUUSD", "sell", 0.05, now + 2, price=3310.0), marks, now + 2))
+    out.append(outcome(acct.submit, order("n-3", "USDJPY", "buy", 0.2, now + 3), marks, now + 3))
     for p in list(acct.positions.values()):  # one reducing order per position (hedging: names the ticket)
         side = "sell" if p.quantity > 0 else "buy"
         o = order(f"r-{p.position_id}", p.instrument, side, 0.01, now + 4,
                   position_id=p.position_id if acct.hedging else None)
-        out.append(outcome(acct.submit, o, book, now + 4))
+        out.append(outcome(acct.submit, o, marks, now + 4))
     out.append(outcome(acct.apply_fill, fill("nf-1", "EURUSD", "buy", 0.05, 1.0801, now + 5, order_id="n-1"),
-                       book, now + 5))
+                       marks, now + 5))
     out.append(outcome(acct.apply_fill, fill("nf-2", "EURUSD", "buy", 0.05, 1.0802, now + 6, order_id="n-1",
-                                             commission=-0.35), book, now + 6))
+                                             commission=-0.35), marks, now + 6))
     if acct.reservations:
         out.append(outcome(acct.cancel, next(iter(acct.reservations)), now + 7))
     out.append(outcome(acct.cancel, "never-seen", now + 7))
-    set_mark(book, "EURUSD", 1.0788, 1.0789, now + 8)
-    out.append(outcome(acct.on_market, book, now + 8))
-    out.append(outcome(acct.advance, now + 45, book))  # reservations expire
+    set_mark(marks, "EURUSD", 1.0788, 1.0789, now + 8)
+    out.append(outcome(acct.on_market, marks, now + 8))
+    out.append(outcome(acct.advance, now + 45, marks))  # reservations expire
     for p in list(acct.positions.values())[:2]:  # close two positions (hedging: by ticket)
         side = "sell" if p.quantity > 0 else "buy"
-        px = 1.0788 if p.instrument == "EURUSD" else book.get(p.instrument).bid
+        px = 1.0788 if p.instrument == "EURUSD" else marks.get(p.instrument).bid
         out.append(outcome(acct.apply_fill, fill(f"c-{p.position_id}", p.instrument, side, abs(p.quantity), px,
                                                  now + 50, position_id=p.position_id if acct.hedging else None),
-                           book, now + 50))
-    out.append(outcome(account_view, acct, book, now + 51))
-    out.append(outcome(account_summary, acct, book, now + 51))
+                           marks, now + 50))
+    out.append(outcome(account_view, acct, marks, now + 51))
+    out.append(outcome(account_summary, acct, marks, now + 51))
     out.append(outcome(size_position, acct, {"instrument": "EURUSD", "entry": 1.0789, "stop_loss": 1.0739,
-                                            "risk_fraction": 0.005}, book))
-    out.append(outcome(lambda: acct.check(order("p-1", "XAUUSD", "buy", 0.02, now + 52), book, now + 52).to_dict()))
+                                            "risk_fraction": 0.005}, marks))
+    out.append(outcome(lambda: acct.check(order("p-1", "XAUUSD", "buy", 0.02, now + 52), marks, now + 52).to_dict()))
     for rec_id, rec in list(acct.recommendations.items()):
         out.append(outcome(acct.decide_recommendation, rec_id, rec["status"] == "pending", "ops", "ok", now + 53))
     for scope, scope_id in list(acct.switches):
         out.append(outcome(acct.release_kill_switch, scope, scope_id, "review done", "ops", now + 54))
     acct.set_kill_switch(KillSwitch(KillScope.CHALLENGE, "ch-1", KillMode.HALT, "cohort halt", "ops", now + 55),
                          now + 55)
-    out.append(outcome(acct.submit, order("n-4", "EURUSD", "buy", 0.01, now + 56), book, now + 56))
+    out.append(outcome(acct.submit, order("n-4", "EURUSD", "buy", 0.01, now + 56), marks, now + 56))
     acct.release_kill_switch("challenge", "ch-1", "resumed", "ops", now + 57)
     acct.set_limits(acct.limits.with_overrides({"max_position_lots": 3.0}), "ops", "tighter", now + 58)
-    set_mark(book, "XAUUSD", 3290.0, 3290.3, now + DAY)
-    out.append(outcome(acct.on_market, book, now + DAY))  # day roll
-    out.append(outcome(acct.submit, order("n-5", "XAUUSD", "buy", 0.03, now + DAY + 1, sl=3280.0), book,
+    set_mark(marks, "XAUUSD", 3290.0, 3290.3, now + DAY)
+    out.append(outcome(acct.on_market, marks, now + DAY))  # day roll
+    out.append(outcome(acct.submit, order("n-5", "XAUUSD", "buy", 0.03, now + DAY + 1, sl=3280.0), marks,
                        now + DAY + 1))
-    out.append(outcome(account_view, acct, book, now + DAY + 2))
+    out.append(outcome(account_view, acct, marks, now + DAY + 2))
     out.append(list(acct.events))
     return out
 
@@ -343,17 +343,17 @@ def test_account_state_is_plain_msgpack_safe_data(scenario):
 
 
 def test_restored_account_gives_identical_results_for_the_same_further_calls(scenario):
-    acct, book, now = scenario
+    acct, marks, now = scenario
     packed = msgpack.packb(account_to_state(acct), strict_types=True)  # as a snapshot on storage would
-    restored_book = marks_from_state(msgpack.unpackb(msgpack.packb(marks_to_state(book)), strict_map_key=True),
+    restored_book = marks_from_state(msgpack.unpackb(msgpack.packb(marks_to_state(marks)), strict_map_key=True),
                                     default_registry())
     restored = account_from_state(msgpack.unpackb(packed, strict_map_key=True), CFG)
-    original_results = carry_on(acct, book, now)
+    original_results = carry_on(acct, marks, now)
     restored_results = carry_on(restored, restored_book, now)
     assert restored_results == original_results
     assert account_to_state(restored) == account_to_state(acct)
     assert_same_attributes(acct, restored)
-    assert marks_to_state(restored_book) == marks_to_state(book)
+    assert marks_to_state(restored_book) == marks_to_state(marks)
 
 
 def test_restore_does_not_record_a_second_account_opened_event(scenario):
@@ -365,12 +365,12 @@ def test_restore_does_not_record_a_second_account_opened_event(scenario):
 
 
 def test_state_shares_nothing_mutable_with_the_account_or_its_restorations():
-    acct, book, now = netting_busy()
+    acct, marks, now = netting_busy()
     state = account_to_state(acct)
     frozen = copy.deepcopy(state)
     one, two = account_from_state(state, CFG), account_from_state(state, CFG)
-    carry_on(acct, book, now)
-    carry_on(one, marks_from_state(marks_to_state(book), default_registry()), now)
+    carry_on(acct, marks, now)
+    carry_on(one, marks_from_state(marks_to_state(marks), default_registry()), now)
     assert state == frozen  # neither the source account nor a restored one changed the snapshot
     assert account_to_state(two) == frozen
 
@@ -389,15 +389,15 @@ def test_hedging_state_keeps_ticket_fields_and_closed_ticket_ids():
 
 
 def test_pending_reservation_expires_at_the_same_instant_after_restore():
-    acct, book, _ = netting_busy()
+    acct, marks, _ = netting_busy()
     restored = account_from_state(account_to_state(acct), CFG)
     assert restored.expiry == acct.expiry and restored.reserved == acct.reserved
     expiry = min(r.expires_at for r in acct.reservations.values())
     for a in (acct, restored):
-        a.advance(expiry - 1e-3, book)
+        a.advance(expiry - 1e-3, marks)
     assert restored.reservations.keys() == acct.reservations.keys() != set()
     for a in (acct, restored):
-        a.advance(expiry, book)
+        a.advance(expiry, marks)
     assert account_to_state(restored) == account_to_state(acct)
 
 
@@ -526,19 +526,19 @@ def test_limits_round_trip_keeps_none_and_every_optional_rule():
 
 # ---------------------------------------------------------------------- marks and news
 def test_book_round_trip_keeps_latest_marks_rates_and_newer_only_rule():
-    book = market()
-    set_mark(book, "EURUSD", 1.0805, 1.0806, T0 + 5)
-    set_mark(book, "GBPUSD", 1.3300, 1.3302, T0 + 6)
-    state = marks_to_state(book)
+    marks = market()
+    set_mark(marks, "EURUSD", 1.0805, 1.0806, T0 + 5)
+    set_mark(marks, "GBPUSD", 1.3300, 1.3302, T0 + 6)
+    state = marks_to_state(marks)
     assert state[0] == {"instrument": "EURUSD", "bid": 1.0805, "ask": 1.0806, "ts": T0 + 5}
     assert_plain(state)
     assert msgpack_round_trip(state) == state
     restored = marks_from_state(state, default_registry())
     assert marks_to_state(restored) == state and len(restored) == 4
     for pair in (("JPY", "USD"), ("EUR", "USD"), ("GBP", "JPY"), ("XAU", "USD")):
-        assert restored.rate(*pair) == book.rate(*pair)
-    stale = dataclasses.replace(book.get("EURUSD"), bid=1.0, ask=1.0, ts=T0)
-    assert book.apply(stale) is restored.apply(stale) is False
+        assert restored.rate(*pair) == marks.rate(*pair)
+    stale = dataclasses.replace(marks.get("EURUSD"), bid=1.0, ask=1.0, ts=T0)
+    assert marks.apply(stale) is restored.apply(stale) is False
 
 
 def test_book_state_errors():

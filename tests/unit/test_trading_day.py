@@ -75,84 +75,84 @@ def test_bad_calendar_configuration_raises_value_error(rollover, tz):
 
 
 # ---------------------------------------------------------------- the roll on an account
-def test_event_after_1700_new_york_resets_day_start_balance_and_daily_loss(book):
+def test_event_after_1700_new_york_resets_day_start_balance_and_daily_loss(marks):
     acct = make_account()
     assert acct.trading_day == date(2025, 5, 6)
-    acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-300), book, T0)
-    assert account_view(acct, book, T0)["daily_loss"] == pytest.approx(300)
+    acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-300), marks, T0)
+    assert account_view(acct, marks, T0)["daily_loss"] == pytest.approx(300)
     # before the roll: 300 lost today + 300 at the stop > 500
-    assert codes(acct.check(make_order(quantity=0.3, stop_loss=0.99), book, T0)) == [ReasonCode.DAILY_LOSS_LIMIT]
+    assert codes(acct.check(make_order(quantity=0.3, stop_loss=0.99), marks, T0)) == [ReasonCode.DAILY_LOSS_LIMIT]
 
-    acct.on_market(book, ny(2025, 5, 6, 16, 59, 59))
+    acct.on_market(marks, ny(2025, 5, 6, 16, 59, 59))
     assert acct.trading_day == date(2025, 5, 6) and acct.day_start_balance == 10_000
 
     roll = ny(2025, 5, 6, 17, 0, 0)
-    set_mark(book, "EURUSD", 1.0, ts=roll)
-    acct.on_market(book, roll)
+    set_mark(marks, "EURUSD", 1.0, ts=roll)
+    acct.on_market(marks, roll)
     assert acct.trading_day == date(2025, 5, 7)
     assert acct.trading_days == 1  # days with a trade opened: only 2025-05-06
     assert acct.day_start_balance == pytest.approx(9_700)
     assert acct.day_start_equity == pytest.approx(9_700)
     assert acct.day_realized_pnl == 0.0
-    v = account_view(acct, book, roll)
+    v = account_view(acct, marks, roll)
     assert v["daily_loss"] == 0.0 and v["daily_loss_floor"] == pytest.approx(9_200)
     assert v["max_loss"] == pytest.approx(300)  # max loss still counts from the initial balance
-    assert acct.check(make_order(quantity=0.5, stop_loss=0.99), book, roll).accepted
+    assert acct.check(make_order(quantity=0.5, stop_loss=0.99), marks, roll).accepted
     rolled = [e for e in acct.events if e["type"] == "day_rolled"]
     assert len(rolled) == 1 and rolled[0]["trading_day"] == "2025-05-07"
 
 
-def test_submit_and_fill_also_roll_the_day(book):
+def test_submit_and_fill_also_roll_the_day(marks):
     acct = make_account()
-    acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-300), book, T0)
+    acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-300), marks, T0)
     later = ny(2025, 5, 6, 18, 0)
-    acct.submit(make_order(ts=later), book, later)
+    acct.submit(make_order(ts=later), marks, later)
     assert acct.trading_day == date(2025, 5, 7) and acct.day_start_balance == pytest.approx(9_700)
     acct2 = make_account()
-    acct2.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-300, ts=later), book, later)
+    acct2.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-300, ts=later), marks, later)
     # the roll happens before the fill: the commission counts in the new day
     assert acct2.day_start_balance == 10_000 and acct2.trading_day == date(2025, 5, 7)
 
 
-def test_several_days_without_events_roll_once_per_day_each_at_its_boundary(book):
+def test_several_days_without_events_roll_once_per_day_each_at_its_boundary(marks):
     acct = make_account()
-    acct.on_market(book, ny(2025, 5, 9, 12, 0))
+    acct.on_market(marks, ny(2025, 5, 9, 12, 0))
     assert acct.trading_day == date(2025, 5, 9) and acct.trading_days == 0
     rolled = [e for e in acct.events if e["type"] == "day_rolled"]
     assert [e["ended"] for e in rolled] == ["2025-05-06", "2025-05-07", "2025-05-08"]
     assert [e["at"] for e in rolled] == [ny(2025, 5, d, 17, 0) for d in (6, 7, 8)]  # the due instants
 
 
-def test_day_roll_across_spring_forward_happens_at_1700_edt(book):
+def test_day_roll_across_spring_forward_happens_at_1700_edt(marks):
     # 2025-03-09: New York moves from EST (UTC-5) to EDT (UTC-4) at 02:00
     created = ny(2025, 3, 9, 10, 0)
     acct = make_account(now=created)
     assert acct.trading_day == date(2025, 3, 9)
-    acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-300, ts=created), book, created)
-    acct.on_market(book, utc(2025, 3, 9, 20, 59, 59))  # 16:59:59 EDT
+    acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-300, ts=created), marks, created)
+    acct.on_market(marks, utc(2025, 3, 9, 20, 59, 59))  # 16:59:59 EDT
     assert acct.trading_day == date(2025, 3, 9) and acct.day_start_balance == 10_000
-    acct.on_market(book, utc(2025, 3, 9, 21, 0, 0))  # 17:00 EDT (would be 16:00 on the old EST offset)
+    acct.on_market(marks, utc(2025, 3, 9, 21, 0, 0))  # 17:00 EDT (would be 16:00 on the old EST offset)
     assert acct.trading_day == date(2025, 3, 10) and acct.day_start_balance == pytest.approx(9_700)
 
 
-def test_day_roll_across_fall_back_happens_at_1700_est(book):
+def test_day_roll_across_fall_back_happens_at_1700_est(marks):
     # 2025-11-02: New York moves from EDT (UTC-4) back to EST (UTC-5) at 02:00
     created = ny(2025, 11, 2, 10, 0)
     acct = make_account(now=created)
-    acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-300, ts=created), book, created)
-    acct.on_market(book, utc(2025, 11, 2, 21, 30))  # 16:30 EST (17:30 on the old EDT offset)
+    acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-300, ts=created), marks, created)
+    acct.on_market(marks, utc(2025, 11, 2, 21, 30))  # 16:30 EST (17:30 on the old EDT offset)
     assert acct.trading_day == date(2025, 11, 2) and acct.day_start_balance == 10_000
-    acct.on_market(book, utc(2025, 11, 2, 22, 0))  # 17:00 EST
+    acct.on_market(marks, utc(2025, 11, 2, 22, 0))  # 17:00 EST
     assert acct.trading_day == date(2025, 11, 3) and acct.day_start_balance == pytest.approx(9_700)
 
 
-def test_account_on_a_custom_calendar_rolls_at_its_own_boundary(book):
+def test_account_on_a_custom_calendar_rolls_at_its_own_boundary(marks):
     cal = TradingDayCalendar("00:00", "Europe/Prague")
     prague = ZoneInfo("Europe/Prague")
     created = datetime(2025, 5, 6, 12, 0, tzinfo=prague).timestamp()
     acct = make_account(now=created, config=AccountConfig(calendar=cal))
-    acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-100, ts=created), book, created)
-    acct.on_market(book, ny(2025, 5, 6, 17, 30))  # 23:30 Prague: no roll on this calendar
+    acct.apply_fill(make_fill(quantity=0.01, price=1.0, commission=-100, ts=created), marks, created)
+    acct.on_market(marks, ny(2025, 5, 6, 17, 30))  # 23:30 Prague: no roll on this calendar
     assert acct.day_start_balance == 10_000
-    acct.on_market(book, datetime(2025, 5, 7, 0, 0, tzinfo=prague).timestamp())
+    acct.on_market(marks, datetime(2025, 5, 7, 0, 0, tzinfo=prague).timestamp())
     assert acct.day_start_balance == pytest.approx(9_900)

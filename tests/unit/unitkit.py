@@ -59,18 +59,18 @@ def make_account(plan: str = "moderate", balance: float = 10_000, *, currency: s
                    make_limits(plan, balance, **overrides), now, config)
 
 
-def make_book(*marks: tuple) -> LatestMarks:
-    """A LatestMarks over the shipped registry, with marks ``(symbol, bid[, ask[, ts]])``."""
-    book = LatestMarks(default_registry())
-    for m in marks:
-        set_mark(book, *m)
-    return book
+def make_marks(*quotes: tuple) -> LatestMarks:
+    """The latest marks over the shipped registry, with marks ``(symbol, bid[, ask[, ts]])``."""
+    latest = LatestMarks(default_registry())
+    for q in quotes:
+        set_mark(latest, *q)
+    return latest
 
 
-def set_mark(book: LatestMarks, symbol: str, bid: float, ask: float | None = None, ts: float = T0) -> Mark:
+def set_mark(marks: LatestMarks, symbol: str, bid: float, ask: float | None = None, ts: float = T0) -> Mark:
     """Apply a mark (``ask`` defaults to ``bid``: zero spread) and return it."""
     mark = Mark(symbol, bid, bid if ask is None else ask, ts)
-    assert book.apply(mark), f"mark {mark} not stored (older than the held one)"
+    assert marks.apply(mark), f"mark {mark} not stored (older than the held one)"
     return mark
 
 
