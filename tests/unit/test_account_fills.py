@@ -4,7 +4,7 @@ size × quote→account rate, partial close, flip through flat, commission and s
 from __future__ import annotations
 
 import pytest
-from unitkit import T0, make_account, make_marks, make_fill, make_order, set_mark
+from unitkit import T0, make_account, make_fill, make_marks, make_order, set_mark
 
 from riskactors.domain import UnknownInstrument
 from riskactors.domain.views import account_view

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from unitkit import NY, T0, accepted, codes, make_account, make_marks, make_fill, make_order, reason, set_mark
+from unitkit import NY, T0, accepted, codes, make_account, make_fill, make_marks, make_order, reason, set_mark
 
 from riskactors.domain import AccountStatus, KillMode, KillScope, KillSwitch, ReasonCode
 

@@ -4,7 +4,7 @@ close larger than the position (or than what is not already being closed) is not
 from __future__ import annotations
 
 import pytest
-from unitkit import T0, accepted, codes, make_account, make_marks, make_fill, make_limits, make_order, reason, set_mark
+from unitkit import T0, accepted, codes, make_account, make_fill, make_limits, make_marks, make_order, reason, set_mark
 
 from riskactors.domain import AccountStatus, ReasonCode
 

@@ -9,7 +9,7 @@ P&L conversion rate can be stale. A reducing order is never rejected for stalene
 from __future__ import annotations
 
 import pytest
-from unitkit import T0, codes, make_account, make_marks, make_fill, make_order, reason, set_mark, warning, warning_codes
+from unitkit import T0, codes, make_account, make_fill, make_marks, make_order, reason, set_mark, warning, warning_codes
 
 from riskactors.domain import Order, ReasonCode, WarningCode, account_view
 

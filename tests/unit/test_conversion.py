@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from unitkit import T0, make_account, make_marks, make_fill, make_order, set_mark
+from unitkit import T0, make_account, make_fill, make_marks, make_order, set_mark
 
 from riskactors.domain import ConversionUnavailable, LatestMarks, Mark, default_registry
 from riskactors.domain.views import account_view

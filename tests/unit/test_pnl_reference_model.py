@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from unitkit import T0, make_account, make_marks, make_fill, set_mark
+from unitkit import T0, make_account, make_fill, make_marks, set_mark
 
 from riskactors.domain.views import account_view
 

@@ -39,7 +39,7 @@ from typing import Any
 import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from unitkit import T0, make_marks, make_limits
+from unitkit import T0, make_limits, make_marks
 
 from riskactors.domain import (
     Account,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from unitkit import T0, make_account, make_marks, make_fill, make_order
+from unitkit import T0, make_account, make_fill, make_marks, make_order
 
 from riskactors.domain import AccountConfig
 

@@ -21,7 +21,7 @@ from datetime import date
 
 import msgpack
 import pytest
-from unitkit import T0, make_account, make_marks, make_limits, set_mark
+from unitkit import T0, make_account, make_limits, make_marks, set_mark
 
 from riskactors.domain import (
     STATE_VERSION,
