@@ -86,6 +86,17 @@ def serve(host, port, address, placement, shards) -> None:
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 
 
+def _check_tz(ctx, param, value: str) -> str:
+    """``--tz``: a zone :mod:`zoneinfo` knows, or a usage error naming it."""
+    from .replay.loaders import time_zone
+
+    try:
+        time_zone(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
 _replay_options = [
     click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
     click.option("--format", "fmt", type=click.Choice(["auto", "fundingpips", "mt4"]), default="auto",
@@ -101,6 +112,8 @@ _replay_options = [
     click.option("--bars", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                  help="MT4 H1 bars folder for marks (default: broker_bars_H1 beside the file)"),
     click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N trades"),
+    click.option("--tz", default="UTC", show_default=True, callback=_check_tz,
+                 help="Time zone of the file's naive times (trades and bars), an IANA name, e.g. Europe/Prague"),
     click.option("--api-key", envvar="RISKACTORS_API_KEY", default=None,
                  help="Key the replay client sends when the server has API keys (an admin key: it registers "
                       "accounts) [RISKACTORS_API_KEY]"),
@@ -117,7 +130,7 @@ def replay_options(f):
 @replay_options
 @click.option("--url", default=None, help="Drive this running server; default: start an embedded one")
 @server_options
-def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, api_key, url, host, port, address,
+def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, tz, api_key, url, host, port, address,
            placement, shards) -> None:
     """Replay a trade history through the HTTP API as an order router and price feed would."""
     from .replay import ReplayOptions, load_trades
@@ -129,7 +142,7 @@ def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, api_k
                              placement=placement, shards=shards)
         _check_auth(settings, api_key, replay=True)
     options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode)
-    trades = load_trades(file, fmt, bars=bars, limit=limit)
+    trades = load_trades(file, fmt, bars=bars, limit=limit, tz=tz)
     if url:
         report = asyncio.run(_replay(url, trades, options, api_key))
     else:
@@ -141,7 +154,7 @@ def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, api_k
 @main.command()
 @replay_options
 @server_options
-def run(file, fmt, plan, balance, currency, position_mode, bars, limit, api_key, host, port, address, placement,
+def run(file, fmt, plan, balance, currency, position_mode, bars, limit, tz, api_key, host, port, address, placement,
         shards) -> None:
     """Start the server (embedded Ray), replay FILE into it, print the report, keep serving."""
     from .replay import ReplayOptions, load_trades
@@ -150,7 +163,7 @@ def run(file, fmt, plan, balance, currency, position_mode, bars, limit, api_key,
     settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards)
     _check_auth(settings, api_key, replay=True)
     options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode)
-    trades = load_trades(file, fmt, bars=bars, limit=limit)
+    trades = load_trades(file, fmt, bars=bars, limit=limit, tz=tz)
     with embedded_server(settings) as base_url:
         click.echo(f"riskactors: serving at {base_url} (placement={settings.placement}); replaying {file.name} …")
         report = asyncio.run(_replay(base_url, trades, options, api_key))

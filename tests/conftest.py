@@ -54,11 +54,11 @@ def ray_session():
         ray.shutdown()
 
 
-def _deployment(ray_session, placement: str, shards: int = 2, timeout: float = 10.0):
+def _deployment(ray_session, placement: str, shards: int = 2, timeout: float = 10.0, clock: str = "wall"):
     from riskactors.actors import ray_runtime
     from riskactors.settings import Settings
 
-    settings = Settings(placement=placement, shards=shards, call_timeout_seconds=timeout,
+    settings = Settings(placement=placement, shards=shards, call_timeout_seconds=timeout, clock=clock,
                         storage_root=new_storage_root())  # journaled, each deployment in its own root
     runtime = ray_runtime.start(settings)
     return settings, runtime
@@ -78,11 +78,11 @@ def asgi_client(settings, runtime, timeout: float = 60.0):
 @pytest.fixture
 def fresh_deployment(ray_session):
     """Factory of deployments private to one test (own actors and marks), shut down after it:
-    ``settings, runtime = fresh_deployment("sharded", shards=1, timeout=2.0)``."""
+    ``settings, runtime = fresh_deployment("sharded", shards=1, timeout=2.0, clock="events")``."""
     made = []
 
-    def make(placement: str = "sharded", shards: int = 2, timeout: float = 30.0):
-        settings, runtime = _deployment(ray_session, placement, shards, timeout)
+    def make(placement: str = "sharded", shards: int = 2, timeout: float = 30.0, clock: str = "wall"):
+        settings, runtime = _deployment(ray_session, placement, shards, timeout, clock)
         made.append(runtime)
         return settings, runtime
 

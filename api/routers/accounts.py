@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from ..auth import require
 from ..deps import AsOfDep, ServiceDep
+from ..errors import unprocessable
 from ..schemas import AccountCreate, AccountView, LimitsPatch, StatusChange
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -14,9 +15,14 @@ router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 @router.post("", status_code=201, response_model=AccountView, dependencies=[require("admin")])
 async def register_account(body: AccountCreate, service: ServiceDep):
     """Register one account bound to a plan (limit template or prop-firm plan) with optional
-    limit overrides. 409 if the id exists; 422 for an unknown plan or invalid limit."""
+    limit overrides. 409 if the id exists; 422 for an unknown plan or invalid limit. Its
+    history starts at ``opened_at`` (default: the deployment clock; an ``events`` deployment
+    that has seen no event yet has no time to give: 422 naming ``opened_at``)."""
     spec = body.model_dump(exclude={"opened_at"})
     spec["limits"] = body.limits.model_dump(exclude_unset=True) if body.limits else {}
+    if body.opened_at is None and service.clock.kind == "events" and service.now() == 0:
+        return unprocessable(["body", "opened_at"], "required until the events clock has seen an event: the "
+                                                    "deployment has no time yet to open the account at")
     now = body.opened_at if body.opened_at is not None else service.now()
     return await service.register(spec, now)
 

@@ -256,11 +256,13 @@ class AccountHost:
 
     # ------------------------------------------------------------------ calls
     def ping(self) -> dict[str, Any]:
-        """Liveness of this host: id, account count, marks held."""
+        """Liveness of this host: id, account count, marks held, its clock, the journal's last
+        sequence number (``None`` in memory), process, node and recovery."""
         if self._store is not None:
             self._store.commit()  # the interval fsync policy forces written frames when due
         return {"host_id": self.host_id, "accounts": len(self.accounts), "marks": len(self.latest),
-                "clock": self.clock, "pid": os.getpid(), "node_id": _node_id(), "recovery": self.recovery}
+                "clock": self.clock, "journal_seq": self._store.journal.seq if self._store is not None else None,
+                "pid": os.getpid(), "node_id": _node_id(), "recovery": self.recovery}
 
     @journaled(when=lambda r: r["advanced"] > 0)
     def advance_to(self, now: float) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -41,7 +42,7 @@ from .report import (
     iso_utc,
 )
 
-__all__ = ["ReplayOptions", "ReplayReport", "run_replay"]
+__all__ = ["ReplayOptions", "ReplayReport", "iso_timestamp", "run_replay"]
 
 
 @dataclass
@@ -63,6 +64,10 @@ class ReplayOptions:
     read_back : bool
         After the history, read statuses and analytics back (default). Those reads advance
         accounts to the server's clock; ``False`` leaves the state exactly as the history made it.
+    timestamps : {"epoch", "iso"}
+        How every ``ts`` and ``opened_at`` is sent: ``epoch`` seconds (default, a JSON number)
+        or ``iso``, an ISO 8601 UTC string with ``Z`` and the microseconds
+        (``2019-04-01T06:00:00.250000Z``), which the server reads back to the same epoch seconds.
     """
 
     plan: str = "two_step_phase1"
@@ -71,6 +76,14 @@ class ReplayOptions:
     position_mode: Literal["hedging", "netting"] = "hedging"
     concurrency: int = 16
     read_back: bool = True
+    timestamps: Literal["epoch", "iso"] = "epoch"
+
+
+def iso_timestamp(ts: float) -> str:
+    """``ts`` (epoch seconds) as ISO 8601 UTC with ``Z``, microseconds kept when not zero:
+    ``2023-12-29T07:32:27Z``, ``2023-12-29T07:32:27.250000Z``. A time of the files (whole
+    microseconds) reads back to exactly the same float."""
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _conversion_mark(registry: InstrumentRegistry, quote: str, currency: str, rate: float):
@@ -90,6 +103,8 @@ class _Driver:
                  registry: InstrumentRegistry):
         if options.position_mode not in ("hedging", "netting"):
             raise ValueError(f"position_mode must be hedging or netting, got {options.position_mode!r}")
+        if options.timestamps not in ("epoch", "iso"):
+            raise ValueError(f"timestamps must be epoch or iso, got {options.timestamps!r}")
         self.client = client
         self.tf = tf
         self.options = options
@@ -101,6 +116,11 @@ class _Driver:
         self.opened: set[str] = set()
         self.open_count: Counter = Counter()
         self.overlapped: set[tuple[str, str]] = set()
+        self._iso = options.timestamps == "iso"
+
+    def _ts(self, ts: float) -> float | str:
+        """``ts`` (epoch seconds) as the request sends it (``options.timestamps``)."""
+        return iso_timestamp(ts) if self._iso else ts
 
     async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         r = await self.client.post(path, json=body)
@@ -134,7 +154,7 @@ class _Driver:
             r = await self._post("/v1/accounts", {
                 "account_id": t.account_id, "user_id": t.user_id, "challenge_id": t.challenge_id,
                 "currency": self.currency, "initial_balance": self.balance, "plan": self.options.plan,
-                "position_mode": self.options.position_mode, "opened_at": t.open_ts - 1.0})
+                "position_mode": self.options.position_mode, "opened_at": self._ts(t.open_ts - 1.0)})
             if r.status_code == 409:
                 self.report.accounts_existing += 1
                 return
@@ -145,7 +165,8 @@ class _Driver:
         await self._gather(one(t) for t in first.values())
 
     async def marks(self, ts: float, prices: list[tuple[str, float]]) -> None:
-        body = {"marks": [{"instrument": s, "bid": p, "ask": p, "ts": ts} for s, p in prices]}
+        stamp = self._ts(ts)
+        body = {"marks": [{"instrument": s, "bid": p, "ask": p, "ts": stamp} for s, p in prices]}
         r = await self._post("/v1/marks", body)
         if r.status_code != 200:
             raise RuntimeError(f"marks rejected: {r.status_code} {r.text[:300]}")
@@ -171,7 +192,7 @@ class _Driver:
         self.report.trades += 1
         await self.marks(t.open_ts, self._prices(t, t.open_price))
         order = {"order_id": f"{t.trade_id}:open", "account_id": t.account_id, "instrument": t.symbol,
-                 "side": t.side, "quantity": t.lots, "ts": t.open_ts}
+                 "side": t.side, "quantity": t.lots, "ts": self._ts(t.open_ts)}
         if t.stop_loss:
             order["stop_loss"] = t.stop_loss
         if t.take_profit:
@@ -188,7 +209,8 @@ class _Driver:
         if d["decision"] != "accept":
             return
         fill = {"fill_id": f"{t.trade_id}:open", "order_id": order["order_id"], "account_id": t.account_id,
-                "instrument": t.symbol, "side": t.side, "quantity": t.lots, "price": t.open_price, "ts": t.open_ts}
+                "instrument": t.symbol, "side": t.side, "quantity": t.lots, "price": t.open_price,
+                "ts": self._ts(t.open_ts)}
         if self.hedging:
             fill["position_id"] = t.trade_id
             if t.stop_loss:
@@ -225,7 +247,7 @@ class _Driver:
         overlapped = key in self.overlapped
         fill = {"fill_id": f"{t.trade_id}:close", "account_id": t.account_id, "instrument": t.symbol,
                 "side": side, "quantity": t.lots, "price": t.close_price, "commission": t.commission,
-                "swap": t.swap, "ts": t.close_ts}
+                "swap": t.swap, "ts": self._ts(t.close_ts)}
         if self.hedging:
             fill["position_id"] = t.trade_id
         result = await self._fill(fill)
@@ -328,7 +350,8 @@ async def run_replay(target: str | httpx.AsyncClient, tf: TradeFile, options: Re
         The server answered a request with an unexpected status (5xx, a rejected mark batch,
         a failed registration or read-back).
     ValueError
-        ``options.position_mode`` is neither ``hedging`` nor ``netting``.
+        ``options.position_mode`` is neither ``hedging`` nor ``netting``, or
+        ``options.timestamps`` neither ``epoch`` nor ``iso``.
     """
     options = options or ReplayOptions()
     registry = registry or default_registry()

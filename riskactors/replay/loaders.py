@@ -5,7 +5,7 @@ Formats
 ``fundingpips``
     The FundingPips / seed risk-signal trade CSV (``identifier, action (0 buy, 1 sell), …,
     profit, swap, symbol, contract_size, profit_rate, platform, trading_account_login``).
-    Times are read as UTC. ``profit`` is net of commission and swap. ``profit_rate`` is the
+    Times are read in ``tz``. ``profit`` is net of commission and swap. ``profit_rate`` is the
     broker's quote→account rate on platform 0 (MT5 convention); platform 1 rows leave it
     empty and platform 2 rows put the close price in it, so it is used as a rate only on
     platform 0. The file has no user or challenge columns: the user is the account login,
@@ -13,15 +13,23 @@ Formats
 ``mt4``
     A MetaTrader 4 closed-trades statement CSV (``ticket, open_time, type, size_lots, item,
     open_price, sl, tp, close_time, close_price, commission, taxes, swap, profit,
-    close_reason``), broker time read as UTC; ``profit`` is gross (commission, taxes and
+    close_reason``), broker time read in ``tz``; ``profit`` is gross (commission, taxes and
     swap are separate). Marks come from the broker's H1 bars (``date,time,open,high,low,
-    close,volume``, no header): one mark per bar at its close time with the close price.
+    close,volume``, no header; times in ``tz``): one mark per bar at its close time with the close price.
     Where the bars have no USD/<account currency> bar at a bar time but have both legs of a
     cross (EURJPY and EURUSD, GBPJPY and GBPUSD, AUDJPY and AUDUSD…), a mark of the
     registry's USD/<account currency> pair (``USDJPY``) implied by the crosses (the mean of
     X/JPY ÷ X/USD) is added, so USD-quoted P&L converts at a rate of that hour: the
     ``mt4-ronnaru`` USDJPY bars end on 2019-04-05, before its trades start, while its EUR, GBP
     and AUD bars run to 2020-02-07.
+
+Time zones
+----------
+A file's times carry no zone: ``tz`` (an IANA name, default ``UTC``, read with :mod:`zoneinfo`)
+says which zone they are in, and every time becomes epoch seconds (UTC). In a zone with summer
+time, a time in the hour repeated when the clocks go back is read as the first of the two
+(``fold=0``), and one in the hour skipped when they go forward is read with the offset before
+the change (PEP 495).
 """
 
 from __future__ import annotations
@@ -30,12 +38,13 @@ import csv
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..domain import InstrumentRegistry, default_registry
 
-__all__ = ["Trade", "TradeFile", "detect_format", "load_trades"]
+__all__ = ["Trade", "TradeFile", "detect_format", "load_trades", "time_zone"]
 
 
 @dataclass(slots=True)
@@ -78,8 +87,23 @@ class TradeFile:
     skipped: list[str]
 
 
-def _utc(text: str, pattern: str) -> float:
-    return datetime.strptime(text, pattern).replace(tzinfo=UTC).timestamp()
+def time_zone(name: str) -> ZoneInfo:
+    """The zone ``name`` (IANA, e.g. ``UTC``, ``Europe/Prague``) in which a file's naive times are read.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a time zone known to :mod:`zoneinfo` (the message names it).
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone {name!r}: give an IANA name, e.g. UTC or Europe/Prague") from None
+
+
+def _epoch(text: str, pattern: str, zone: tzinfo) -> float:
+    """Epoch seconds (UTC) of the naive time ``text`` (``strptime`` ``pattern``) read in ``zone``."""
+    return datetime.strptime(text, pattern).replace(tzinfo=zone).timestamp()
 
 
 def _float(text: str) -> float | None:
@@ -107,7 +131,7 @@ def detect_format(path: Path) -> str:
     raise ValueError(f"{path}: unknown trade file format (header {header.strip()[:80]!r})")
 
 
-def _load_fundingpips(path: Path, registry: InstrumentRegistry) -> TradeFile:
+def _load_fundingpips(path: Path, registry: InstrumentRegistry, zone: tzinfo) -> TradeFile:
     trades, skipped = [], []
     with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
@@ -131,8 +155,8 @@ def _load_fundingpips(path: Path, registry: InstrumentRegistry) -> TradeFile:
             trades.append(Trade(
                 trade_id=ident, account_id=row["trading_account_login"], user_id=row["trading_account_login"],
                 challenge_id=f"fundingpips-p{platform}", symbol=symbol, side=side, lots=float(row["lot_size"]),
-                open_ts=_utc(row["opened_at"], "%Y-%m-%d %H:%M:%S.%f"),
-                close_ts=_utc(row["closed_at"], "%Y-%m-%d %H:%M:%S.%f"),
+                open_ts=_epoch(row["opened_at"], "%Y-%m-%d %H:%M:%S.%f", zone),
+                close_ts=_epoch(row["closed_at"], "%Y-%m-%d %H:%M:%S.%f", zone),
                 open_price=float(row["open_price"]), close_price=float(row["close_price"]),
                 commission=_float(row["commission"]) or 0.0, swap=_float(row["swap"]) or 0.0,
                 profit=float(row["profit"]), profit_is_net=True,
@@ -150,7 +174,8 @@ def _bar_symbol(stem: str, registry: InstrumentRegistry) -> str | None:
     return None
 
 
-def _load_bars(folder: Path, registry: InstrumentRegistry, start: float, end: float) -> list[tuple[float, str, float]]:
+def _load_bars(folder: Path, registry: InstrumentRegistry, start: float, end: float,
+               zone: tzinfo) -> list[tuple[float, str, float]]:
     marks = []
     for path in sorted(folder.glob("*H1.csv")):
         symbol = _bar_symbol(path.name[: -len("H1.csv")], registry)
@@ -160,7 +185,7 @@ def _load_bars(folder: Path, registry: InstrumentRegistry, start: float, end: fl
             for row in csv.reader(fh):
                 if len(row) < 6:
                     continue
-                ts = _utc(f"{row[0]} {row[1]}", "%Y.%m.%d %H:%M") + 3600.0  # known at the bar's close
+                ts = _epoch(f"{row[0]} {row[1]}", "%Y.%m.%d %H:%M", zone) + 3600.0  # known at the bar's close
                 if start - 86400.0 <= ts <= end:
                     marks.append((ts, symbol, float(row[5])))
     marks.sort()
@@ -195,7 +220,7 @@ def _implied_usd_marks(marks: list[tuple[float, str, float]], registry: Instrume
 _MT4_CURRENCY = "JPY"
 
 
-def _load_mt4(path: Path, registry: InstrumentRegistry, bars: Path | None) -> TradeFile:
+def _load_mt4(path: Path, registry: InstrumentRegistry, bars: Path | None, zone: tzinfo) -> TradeFile:
     trades, skipped = [], []
     account = path.parent.name or "mt4"
     with open(path, newline="", encoding="utf-8") as fh:
@@ -211,8 +236,8 @@ def _load_mt4(path: Path, registry: InstrumentRegistry, bars: Path | None) -> Tr
             trades.append(Trade(
                 trade_id=row["ticket"], account_id=account, user_id=account, challenge_id=f"mt4-{account}",
                 symbol=symbol, side=row["type"], lots=float(row["size_lots"]),
-                open_ts=_utc(row["open_time"], "%Y.%m.%d %H:%M:%S"),
-                close_ts=_utc(row["close_time"], "%Y.%m.%d %H:%M:%S"),
+                open_ts=_epoch(row["open_time"], "%Y.%m.%d %H:%M:%S", zone),
+                close_ts=_epoch(row["close_time"], "%Y.%m.%d %H:%M:%S", zone),
                 open_price=float(row["open_price"]), close_price=float(row["close_price"]),
                 commission=(_float(row["commission"]) or 0.0) + (_float(row["taxes"]) or 0.0),
                 swap=_float(row["swap"]) or 0.0, profit=float(row["profit"]), profit_is_net=False,
@@ -221,13 +246,13 @@ def _load_mt4(path: Path, registry: InstrumentRegistry, bars: Path | None) -> Tr
     folder = bars if bars is not None else path.parent / "broker_bars_H1"
     marks = []
     if trades and folder.is_dir():
-        marks = _load_bars(folder, registry, trades[0].open_ts, max(t.close_ts for t in trades))
+        marks = _load_bars(folder, registry, trades[0].open_ts, max(t.close_ts for t in trades), zone)
         marks = sorted(marks + _implied_usd_marks(marks, registry, _MT4_CURRENCY))
     return TradeFile("mt4", trades, marks, _MT4_CURRENCY, 1_000_000.0, skipped)
 
 
 def load_trades(path: Path, fmt: str = "auto", bars: Path | None = None, limit: int | None = None,
-                registry: InstrumentRegistry | None = None) -> TradeFile:
+                registry: InstrumentRegistry | None = None, tz: str = "UTC") -> TradeFile:
     """Read a trade history.
 
     Parameters
@@ -238,16 +263,20 @@ def load_trades(path: Path, fmt: str = "auto", bars: Path | None = None, limit: 
         MT4 bars folder (default ``broker_bars_H1`` beside the file).
     limit : int, optional
         Keep only the first ``limit`` trades by open time (marks are cut to their span).
+    tz : str
+        IANA zone of the file's naive times (trades and bars), default ``UTC``; every time
+        becomes epoch seconds (UTC). See "Time zones" in the module docstring.
 
     Raises
     ------
     ValueError
-        Unknown format.
+        Unknown format; unknown time zone ``tz`` (named in the message).
     """
+    zone = time_zone(tz)
     registry = registry or default_registry()
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
-    tf = _load_fundingpips(path, registry) if fmt == "fundingpips" else _load_mt4(path, registry, bars)
+    tf = _load_fundingpips(path, registry, zone) if fmt == "fundingpips" else _load_mt4(path, registry, bars, zone)
     if limit is not None and limit < len(tf.trades):
         tf.trades = tf.trades[:limit]
         end = max(t.close_ts for t in tf.trades)
