@@ -72,15 +72,18 @@ def main() -> None:
 
 @main.command()
 @server_options
-def serve(host, port, address, placement, shards) -> None:
+@click.option("--clock", type=click.Choice(["wall", "events"]), default=None,
+              help="What moves the deployment's time: wall (the server's, live) or events (the latest ts of the "
+                   "events received: replays, back-tests) [RISKACTORS_CLOCK, default wall]")
+def serve(host, port, address, placement, shards, clock) -> None:
     """Start the HTTP front and the actors (embedded local Ray unless --address)."""
     import uvicorn
 
     from api import create_app
 
-    settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards)
+    settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards, clock=clock)
     _check_auth(settings)
-    click.echo(f"riskactors: placement={settings.placement} shards={settings.shards} "
+    click.echo(f"riskactors: placement={settings.placement} shards={settings.shards} clock={settings.clock} "
                f"ray={'embedded' if not settings.address else settings.address}; "
                f"http://{settings.host}:{settings.port}/docs")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
@@ -112,6 +115,9 @@ _replay_options = [
     click.option("--bars", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                  help="MT4 H1 bars folder for marks (default: broker_bars_H1 beside the file)"),
     click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N trades"),
+    click.option("--max-mark-age", type=click.FloatRange(min=0, min_open=True), default=None,
+                 help="Apply rule STALE_PRICE with this maximum mark age in seconds (default: the rule only warns, "
+                      "and the report counts the checks that would have been stale at 300 s)"),
     click.option("--tz", default="UTC", show_default=True, callback=_check_tz,
                  help="Time zone of the file's naive times (trades and bars), an IANA name, e.g. Europe/Prague"),
     click.option("--api-key", envvar="RISKACTORS_API_KEY", default=None,
@@ -130,8 +136,8 @@ def replay_options(f):
 @replay_options
 @click.option("--url", default=None, help="Drive this running server; default: start an embedded one")
 @server_options
-def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, tz, api_key, url, host, port, address,
-           placement, shards) -> None:
+def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, max_mark_age, tz, api_key, url, host, port,
+           address, placement, shards) -> None:
     """Replay a trade history through the HTTP API as an order router and price feed would."""
     from .replay import ReplayOptions, load_trades
     from .replay.server import embedded_server
@@ -139,9 +145,10 @@ def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, tz, a
     settings = None
     if not url:
         settings = _settings(host=host or "127.0.0.1", port=port if port is not None else 0, address=address,
-                             placement=placement, shards=shards)
+                             placement=placement, shards=shards, clock="events")
         _check_auth(settings, api_key, replay=True)
-    options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode)
+    options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode,
+                            max_mark_age=max_mark_age)
     trades = load_trades(file, fmt, bars=bars, limit=limit, tz=tz)
     if url:
         report = asyncio.run(_replay(url, trades, options, api_key))
@@ -154,15 +161,16 @@ def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, tz, a
 @main.command()
 @replay_options
 @server_options
-def run(file, fmt, plan, balance, currency, position_mode, bars, limit, tz, api_key, host, port, address, placement,
-        shards) -> None:
+def run(file, fmt, plan, balance, currency, position_mode, bars, limit, max_mark_age, tz, api_key, host, port, address,
+        placement, shards) -> None:
     """Start the server (embedded Ray), replay FILE into it, print the report, keep serving."""
     from .replay import ReplayOptions, load_trades
     from .replay.server import embedded_server
 
-    settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards)
+    settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards, clock="events")
     _check_auth(settings, api_key, replay=True)
-    options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode)
+    options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode,
+                            max_mark_age=max_mark_age)
     trades = load_trades(file, fmt, bars=bars, limit=limit, tz=tz)
     with embedded_server(settings) as base_url:
         click.echo(f"riskactors: serving at {base_url} (placement={settings.placement}); replaying {file.name} …")

@@ -62,8 +62,13 @@ class ReplayOptions:
     concurrency : int
         Requests in flight when registering accounts and fetching analytics.
     read_back : bool
-        After the history, read statuses and analytics back (default). Those reads advance
-        accounts to the server's clock; ``False`` leaves the state exactly as the history made it.
+        After the history, read statuses and analytics back (default). Reads change nothing on
+        the server (they are as of its clock), so the state is exactly what the history made.
+    max_mark_age : float or None
+        ``None`` (default): accounts are registered with rule ``STALE_PRICE`` in ``warn`` (a
+        replay prices on whatever its source gives: H1 bars are an hour apart, FundingPips has
+        no rate for some conversions), and the report counts the checks that would have been
+        stale; a number: the rule rejects, with this maximum mark age in seconds.
     timestamps : {"epoch", "iso"}
         How every ``ts`` and ``opened_at`` is sent: ``epoch`` seconds (default, a JSON number)
         or ``iso``, an ISO 8601 UTC string with ``Z`` and the microseconds
@@ -77,6 +82,7 @@ class ReplayOptions:
     concurrency: int = 16
     read_back: bool = True
     timestamps: Literal["epoch", "iso"] = "epoch"
+    max_mark_age: float | None = None
 
 
 def iso_timestamp(ts: float) -> str:
@@ -112,7 +118,8 @@ class _Driver:
         self.hedging = options.position_mode == "hedging"
         self.currency = options.currency or tf.currency
         self.balance = options.balance or tf.balance
-        self.report = ReplayReport(fmt=tf.fmt, position_mode=options.position_mode, skipped=list(tf.skipped))
+        self.report = ReplayReport(fmt=tf.fmt, position_mode=options.position_mode, skipped=list(tf.skipped),
+                                   max_mark_age=options.max_mark_age)
         self.opened: set[str] = set()
         self.open_count: Counter = Counter()
         self.overlapped: set[tuple[str, str]] = set()
@@ -143,26 +150,27 @@ class _Driver:
 
         return await asyncio.gather(*(one(c) for c in calls))
 
-    async def register_accounts(self) -> None:
-        first: dict[str, Trade] = {}
-        for t in self.tf.trades:
-            first.setdefault(t.account_id, t)
-        self.report.sample_account = next(iter(first), None)
+    def _limits(self) -> dict[str, Any]:
+        """Limit overrides of the accounts the replay registers (rule ``STALE_PRICE``)."""
+        if self.options.max_mark_age is None:
+            return {"stale_price_action": "warn"}
+        return {"max_mark_age_seconds": float(self.options.max_mark_age)}
 
-        async def one(t: Trade) -> None:
-            # POST first: a GET of a known account would advance it to the server's clock
-            r = await self._post("/v1/accounts", {
-                "account_id": t.account_id, "user_id": t.user_id, "challenge_id": t.challenge_id,
-                "currency": self.currency, "initial_balance": self.balance, "plan": self.options.plan,
-                "position_mode": self.options.position_mode, "opened_at": self._ts(t.open_ts - 1.0)})
-            if r.status_code == 409:
-                self.report.accounts_existing += 1
-                return
-            if r.status_code != 201:
-                raise RuntimeError(f"registering {t.account_id}: {r.status_code} {r.text[:300]}")
-            self.report.accounts_registered += 1
-
-        await self._gather(one(t) for t in first.values())
+    async def register(self, t: Trade) -> None:
+        """Register the account of ``t`` (its first trade) at ``opened_at`` = its first open − 1 s,
+        in time order with the other events: on an ``events`` server a registration moves the
+        clock, so accounts are registered when the history reaches them, not all at once."""
+        r = await self._post("/v1/accounts", {
+            "account_id": t.account_id, "user_id": t.user_id, "challenge_id": t.challenge_id,
+            "currency": self.currency, "initial_balance": self.balance, "plan": self.options.plan,
+            "position_mode": self.options.position_mode, "opened_at": self._ts(t.open_ts - 1.0),
+            "limits": self._limits()})
+        if r.status_code == 409:
+            self.report.accounts_existing += 1
+            return
+        if r.status_code != 201:
+            raise RuntimeError(f"registering {t.account_id}: {r.status_code} {r.text[:300]}")
+        self.report.accounts_registered += 1
 
     async def marks(self, ts: float, prices: list[tuple[str, float]]) -> None:
         stamp = self._ts(ts)
@@ -205,7 +213,12 @@ class _Driver:
         for reason in d["reasons"]:
             self.report.reasons[reason["code"]] += 1
         for w in d["warnings"]:
+            if w["code"] == "STALE_PRICE_WARNING":
+                self.report.stale_checks += 1
+                continue
             self.report.warnings[w["code"]] += 1
+        if any(r["code"] == "STALE_PRICE" for r in d["reasons"]):
+            self.report.stale_checks += 1
         if d["decision"] != "accept":
             return
         fill = {"fill_id": f"{t.trade_id}:open", "order_id": order["order_id"], "account_id": t.account_id,
@@ -280,8 +293,13 @@ class _Driver:
         rep.mismatches[cat].append(f"{t.trade_id} {t.symbol} server {pnl:.2f} vs file {t.profit:.2f}")
 
     async def run(self) -> ReplayReport:
-        await self.register_accounts()
         events: list[tuple[float, int, int, Any]] = []
+        first: dict[str, Trade] = {}
+        for t in self.tf.trades:
+            first.setdefault(t.account_id, t)
+        self.report.sample_account = next(iter(first), None)
+        for i, t in enumerate(first.values()):
+            events.append((t.open_ts - 1.0, -1, i, t))  # registration: before anything at its instant
         for i, (ts, sym, price) in enumerate(self.tf.marks):
             events.append((ts, 0, i, (sym, price)))
         for i, t in enumerate(self.tf.trades):
@@ -302,7 +320,9 @@ class _Driver:
             if pending:
                 await self.marks(pending_ts, pending)
                 pending = []
-            if kind == 2:
+            if kind == -1:
+                await self.register(payload)
+            elif kind == 2:
                 await self.open(payload)
             else:
                 await self.close(payload)
@@ -316,8 +336,8 @@ class _Driver:
         """Read back what the server made of the replay: firm risk, accounts by status per
         challenge, final status of breached accounts, behaviour analytics.
 
-        Every GET here advances the accounts it reads to the server's clock (a day roll to
-        today), so this runs only once the history is replayed."""
+        Reads change nothing: they are as of the server's clock (on an ``events`` server, the
+        replay's last event)."""
         rep = self.report
         trades = self.tf.trades
         users = sorted({t.user_id for t in trades})

@@ -59,6 +59,10 @@ class ReplayReport:
     analytics: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     sample_account: str | None = None
+    #: checks priced on a mark or a conversion rate older than the maximum mark age (300 s)
+    stale_checks: int = 0
+    #: ``--max-mark-age``: ``None`` when rule ``STALE_PRICE`` only warned
+    max_mark_age: float | None = None
 
     def render(self) -> str:
         """Human-readable report."""
@@ -70,6 +74,9 @@ class ReplayReport:
                  "  decisions              " + ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items())),
                  "  reject reasons         " + (", ".join(f"{k} {v}" for k, v in self.reasons.most_common()) or "none"),
                  "  warnings               " + (", ".join(f"{k} {v}" for k, v in self.warnings.most_common()) or "none"),
+                 f"  stale prices           {self.stale_checks} checks on a mark or rate older than "
+                 + (f"{self.max_mark_age:g} s (rejected, STALE_PRICE)" if self.max_mark_age is not None
+                    else "the instruments' maximum, 300 s (rule off: --max-mark-age S applies it)"),
                  f"  fills applied          {self.fills}"
                  + (f" (errors: {dict(self.fill_errors)})" if self.fill_errors else ""),
                  f"  closed trades          {len(self.closed_trades)}"]

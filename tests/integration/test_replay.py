@@ -28,13 +28,14 @@ def replay_on_fresh_deployment(ray_session, tf: TradeFile, options: ReplayOption
                                before: Callable[[httpx.AsyncClient], Awaitable[None]] | None = None,
                                after: Callable[[httpx.AsyncClient], Awaitable[dict[str, Any]]] | None = None,
                                ) -> tuple[ReplayReport, dict[str, Any]]:
-    """Replay ``tf`` into a new sharded deployment (2 shards) on the session's Ray; ``before``
+    """Replay ``tf`` into a new sharded deployment (2 shards, ``events`` clock) on the session's Ray; ``before``
     runs first (e.g. to post a plan), ``after`` reads back extra state. The deployment is shut
     down before returning (report, what ``after`` returned)."""
     from riskactors.actors import ray_runtime
 
     assert ray_session.is_initialized()
-    settings = Settings(placement="sharded", shards=2, call_timeout_seconds=30.0, storage_root=new_storage_root())
+    settings = Settings(placement="sharded", shards=2, call_timeout_seconds=30.0, storage_root=new_storage_root(),
+                        clock="events")  # what `riskactors replay`'s embedded server runs
     runtime = ray_runtime.start(settings)
     try:
         async def go():
@@ -55,8 +56,16 @@ def fundingpips(ray_session):
     tf = load_trades(require_data(FP))
 
     async def after(client: httpx.AsyncClient) -> dict[str, Any]:
+        sem = asyncio.Semaphore(16)
+
+        async def view(account_id: str) -> dict[str, Any]:
+            async with sem:
+                return (await client.get(f"/v1/accounts/{account_id}")).json()
+
+        accounts = sorted({t.account_id for t in tf.trades})
+        views = await asyncio.gather(*(view(a) for a in accounts))
         return {"account": (await client.get("/v1/accounts/10452073")).json(),
-                "firm": (await client.get("/v1/risk/firm")).json()}
+                "firm": (await client.get("/v1/risk/firm")).json(), "views": dict(zip(accounts, views))}
 
     report, extra = replay_on_fresh_deployment(
         ray_session, tf, ReplayOptions(plan="two_step_phase1", balance=100_000, currency="USD"), after=after)
@@ -89,6 +98,31 @@ def test_fundingpips_file_replays_in_hedging_mode_with_pnl_agreement(fundingpips
     assert one["positions"] == [] and one["currency"] == "USD" and one["position_mode"] == "hedging"
     # 44041186: buy 0.01 XAUUSD 3332.9 → 3332.88, commission −0.07: net −0.09 (the file's profit)
     assert one["balance"] == pytest.approx(100_000 - 0.09, abs=1e-6)
+
+
+def test_fundingpips_replay_leaves_every_account_on_the_trading_day_of_the_last_event(fundingpips):
+    """Issue 9's acceptance: after the replay into an ``events`` server, every account is on the
+    trading day of the replay's last event (``two_step_phase1``: days roll at 00:00
+    Europe/Prague), its ``trading_days`` the number of those days on which it opened a trade;
+    reads happened at the end and rolled nothing to the wall clock's day."""
+    from riskactors.domain import TradingDayCalendar
+
+    tf, report, _, extra = fundingpips
+    prague = TradingDayCalendar("00:00", "Europe/Prague")
+    last = max(max(t.open_ts, t.close_ts) for t in tf.trades)
+    accepted = {t["position_id"] for t in report.closed_trades}  # hedging: the ticket is the trade id
+    opened_days: dict[str, set[str]] = {}
+    for t in tf.trades:
+        if t.trade_id in accepted:
+            opened_days.setdefault(t.account_id, set()).add(prague.day_of(t.open_ts).isoformat())
+    views = extra["views"]
+    assert len(views) == 1064
+    for account_id, view in views.items():
+        assert view["trading_day"] == prague.day_of(last).isoformat() == "2025-05-08", account_id
+        assert view["as_of"] == last, account_id
+        assert view["trading_days"] == len(opened_days.get(account_id, ())), account_id
+    assert sum(v["trading_days"] for v in views.values()) >= 1064 - 1  # one account's only trade was rejected
+    assert report.stale_checks > 0 and "stale prices" in report.render()  # counted, not rejected
 
 
 def test_fundingpips_report_prints_firm_user_and_challenge_analytics(fundingpips):
