@@ -32,7 +32,7 @@ from typing import Any
 from .errors import FieldError
 from .instruments import Instrument
 from .limits import Limits
-from .valuation import margin_rate
+from .valuation import loss_at_stop, margin_rate
 
 __all__ = ["BOUNDS", "STEP_EPS", "SizeRecommendation", "SizingError", "position_size"]
 
@@ -184,8 +184,8 @@ def position_size(
             raise SizingError(name, f"must be ≥ 0, got {value!r}")
     budget = _budget(risk_amount, risk_fraction, balance)
 
-    distance = abs(entry - stop_loss)
-    loss_per_lot = distance * instrument.contract_size * rate
+    side = 1 if stop_loss < entry else -1  # a stop below the entry is a buy's
+    loss_per_lot = loss_at_stop(entry, stop_loss, side, 1.0, instrument, rate)  # the one stop-loss projection
     notional_per_lot = instrument.contract_size * entry * rate
     margin_per_lot = notional_per_lot * margin_rate(instrument, limits)
     if not 0 < loss_per_lot < math.inf:
