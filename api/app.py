@@ -14,9 +14,9 @@ from riskactors.domain import InstrumentRegistry, default_registry
 from riskactors.settings import Settings
 
 from .auth import document_roles, load_keys
+from .bodysize import BodySizeMiddleware
 from .errors import ERROR_RESPONSES, install_error_handlers
 from .idempotency import IdempotencyMiddleware, IdempotencyStore, document_idempotency
-from .limits import BodyLimitMiddleware
 from .metrics import FrontMetrics
 from .msgpack import MsgpackMiddleware
 from .routers import accounts, analytics, audit, health, ops, orders, plans, prop
@@ -77,6 +77,6 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
     # outermost last: body limits and content types, then Idempotency-Key, then msgpack decoding
     app.state.idempotency = IdempotencyStore(settings.idempotency_max_keys, settings.idempotency_ttl_seconds)
     app.add_middleware(IdempotencyMiddleware, store=app.state.idempotency, metrics=app.state.metrics)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeMiddleware, max_body_bytes=settings.max_body_bytes)
     document_idempotency(app)
     return app

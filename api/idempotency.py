@@ -46,8 +46,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from .bodysize import ACCEPTED_TYPES, MUTATING, Receive, Send, header, read_body, replay_body, send_problem
 from .errors import problem
-from .limits import ACCEPTED_TYPES, MUTATING, Receive, Send, header, read_body, replay_body, send_problem
 
 __all__ = ["HEADER", "MAX_STORED_BYTES", "IdempotencyMiddleware", "IdempotencyStore", "StoredResponse",
            "document_idempotency", "valid_key"]

@@ -1,4 +1,4 @@
-"""Request body limits and content types, as a small pure ASGI middleware.
+"""Request body size and content types, as a small pure ASGI middleware.
 
 Runs outermost (before idempotency, msgpack decoding and routing) and reads the body once:
 
@@ -24,7 +24,7 @@ import msgpack
 
 from .errors import problem
 
-__all__ = ["ACCEPTED_TYPES", "MUTATING", "BodyLimitMiddleware", "Receive", "Send", "header", "read_body", "replay_body",
+__all__ = ["ACCEPTED_TYPES", "MUTATING", "BodySizeMiddleware", "Receive", "Send", "header", "read_body", "replay_body",
            "send_problem"]
 
 #: Request content types a mutating endpoint accepts (parameters such as ``charset`` aside).
@@ -105,7 +105,7 @@ def _too_large(limit: int, size: int | None) -> dict[str, Any]:
                    loc=["body"], limit=limit)
 
 
-class BodyLimitMiddleware:
+class BodySizeMiddleware:
     """413 for bodies over ``max_body_bytes``, 415 for mutating requests whose body is neither
     JSON nor msgpack (see the module docstring).
 
