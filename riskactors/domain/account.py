@@ -205,7 +205,7 @@ class Account(AccountState):
     def is_late(self, ts: float) -> bool:
         """True when ``ts`` falls in a trading day this account has already rolled past (such an
         event is booked to the current trading day)."""
-        return self.calendar.day_of(ts) < self.trading_day
+        return ts < self.calendar.start_of(self.trading_day)
 
     # ================================================================== 3. orders
     def check(self, order: Order, latest: LatestMarks, now: float, news: NewsCalendar | None = None) -> Decision:

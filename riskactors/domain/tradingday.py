@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 __all__ = ["TradingDayCalendar", "WeeklyClose"]
@@ -59,10 +59,17 @@ class TradingDayCalendar:
         return local.date() if after_roll else local.date() - timedelta(days=1)
 
     def start_of(self, day: date) -> float:
-        """Epoch second at which trading day ``day`` starts (its local roll)."""
-        start = day - timedelta(days=1) if self._time.hour >= 12 else day  # type: ignore[attr-defined]
-        local = datetime.combine(start, self._time, tzinfo=self._zone)  # type: ignore[attr-defined]
-        return local.timestamp()
+        """Epoch second at which trading day ``day`` starts (its local roll). Cached: every
+        check asks for the next roll of its account's day."""
+        return _start_of(self.rollover, self.tz, day)
+
+
+@lru_cache(maxsize=8192)
+def _start_of(rollover: str, tz: str, day: date) -> float:
+    hh, mm = rollover.split(":")
+    at = time(int(hh), int(mm))
+    start = day - timedelta(days=1) if at.hour >= 12 else day
+    return datetime.combine(start, at, tzinfo=ZoneInfo(tz)).timestamp()
 
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from .accountstate import AccountState
@@ -90,9 +89,10 @@ class Valuation:
     balance, floating_pnl, equity : float
         Account currency.
     positions : Mapping[str, PositionValue]
-        By position key (netting: symbol; hedging: ticket).
+        By position key (netting: symbol; hedging: ticket). Read-only by convention (a plain
+        dict: the valuation is made on every check).
     exposure : Mapping[str, InstrumentExposure]
-        Held positions per instrument (reservations not included).
+        Held positions per instrument (reservations not included); read-only by convention.
     notional, margin : float
         Σ over ``exposure``, account currency.
     margin_allowed : float
@@ -289,8 +289,8 @@ def value(acct: AccountState, latest: LatestMarks) -> Valuation:
     reference = acct.daily_reference()
     loss = limits.loss
     return Valuation(
-        balance=acct.balance, floating_pnl=floating, equity=equity, positions=MappingProxyType(positions),
-        exposure=MappingProxyType(exposure), notional=notional, margin=margin,
+        balance=acct.balance, floating_pnl=floating, equity=equity, positions=positions,
+        exposure=exposure, notional=notional, margin=margin,
         margin_allowed=max(0.0, equity) * 100.0 / limits.exposure.margin_call_level,
         daily_reference=reference, daily_floor=reference - loss.daily_loss_limit,
         max_loss_floor=max_loss_floor(acct), daily_loss_limit=loss.daily_loss_limit,
