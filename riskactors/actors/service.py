@@ -144,6 +144,20 @@ class RiskService:
             return []
         return self._ticks(ts, await self._all_hosts())
 
+    async def _with_ticks(self, call: Any, ts: float) -> Any:
+        """Await an event's own ``call`` together with the ticks its ``ts`` calls for (``events``:
+        every host brought to the new clock). A tick that fails does not fail the event (that
+        host applies what is due before its next call anyway); the event's own failure does."""
+        ticks = await self._observe(ts)
+        if not ticks:
+            return await call
+        result, *others = await asyncio.gather(call, *ticks, return_exceptions=True)
+        for failure in (o for o in others if isinstance(o, BaseException)):
+            log.warning("clock tick with an event failed: %s", failure)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
     async def run_clock(self) -> None:
         """The front's clock loop (``wall``): tick every ``tick_seconds`` until cancelled, so a
         day rolls at its boundary with no traffic. A failed tick is logged and retried."""
@@ -209,10 +223,8 @@ class RiskService:
     # ------------------------------------------------------------------ accounts
     async def register(self, spec: dict[str, Any], now: float) -> dict[str, Any]:
         """Register an account (via the supervisor, which places it). Returns its view."""
-        ticks = await self._observe(now)
-        result, *_ = await asyncio.gather(
-            self.transport.call(self.supervisor, "register", spec, list(self._marks.values()), now), *ticks)
-        result = unwrap(result)
+        result = unwrap(await self._with_ticks(
+            self.transport.call(self.supervisor, "register", spec, list(self._marks.values()), now), now))
         self._account_users[spec["account_id"]] = spec["user_id"]
         self._routes[spec["account_id"]] = result["host"]
         self._hosts[result["host_key"]] = result["host"]
@@ -251,9 +263,7 @@ class RiskService:
             longs, shorts = self.peers.peers(user, order["account_id"], order["instrument"], now)
             if longs or shorts:
                 order = {**order, "peers": [list(longs), list(shorts)]}
-        ticks = await self._observe(now)
-        decision, *_ = await asyncio.gather(batcher.check(order, now), *ticks)
-        decision = unwrap(decision)
+        decision = unwrap(await self._with_ticks(batcher.check(order, now), now))
         if len(self._order_accounts) > 200_000:
             self._order_accounts.clear()
         self._order_accounts[order["order_id"]] = order["account_id"]
@@ -288,8 +298,7 @@ class RiskService:
 
     async def fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
         """Apply a fill; the peer book learns the account's lots on the instrument after it."""
-        ticks = await self._observe(now)
-        result, *_ = await asyncio.gather(self._call_account(fill["account_id"], "fill", fill, now), *ticks)
+        result = await self._with_ticks(self._call_account(fill["account_id"], "fill", fill, now), now)
         if fill.get("order_id"):
             self.peers.remove_pending(fill["order_id"])
         long_lots, short_lots = result["instrument_lots"]
