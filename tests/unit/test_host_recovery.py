@@ -64,8 +64,9 @@ def _session(host: AccountHost) -> list:
                                      "by": "desk", "at": T0 + 901, "breach": False}, None, T0 + 901))
     out.append(host.patch_limits("a2", {"max_open_positions": 3}, "admin", "tighter", T0 + 902))
     out.append(host.apply_marks([_mark(1.0, T0 + 903)], T0 + 903))  # a large move: breaches
-    out.append(host.view("a0", T0 + DAY))  # the read rolls the day: journaled as an advance
+    out.append(host.view("a0", T0 + DAY))  # a read projects the next day on the side: nothing journaled
     out.append(host.summaries(None, T0 + DAY + 1))
+    out.append(host.advance_to(T0 + DAY + 2))  # the clock's tick rolls every account: journaled
     return out
 
 
@@ -126,12 +127,15 @@ def test_a_retried_check_after_recovery_returns_the_first_decision_once(tmp_path
     assert len(rebuilt.accounts["a0"].reservations) == 1
 
 
-def test_reads_that_change_nothing_write_nothing(tmp_path):
+def test_reads_write_nothing_even_when_they_project_a_day_roll(tmp_path):
     host = AccountHost("shard-0", _cfg(tmp_path))
     host.register(_spec("a0"), [], [], T0)
     seq = host._store.journal.seq
     host.view("a0", T0 + 1)
     host.summaries(None, T0 + 2)
+    assert host.view("a0", T0 + DAY)["trading_day"] != host.view("a0")["trading_day"]  # projected
+    host.recommendations(None, None, T0 + DAY)
+    host.closed_trades(None, T0 + DAY)
     host.apply_marks([_mark(1.1, T0 - 10)], T0)  # applied to an empty marks: journaled
     host.apply_marks([_mark(1.1, T0 - 20)], T0)  # stale: ignored, not journaled
     assert host._store.journal.seq == seq + 1
