@@ -89,7 +89,7 @@ class AccountCreate(_Strict):
     position_mode: Literal["netting", "hedging"] = "netting"
     limits: LimitsIn | None = None
     opened_at: OptionalTimestamp = Field(None, description="Epoch seconds or ISO 8601 with a zone; "
-                                                           "default: server time")
+                                                           "default: the deployment clock")
 
 
 class ReasonOut(BaseModel):
@@ -215,7 +215,7 @@ class OrderCheck(_Strict):
     position_id: str | None = Field(None, min_length=1, max_length=128,
                                     description="Hedging accounts: the ticket this order closes")
     ts: OptionalTimestamp = Field(None, description="Event time, epoch seconds or ISO 8601 with a zone; "
-                                                    "default server time")
+                                                    "default: the deployment clock")
 
 
 class DecisionOut(BaseModel):

@@ -98,7 +98,7 @@ or an ISO 8601 string with a zone (see the module docstring). Further bounds go 
 ``at: Timestamp = Field(le=1e11)``."""
 
 OptionalTimestamp = Timestamp | None
-"""A :data:`Timestamp` or ``None`` (``null``: typically "the server clock")."""
+"""A :data:`Timestamp` or ``None`` (``null``: typically "the deployment clock")."""
 
 _ADAPTER: TypeAdapter[float] = TypeAdapter(Timestamp)
 
