@@ -75,13 +75,22 @@ def main() -> None:
 @click.option("--clock", type=click.Choice(["wall", "events"]), default=None,
               help="What moves the deployment's time: wall (the server's, live) or events (the latest ts of the "
                    "events received: replays, back-tests) [RISKACTORS_CLOCK, default wall]")
-def serve(host, port, address, placement, shards, clock) -> None:
-    """Start the HTTP front and the actors (embedded local Ray unless --address)."""
+@click.option("--deployment", default=None,
+              help="Name of the deployment whose actors this front creates or attaches to "
+                   "[RISKACTORS_DEPLOYMENT, default riskactors]")
+def serve(host, port, address, placement, shards, clock, deployment) -> None:
+    """Start the HTTP front and the actors (embedded local Ray unless --address).
+
+    With --address the first front creates the deployment's actors (named, detached: they
+    outlive the front) and every later one attaches to them; a front whose version or
+    deployment-level settings differ from the deployment's is refused, naming the setting.
+    """
     import uvicorn
 
     from api import create_app
 
-    settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards, clock=clock)
+    settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards, clock=clock,
+                         deployment=deployment)
     _check_auth(settings)
     click.echo(f"riskactors: placement={settings.placement} shards={settings.shards} clock={settings.clock} "
                f"ray={'embedded' if not settings.address else settings.address}; "
@@ -98,6 +107,25 @@ def _check_tz(ctx, param, value: str) -> str:
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
     return value
+
+
+@main.command()
+@click.option("--address", default=None, help="The Ray cluster (auto or HOST:PORT) [RISKACTORS_ADDRESS]")
+@click.option("--deployment", default=None, help="The deployment to remove [RISKACTORS_DEPLOYMENT, default riskactors]")
+def down(address, deployment) -> None:
+    """Remove a deployment's actors from a Ray cluster (journals flushed first). The state on
+    the storage root stays: the next `riskactors serve` recovers it."""
+    from .actors import ray_runtime
+
+    settings = _settings(address=address, deployment=deployment)
+    if not settings.address:
+        raise click.ClickException("--address (or RISKACTORS_ADDRESS) is required: an embedded deployment stops "
+                                   "with its front")
+    killed = ray_runtime.down(settings)
+    if not killed:
+        raise click.ClickException(f"no deployment {settings.deployment!r} on {settings.address}")
+    click.echo(f"riskactors: deployment {settings.deployment!r} removed ({killed} actors); its state stays on the "
+               f"storage root")
 
 
 _replay_options = [

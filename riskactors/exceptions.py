@@ -3,8 +3,10 @@
 Hierarchy::
 
     RiskActorsError
-    └── ShardUnavailable     a host (shard or dedicated actor) or the supervisor cannot be
-                             reached or timed out: checks fail closed (HTTP 503)
+    ├── ShardUnavailable     a host (shard or dedicated actor) or the supervisor cannot be
+    │                        reached or timed out: checks fail closed (HTTP 503)
+    └── DeploymentMismatch   a front (or a recovering supervisor) with another version or another
+                             deployment-level setting than the deployment it meets: refused
 
 Core errors (``riskactors.domain.errors``): ``DomainError`` and subclasses; limit/plan
 errors: ``riskactors.domain.limits.LimitsError``.
@@ -12,7 +14,7 @@ errors: ``riskactors.domain.limits.LimitsError``.
 
 from __future__ import annotations
 
-__all__ = ["RiskActorsError", "ShardUnavailable"]
+__all__ = ["DeploymentMismatch", "RiskActorsError", "ShardUnavailable"]
 
 
 class RiskActorsError(Exception):
@@ -21,3 +23,12 @@ class RiskActorsError(Exception):
 
 class ShardUnavailable(RiskActorsError):
     """A host or the supervisor could not answer (dead actor, timeout)."""
+
+
+class DeploymentMismatch(RiskActorsError):
+    """A deployment-level setting (or the version) differs from the deployment's record.
+    ``setting`` names it."""
+
+    def __init__(self, setting: str, message: str):
+        super().__init__(message)
+        self.setting = setting

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     ----------
     host, port : str, int
         Where uvicorn listens (default 127.0.0.1:8000).
+    deployment : str
+        Name of the deployment: its actors are named ``<deployment>/supervisor``,
+        ``<deployment>/shard-<i>`` … in the ``riskactors`` Ray namespace. The first front on a
+        cluster creates them, later ones attach (default ``riskactors``).
     address : str or None
         Ray cluster to join (``auto`` or ``HOST:PORT``); ``None`` starts an embedded local Ray.
     placement : {"sharded", "dedicated"}
@@ -92,6 +96,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RISKACTORS_", extra="ignore")
 
     host: str = "127.0.0.1"
+    deployment: str = Field("riskactors", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     port: int = Field(8000, ge=0, le=65535, description="0 picks a free port (embedded replay)")
     address: str | None = None
     placement: Literal["sharded", "dedicated"] = "sharded"
@@ -128,6 +133,15 @@ class Settings(BaseSettings):
         except Exception as exc:
             raise ValueError(f"unknown time zone {v!r}") from exc
         return v
+
+    def deployment_settings(self) -> dict:
+        """The deployment-level settings, recorded when the deployment is created; a front that
+        attaches with another value of one of them is refused (front-level settings — host,
+        port, workers, API keys, body limits — may differ between fronts)."""
+        return {"placement": self.placement, "shards": self.shards if self.placement == "sharded" else None,
+                "plans_file": self.plans_file, "instruments_file": self.instruments_file,
+                "trading_day_rollover": self.trading_day_rollover, "trading_day_timezone": self.trading_day_timezone,
+                "reservation_ttl_seconds": self.reservation_ttl_seconds, "fsync": self.fsync, "clock": self.clock}
 
     def host_config(self) -> dict:
         """The plain dict an account host is built from (crosses process boundaries)."""

@@ -29,6 +29,14 @@ def new_storage_root() -> str:
     return tempfile.mkdtemp(prefix="riskactors-test-")
 
 
+def new_deployment_name() -> str:
+    """A deployment name no other deployment of the session uses (the session's Ray holds them
+    all: a second deployment of the same name would attach to the first's actors)."""
+    import uuid
+
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
 def require_data(relative: str) -> Path:
     """Path of ``../shared/data/<relative>``; fails under CI, skips elsewhere, when missing."""
     path = DATA / relative
@@ -59,7 +67,8 @@ def _deployment(ray_session, placement: str, shards: int = 2, timeout: float = 1
     from riskactors.settings import Settings
 
     settings = Settings(placement=placement, shards=shards, call_timeout_seconds=timeout, clock=clock,
-                        storage_root=new_storage_root())  # journaled, each deployment in its own root
+                        storage_root=new_storage_root(),  # journaled, each deployment in its own root
+                        deployment=new_deployment_name())  # its own actors in the session's Ray
     runtime = ray_runtime.start(settings)
     return settings, runtime
 

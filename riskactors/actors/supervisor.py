@@ -25,6 +25,7 @@ from ..domain import (
 )
 from ..domain.aggregate import consolidate
 from ..domain.instruments import package_data
+from .deployment import check
 from .durable import open_journal
 from .host import error_envelope
 from .placement import dedicated_key, shard_key, stable_shard
@@ -75,6 +76,8 @@ class Supervisor:
         self.switches: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.calendar: dict[str, dict[str, Any]] = {}
         self._pending: set[str] = set()
+        #: the deployment's record (name, version, deployment-level settings), see ``deployment.py``
+        self.deployment: dict[str, Any] | None = None
         storage = host_config.get("storage")
         self._journal = open_journal(storage, "supervisor", "journal") if storage else None
         self._audit_journal = open_journal(storage, "supervisor", "audit") if storage else None
@@ -92,11 +95,19 @@ class Supervisor:
                     f"would route elsewhere; start with the placement and shard count the journal was written with")
             log.info("supervisor recovered %d accounts, %d scope kill switches, %d audit entries (%d records)",
                      len(self.accounts), len(self.switches), len(self.audit_log), len(records))
+        wanted = host_config.get("deployment")
+        if wanted is not None:
+            if self.deployment is None:
+                self._change("deployment", wanted)  # created now (or on a root written before records)
+            else:
+                check(self.deployment, wanted, "its storage root")
 
     # ------------------------------------------------------------------ durability
     def _apply(self, op: str, *args: Any) -> Any:
         """Apply one state change of the supervisor (also how the journal is replayed)."""
-        if op == "register":
+        if op == "deployment":
+            self.deployment = args[0]
+        elif op == "register":
             account_id, meta = args
             self.accounts[account_id] = meta
             self.by_user[meta["user_id"]].add(account_id)
@@ -139,6 +150,11 @@ class Supervisor:
             self._audit_journal.commit()
         self.audit_log.append(entry)
         return entry
+
+    def deployment_info(self) -> dict[str, Any] | None:
+        """The deployment's record: ``name``, ``version`` (of riskactors that created it) and
+        ``settings`` (its deployment-level settings); ``None`` for a supervisor built without one."""
+        return self.deployment
 
     async def _host(self, key: str) -> Any:
         """The host of ``key``; after a restart of the supervisor a dedicated host is found

@@ -23,7 +23,7 @@ import pytest
 
 from riskactors.replay import ReplayOptions, load_trades, run_replay
 from riskactors.settings import Settings
-from tests.conftest import new_storage_root, require_data
+from tests.conftest import new_deployment_name, new_storage_root, require_data
 
 FP = "fundingpips-trades-short/test_task_trades_short.csv"
 KILL_AFTER_FILLS = 300
@@ -65,6 +65,7 @@ def _replay(kill: bool) -> dict[str, Any]:
     from riskactors.actors import ray_runtime
 
     settings = Settings(placement="sharded", shards=2, call_timeout_seconds=60.0, storage_root=new_storage_root(),
+                        deployment=new_deployment_name(),
                         snapshot_every_events=400)
     runtime = ray_runtime.start(settings)
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.conftest import free_port, stop_process
+from tests.conftest import free_port, stop_process, wait_ready
 
 BIN = Path(sys.executable).parent
 
@@ -30,6 +30,9 @@ def _forget_head(port: int) -> None:
 
 
 def test_serve_joins_an_existing_ray_cluster_with_token_auth():
+    """The first front creates the deployment's actors, a second attaches to them and keeps
+    answering when the first stops, one with another shard count is refused, and
+    `riskactors down` removes the actors."""
     ray_port, http_port = free_port(), free_port()
     env = dict(os.environ, RAY_AUTH_MODE="token")  # Ray ≥ 2.59: the same mode on every node and driver
     env.pop("RAY_ADDRESS", None)
@@ -65,6 +68,29 @@ def test_serve_joins_an_existing_ray_cluster_with_token_auth():
         head_tree = psutil.Process(head.pid).children(recursive=True)
         assert any("AccountHost" in " ".join(p.cmdline()) for p in head_tree if p.is_running())
         spawned = head_tree + psutil.Process(serve.pid).children(recursive=True)
+
+        # a second front attaches to the same deployment; the first stops, the actors stay
+        second_port = free_port()
+        second = subprocess.Popen([str(BIN / "riskactors"), "serve", "--address", f"127.0.0.1:{ray_port}",
+                                   "--port", str(second_port), "--shards", "2"],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            other = f"http://127.0.0.1:{second_port}"
+            wait_ready(second, other)
+            stop_process(serve)
+            serve = None
+            view = httpx.get(other + "/v1/accounts/join-1", timeout=30)
+            assert view.status_code == 200 and view.json()["account_id"] == "join-1", view.text
+            assert httpx.get(other + "/ready").json()["hosts"] == 2  # no second set of shards
+        finally:
+            stop_process(second)
+        refused = subprocess.run([str(BIN / "riskactors"), "serve", "--address", f"127.0.0.1:{ray_port}",
+                                  "--port", str(free_port()), "--shards", "3"],
+                                 env=env, capture_output=True, text=True, timeout=120)
+        assert refused.returncode != 0 and "shards=2" in refused.stdout + refused.stderr
+        removed = subprocess.run([str(BIN / "riskactors"), "down", "--address", f"127.0.0.1:{ray_port}"],
+                                 env=env, capture_output=True, text=True, timeout=120)
+        assert removed.returncode == 0 and "removed (3 actors)" in removed.stdout, removed.stdout + removed.stderr
     finally:
         if serve is not None:
             stop_process(serve)

@@ -18,7 +18,7 @@ import pytest
 from riskactors.replay import ReplayOptions, ReplayReport, TradeFile, load_trades, run_replay
 from riskactors.replay.report import CONVERSION_CATEGORY, OVERLAP_CATEGORY
 from riskactors.settings import Settings
-from tests.conftest import asgi_client, new_storage_root, require_data
+from tests.conftest import asgi_client, new_deployment_name, new_storage_root, require_data
 
 FP = "fundingpips-trades-short/test_task_trades_short.csv"
 MT4 = "mt4-ronnaru/closed_trades_DetailedStatement.csv"
@@ -35,6 +35,7 @@ def replay_on_fresh_deployment(ray_session, tf: TradeFile, options: ReplayOption
 
     assert ray_session.is_initialized()
     settings = Settings(placement="sharded", shards=2, call_timeout_seconds=30.0, storage_root=new_storage_root(),
+                        deployment=new_deployment_name(),
                         clock="events")  # what `riskactors replay`'s embedded server runs
     runtime = ray_runtime.start(settings)
     try:
