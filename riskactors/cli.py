@@ -12,6 +12,8 @@ accepted (see :mod:`api.auth`).
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -95,7 +97,20 @@ def serve(host, port, address, placement, shards, clock, deployment) -> None:
     click.echo(f"riskactors: placement={settings.placement} shards={settings.shards} clock={settings.clock} "
                f"ray={'embedded' if not settings.address else settings.address}; "
                f"http://{settings.host}:{settings.port}/docs")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    from .actors import ray_runtime
+
+    # Ray starts and stops on the main thread: off it, Ray's handlers turn SIGTERM into an abort
+    # (exit 143) instead of the orderly stop below
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    runtime = ray_runtime.start(settings)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # uvicorn raises them again after its own stop
+        signal.signal(sig, lambda *_: None)
+    try:
+        uvicorn.run(create_app(settings, runtime.service), host=settings.host, port=settings.port,
+                    log_level="warning", timeout_graceful_shutdown=settings.drain_timeout_seconds)
+    finally:
+        runtime.shutdown()
+    click.echo("riskactors: stopped")
 
 
 def _check_tz(ctx, param, value: str) -> str:

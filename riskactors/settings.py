@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         What moves the deployment's time: ``wall``, the server's time (live), or ``events``, the
         latest ``ts`` of the events received (replays, back-tests). See
         :mod:`riskactors.actors.clock`.
+    drain_timeout_seconds : float
+        On SIGTERM or SIGINT a front stops accepting and waits at most this long for the
+        requests in flight before it shuts down (uvicorn's graceful-shutdown timeout).
     tick_seconds : float
         ``wall``: how often the front brings every host to the clock (transitions due happen
         within this period with no traffic).
@@ -117,6 +120,7 @@ class Settings(BaseSettings):
     api_keys_file: str | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024)
     clock: Literal["wall", "events"] = "wall"
+    drain_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     tick_seconds: float = Field(1.0, gt=0, le=60)
     max_future_seconds: float = Field(60.0, gt=0, validation_alias=AliasChoices(
         "max_future_seconds", "RISKACTORS_MAX_FUTURE_SECONDS", "RISKACTORS_MAX_MARK_FUTURE_SECONDS"))

@@ -101,3 +101,55 @@ def _fifty_concurrent_checks_over_sockets_accept_exactly_seven(base: str) -> Non
     accepted = [d for d in decisions if d["decision"] == "accept"]
     assert len(accepted) == 7
     assert all([x["code"] for x in d["reasons"]] == ["MAX_POSITION_SIZE"] for d in decisions if d not in accepted)
+
+
+def test_sigterm_stops_serve_in_order_answers_what_is_in_flight_and_exits_0(tmp_path):
+    """SIGTERM: the front stops accepting, answers the requests in flight, shuts the embedded
+    deployment down (journals flushed), prints that it stopped and exits 0 — not 143 — and a
+    restart on the same storage root reloads the account."""
+    import signal
+    import threading
+
+    port = free_port()
+    env = dict(os.environ, RISKACTORS_PORT=str(port), RISKACTORS_STORAGE_ROOT=str(tmp_path / "root"))
+    env.pop("RAY_ADDRESS", None)
+    base = f"http://127.0.0.1:{port}"
+
+    def start():
+        proc = subprocess.Popen([str(BIN), "serve", "--shards", "2"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        wait_ready(proc, base)
+        return proc
+
+    proc = start()
+    try:
+        r = httpx.post(base + "/v1/accounts", json={"account_id": "sig-1", "user_id": "u", "challenge_id": "c",
+                                                    "currency": "USD", "initial_balance": 10_000, "plan": "moderate"})
+        assert r.status_code == 201, r.text
+        answers: list[int] = []
+
+        def reads():
+            with httpx.Client(base_url=base, timeout=30) as c:
+                for _ in range(200):
+                    try:
+                        answers.append(c.get("/v1/accounts/sig-1").status_code)
+                    except httpx.HTTPError:
+                        return  # the listener is closed: no request is taken after that
+
+        reader = threading.Thread(target=reads)
+        reader.start()
+        while not answers:
+            pass
+        proc.send_signal(signal.SIGTERM)
+        reader.join(timeout=120)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out[-3000:]
+        assert "riskactors: stopped" in out
+        assert answers and set(answers) == {200}  # every request taken was answered
+    finally:
+        stop_process(proc)
+    again = start()
+    try:
+        assert httpx.get(base + "/v1/accounts/sig-1").json()["initial_balance"] == 10_000
+    finally:
+        stop_process(again)
