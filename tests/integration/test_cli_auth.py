@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -37,16 +38,19 @@ def tripwires(monkeypatch):
 
     reached: list[tuple] = []
 
-    def trip(name):
+    def trip(name, allowed=False, returns=None):
         def f(*args, **kwargs):
             reached.append((name, args, kwargs))
-            if name != "uvicorn.run":
+            if not allowed:
                 raise AssertionError(f"{name} reached")
+            return returns
         return f
 
-    monkeypatch.setattr(uvicorn, "run", trip("uvicorn.run"))
+    # `serve` starts the deployment (on the main thread) and then uvicorn: both are recorded
+    runtime = SimpleNamespace(service=None, shutdown=lambda: reached.append(("runtime.shutdown", (), {})))
+    monkeypatch.setattr(uvicorn, "run", trip("uvicorn.run", allowed=True))
     monkeypatch.setattr(ray, "init", trip("ray.init"))
-    monkeypatch.setattr(ray_runtime, "start", trip("ray_runtime.start"))
+    monkeypatch.setattr(ray_runtime, "start", trip("ray_runtime.start", allowed=True, returns=runtime))
     monkeypatch.setattr(server, "embedded_server", trip("embedded_server"))
     return reached
 
@@ -112,15 +116,16 @@ def test_serve_on_a_public_address_with_keys_starts(tripwires, monkeypatch):
     monkeypatch.setenv("RISKACTORS_API_KEYS", KEYS_JSON)
     r = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--port", "8123"])
     assert r.exit_code == 0, r.output
-    [(name, _, kwargs)] = tripwires
-    assert name == "uvicorn.run" and kwargs["host"] == "0.0.0.0"
+    assert [t[0] for t in tripwires] == ["ray_runtime.start", "uvicorn.run", "runtime.shutdown"]
+    _, _, kwargs = tripwires[1]
+    assert kwargs["host"] == "0.0.0.0"
 
 
 def test_serve_on_loopback_without_keys_warns_that_auth_is_off(tripwires, caplog):
     with caplog.at_level(logging.WARNING, logger="riskactors.auth"):
         r = CliRunner().invoke(main, ["serve", "--host", "127.0.0.1", "--port", "8123"])
     assert r.exit_code == 0, r.output
-    assert [t[0] for t in tripwires] == ["uvicorn.run"]
+    assert [t[0] for t in tripwires] == ["ray_runtime.start", "uvicorn.run", "runtime.shutdown"]
     assert any("auth is off (no API keys configured); listening on loopback only" in m for m in caplog.messages)
 
 
