@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -16,12 +17,16 @@ from riskactors.settings import Settings
 from .auth import document_roles, load_keys
 from .bodysize import BodySizeMiddleware
 from .errors import ERROR_RESPONSES, install_error_handlers
-from .idempotency import IdempotencyMiddleware, IdempotencyStore, document_idempotency
+from .idempotency import IdempotencyMiddleware, document_idempotency
 from .metrics import FrontMetrics
 from .msgpack import MsgpackMiddleware
 from .routers import accounts, analytics, audit, health, ops, orders, plans, prop
 
-__all__ = ["create_app"]
+__all__ = ["WORKER_SETTINGS", "create_app", "create_worker_app"]
+
+#: Environment variable through which ``serve --workers N`` hands each front process its
+#: settings (JSON of :class:`Settings`, the Ray address of the deployment filled in).
+WORKER_SETTINGS = "RISKACTORS_WORKER_SETTINGS"
 
 
 def create_app(settings: Settings | None = None, service: RiskService | None = None) -> FastAPI:
@@ -65,7 +70,8 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
     app.state.service = service
     app.state.registry = (InstrumentRegistry.from_csv(settings.instruments_file)
                           if settings.instruments_file else default_registry())
-    app.state.metrics = FrontMetrics()
+    # ``serve --workers N`` sets PROMETHEUS_MULTIPROC_DIR for its front processes
+    app.state.metrics = FrontMetrics(multiprocess_mode=bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")))
     app.state.settings = settings
     app.state.keys = load_keys(settings)  # ApiKeysError (malformed keys file) fails start-up here
     install_error_handlers(app)
@@ -75,8 +81,14 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
     document_roles(app)
     app.add_middleware(MsgpackMiddleware)
     # outermost last: body limits and content types, then Idempotency-Key, then msgpack decoding
-    app.state.idempotency = IdempotencyStore(settings.idempotency_max_keys, settings.idempotency_ttl_seconds)
-    app.add_middleware(IdempotencyMiddleware, store=app.state.idempotency, metrics=app.state.metrics)
+    app.add_middleware(IdempotencyMiddleware, service=lambda: app.state.service, metrics=app.state.metrics,
+                       wait_seconds=2 * settings.call_timeout_seconds)
     app.add_middleware(BodySizeMiddleware, max_body_bytes=settings.max_body_bytes)
     document_idempotency(app)
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one front process of ``serve --workers N`` (a uvicorn factory): its settings
+    come from :data:`WORKER_SETTINGS`, and it attaches to the deployment at start-up."""
+    return create_app(Settings.model_validate_json(os.environ[WORKER_SETTINGS]))

@@ -1,12 +1,16 @@
 """``Idempotency-Key`` on every mutating request, as a pure ASGI middleware.
 
 A ``POST``/``PUT``/``PATCH``/``DELETE`` may carry ``Idempotency-Key: <1–255 visible ASCII
-characters>`` (any other value: **422** naming ``["header", "Idempotency-Key"]``). The front
-then remembers the first response to that key and:
+characters>`` (any other value: **422** naming ``["header", "Idempotency-Key"]``). The first
+response to that key is then remembered by the deployment's ledger (an actor shared by every
+front, journaled, see :mod:`riskactors.actors.idempotency`), and any front:
 
 - replays it byte for byte (status, headers, body) to a repeat of the *same* request, with one
   more header, ``Idempotent-Replayed: true``; the repeat changes nothing;
-- answers **409** ``IDEMPOTENCY_KEY_REUSED`` to the same key sent with a *different* request.
+- answers **409** ``IDEMPOTENCY_KEY_REUSED`` to the same key sent with a *different* request;
+- answers **409** ``IDEMPOTENCY_KEY_IN_USE`` when the key's first request is still running
+  (on this or another front) after ``wait_seconds``; within that time the repeat waits for it
+  and gets its replay.
 
 "Same request" is a SHA-256 fingerprint of the method, path, query string, ``Content-Type``
 and the raw body (as sent: a msgpack and a JSON body differ). The replay is the first response
@@ -15,48 +19,38 @@ caller's credential (a SHA-256 of the ``Authorization`` and ``X-API-Key`` header
 when absent), so two clients can never collide or read each other's responses; a 401/403 is
 stored like any other 4xx, under the credential that got it.
 
-Concurrent requests with one key are serialised (a per-key :class:`asyncio.Lock`): the second
-waits for the first to finish and then gets its replay.
-
 **5xx responses are not stored** (nor requests that raised): a 503 while a host recovers must
-be retryable with the same key, and the retry runs the request for real.
+be retryable with the same key, and the retry runs the request for real. When the ledger itself
+cannot be reached, a keyed request is answered 503 ``SERVICE_UNAVAILABLE`` without running (the
+key's promise cannot be kept, so nothing is done).
 
-Memory is bounded: the :class:`IdempotencyStore` is an LRU of at most ``idempotency_max_keys``
-entries (and :data:`MAX_STORED_BYTES` of bodies), each forgotten ``idempotency_ttl_seconds``
-after it was stored. It lives in the front process only: a restarted front, or another front
-behind the same load balancer, does not know the key. For the order router that is safe
-because its operations are idempotent on their own ids: a check on ``order_id`` (same order,
-same decision; other content, 409), a fill on ``fill_id`` (a retry says ``duplicate: true``), a
-cancel releases once, a registration on ``account_id`` (409 ``DUPLICATE_ACCOUNT``), and a mark
-posted again sets the same price. A retry after a restart therefore still counts once; it only
-may not get the byte-identical first answer. Operations staff's calls are not all idempotent by
-themselves (a plan document posted twice is two versions, a limits change is recorded twice
-with the same result): the key covers them within one front's memory.
+Within one front, requests with one key are also serialised by a per-key :class:`asyncio.Lock`,
+so only requests on different fronts ever poll the ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 
+from riskactors.actors.idempotency import StoredResponse
+from riskactors.exceptions import ShardUnavailable
+
 from .bodysize import ACCEPTED_TYPES, MUTATING, Receive, Send, header, read_body, replay_body, send_problem
 from .errors import problem
 
-__all__ = ["HEADER", "MAX_STORED_BYTES", "IdempotencyMiddleware", "IdempotencyStore", "StoredResponse",
-           "document_idempotency", "valid_key"]
+__all__ = ["HEADER", "IdempotencyMiddleware", "KeyLocks", "document_idempotency", "valid_key"]
 
 HEADER = "Idempotency-Key"
-#: Upper bound of the bodies kept by one store, bytes (least recently used evicted first).
-MAX_STORED_BYTES = 256 * 1024 * 1024
 _HEADER = b"idempotency-key"
 _REPLAYED = (b"idempotent-replayed", b"true")
+log = logging.getLogger("riskactors.api")
 
 
 def valid_key(raw: bytes) -> bool:
@@ -64,96 +58,22 @@ def valid_key(raw: bytes) -> bool:
     return 1 <= len(raw) <= 255 and all(0x21 <= b <= 0x7E for b in raw)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    """A response remembered under a key, with the fingerprint of the request that made it."""
+class KeyLocks:
+    """Per-key :class:`asyncio.Lock` objects, freed when no request holds or waits for them."""
 
-    fingerprint: bytes
-    status: int
-    headers: tuple[tuple[bytes, bytes], ...]
-    body: bytes
-    stored_at: float
-
-    @property
-    def size(self) -> int:
-        return len(self.body) + sum(len(k) + len(v) for k, v in self.headers)
-
-
-class IdempotencyStore:
-    """In-memory LRU of responses by key, with a time to live.
-
-    Parameters
-    ----------
-    max_keys : int
-        Entries kept at most; the least recently used goes first.
-    ttl_seconds : float
-        An entry older than this (since it was stored) is forgotten.
-    max_bytes : int
-        Bodies and headers kept at most, bytes.
-    clock : callable
-        Monotonic seconds (tests pass a fake).
-    """
-
-    def __init__(self, max_keys: int, ttl_seconds: float, max_bytes: int = MAX_STORED_BYTES,
-                 clock: Callable[[], float] = time.monotonic):
-        self.max_keys = max_keys
-        self.ttl_seconds = ttl_seconds
-        self.max_bytes = max_bytes
-        self.clock = clock
-        self._entries: OrderedDict[tuple[bytes, bytes], StoredResponse] = OrderedDict()
-        self._bytes = 0
-        self._locks: dict[tuple[bytes, bytes], tuple[asyncio.Lock, int]] = {}
+    def __init__(self) -> None:
+        self._locks: dict[bytes, tuple[asyncio.Lock, int]] = {}
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._locks)
 
-    @property
-    def bytes(self) -> int:
-        """Bytes held (bodies and headers)."""
-        return self._bytes
-
-    def get(self, key: tuple[bytes, bytes]) -> StoredResponse | None:
-        """The live entry of ``key`` (marked as recently used), ``None`` when absent or expired."""
-        self._expire()
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if self.clock() - entry.stored_at >= self.ttl_seconds:
-            self._drop(key)
-            return None
-        self._entries.move_to_end(key)
-        return entry
-
-    def put(self, key: tuple[bytes, bytes], entry: StoredResponse) -> None:
-        """Remember ``entry`` under ``key`` (replacing one), then evict down to the bounds."""
-        if key in self._entries:
-            self._drop(key)
-        if entry.size > self.max_bytes:
-            return
-        self._entries[key] = entry
-        self._bytes += entry.size
-        while len(self._entries) > self.max_keys or self._bytes > self.max_bytes:
-            self._drop(next(iter(self._entries)))
-
-    def _drop(self, key: tuple[bytes, bytes]) -> None:
-        self._bytes -= self._entries.pop(key).size
-
-    def _expire(self) -> None:
-        """Drop expired entries at the cold end (cheap: stops at the first live one)."""
-        limit = self.clock() - self.ttl_seconds
-        while self._entries:
-            key, entry = next(iter(self._entries.items()))
-            if entry.stored_at > limit:
-                return
-            self._drop(key)
-
-    def lock(self, key: tuple[bytes, bytes]) -> _KeyLock:
-        """Async context manager serialising the requests of one key (freed when unused)."""
+    def lock(self, key: bytes) -> _KeyLock:
+        """Async context manager serialising the requests of one key."""
         return _KeyLock(self._locks, key)
 
 
 class _KeyLock:
-    def __init__(self, locks: dict, key: tuple[bytes, bytes]):
+    def __init__(self, locks: dict, key: bytes):
         self.locks = locks
         self.key = key
 
@@ -194,15 +114,22 @@ class IdempotencyMiddleware:
     Parameters
     ----------
     app : ASGI app
-    store : IdempotencyStore
+    service : callable
+        Returns the front's :class:`~riskactors.actors.service.RiskService` (its ledger calls
+        ``idempotency_begin``/``idempotency_finish``); called per request, since the service
+        is set at start-up.
     metrics : FrontMetrics or None
         ``idempotent_replays`` and ``idempotency_conflicts`` are incremented.
+    wait_seconds : float
+        How long a repeat waits for the key's first request, still running elsewhere.
     """
 
-    def __init__(self, app: Any, store: IdempotencyStore, metrics: Any = None):
+    def __init__(self, app: Any, service: Callable[[], Any], metrics: Any = None, wait_seconds: float = 10.0):
         self.app = app
-        self.store = store
+        self.service = service
         self.metrics = metrics
+        self.wait_seconds = wait_seconds
+        self.locks = KeyLocks()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in MUTATING:
@@ -220,51 +147,82 @@ class IdempotencyMiddleware:
         if body is None:
             return None
         credential = _digest(header(scope, b"authorization") or b"", header(scope, b"x-api-key") or b"")
-        slot = (credential, raw)
+        slot = credential + raw
         fingerprint = _digest(scope["method"].encode(), scope.get("raw_path") or scope["path"].encode(),
                               scope.get("query_string", b""), header(scope, b"content-type") or b"", body)
+        service = self.service()
+        async with self.locks.lock(slot):
+            try:
+                verdict = await self._begin(service, slot, fingerprint)
+            except ShardUnavailable as exc:
+                return await send_problem(scope, send, 503, problem(
+                    "SERVICE_UNAVAILABLE", f"the {HEADER} ledger is unavailable ({exc}); nothing was done, retry"))
+            state = verdict["state"]
+            key = raw.decode("ascii")
+            if state == "replay":
+                return await self._replay(send, verdict["response"])
+            if state == "conflict":
+                if self.metrics is not None:
+                    self.metrics.idempotency_conflicts.inc()
+                return await send_problem(scope, send, 409, problem(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    f"{HEADER} {key!r} was already used for a different request (method, path, query, "
+                    "Content-Type or body differ); use a new key for a new request",
+                    subject=key, loc=["header", HEADER]))
+            if state == "busy":
+                return await send_problem(scope, send, 409, problem(
+                    "IDEMPOTENCY_KEY_IN_USE",
+                    f"the first request with {HEADER} {key!r} is still running after {self.wait_seconds:g} s; "
+                    "retry with the same key later", subject=key, loc=["header", HEADER]))
+            await self._run(scope, receive, send, service, slot, verdict["claim"], fingerprint, body)
+        return None
 
-        async with self.store.lock(slot):
-            stored = self.store.get(slot)
-            if stored is not None:
-                return await self._answer_repeat(scope, send, stored, fingerprint, raw)
-            start: dict[str, Any] = {}
-            parts: list[bytes] = []
-            complete = False
+    async def _begin(self, service: Any, slot: bytes, fingerprint: bytes) -> dict[str, Any]:
+        """The ledger's verdict, waiting (20 ms doubling to 250 ms) while the key is busy."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_seconds
+        delay = 0.02
+        while True:
+            verdict = await service.idempotency_begin(slot, fingerprint, time.time())
+            if verdict["state"] != "busy" or loop.time() + delay > deadline:
+                return verdict
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
-            async def capture(message: dict[str, Any]) -> None:
-                nonlocal complete
-                if message["type"] == "http.response.start":
-                    start.update(message)
-                elif message["type"] == "http.response.body":
-                    parts.append(message.get("body", b""))
-                    complete = not message.get("more_body", False)
-                await send(message)
+    async def _run(self, scope: dict[str, Any], receive: Receive, send: Send, service: Any, slot: bytes,
+                   claim: str, fingerprint: bytes, body: bytes) -> None:
+        start: dict[str, Any] = {}
+        parts: list[bytes] = []
+        complete = False
 
+        async def capture(message: dict[str, Any]) -> None:
+            nonlocal complete
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                complete = not message.get("more_body", False)
+            await send(message)
+
+        response = None
+        try:
             await self.app(scope, replay_body(body, receive), capture)
             status = start.get("status", 500)
             if complete and status < 500:  # a 5xx stays retryable with the same key
-                self.store.put(slot, StoredResponse(fingerprint, status, tuple(start.get("headers", ())),
-                                                    b"".join(parts), self.store.clock()))
-        return None
+                response = StoredResponse(fingerprint, status, tuple(start.get("headers", ())), b"".join(parts),
+                                          time.time())
+        finally:
+            try:
+                await service.idempotency_finish(slot, claim, response)
+            except Exception as exc:  # noqa: BLE001 - answered already; a retry runs again (ids absorb it)
+                log.warning("%s response not recorded: %s", HEADER, exc)
 
-    async def _answer_repeat(self, scope: dict[str, Any], send: Send, stored: StoredResponse, fingerprint: bytes,
-                             raw: bytes) -> None:
-        if stored.fingerprint != fingerprint:
-            if self.metrics is not None:
-                self.metrics.idempotency_conflicts.inc()
-            key = raw.decode("ascii")
-            return await send_problem(scope, send, 409, problem(
-                "IDEMPOTENCY_KEY_REUSED",
-                f"{HEADER} {key!r} was already used for a different request (method, path, query, "
-                "Content-Type or body differ); use a new key for a new request",
-                subject=key, loc=["header", HEADER]))
+    async def _replay(self, send: Send, stored: StoredResponse) -> None:
         if self.metrics is not None:
             self.metrics.idempotent_replays.inc()
         await send({"type": "http.response.start", "status": stored.status,
                     "headers": [*stored.headers, _REPLAYED]})
         await send({"type": "http.response.body", "body": stored.body})
-        return None
 
 
 # --------------------------------------------------------------------------------- OpenAPI
@@ -273,7 +231,9 @@ _PARAMETER = {
     "description": "Makes a retry safe: a repeat with the same key and the same request returns the first "
                    "response (header `Idempotent-Replayed: true`) and changes nothing; the same key with "
                    "another request is a 409 `IDEMPOTENCY_KEY_REUSED`. 5xx answers are not remembered. Keys "
-                   "are remembered per credential, in this front's memory, for a limited time.",
+                   "are remembered per credential by the deployment (every front), for a limited time; a "
+                   "repeat while the first request still runs waits for it (409 `IDEMPOTENCY_KEY_IN_USE` "
+                   "after a while).",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
 }
 _PROBLEM = {"application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}}

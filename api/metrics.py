@@ -1,8 +1,14 @@
-"""Prometheus metrics of the front (prometheus-client), one registry per app."""
+"""Prometheus metrics of the front (prometheus-client), one registry per app.
+
+With ``serve --workers N`` the front processes share one port, so a scrape reaches any one of
+them: ``PROMETHEUS_MULTIPROC_DIR`` is then set (by ``serve``) and every process writes its
+samples there (prometheus-client's multiprocess mode); :meth:`FrontMetrics.exposition` merges
+them, so one scrape covers the port.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 __all__ = ["FrontMetrics"]
 
@@ -10,7 +16,8 @@ __all__ = ["FrontMetrics"]
 class FrontMetrics:
     """Counters and latency histogram exposed at ``GET /metrics``."""
 
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_mode: bool = False) -> None:
+        self.multiprocess_mode = multiprocess_mode
         self.registry = CollectorRegistry()
         self.checks = Counter("riskactors_order_checks_total", "Order checks by decision", ["decision"],
                               registry=self.registry)
@@ -33,3 +40,12 @@ class FrontMetrics:
         self.marks_stale = Counter("riskactors_marks_stale_total",
                                    "Marks ignored: older than the last mark applied for the instrument",
                                    registry=self.registry)
+
+    def exposition(self) -> bytes:
+        """The text exposition: this process's registry, or every front process's samples in
+        multiprocess mode."""
+        if self.multiprocess_mode:
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged)
+        return generate_latest(self.registry)

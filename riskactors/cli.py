@@ -80,7 +80,9 @@ def main() -> None:
 @click.option("--deployment", default=None,
               help="Name of the deployment whose actors this front creates or attaches to "
                    "[RISKACTORS_DEPLOYMENT, default riskactors]")
-def serve(host, port, address, placement, shards, clock, deployment) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Front processes on this port, each attached to the deployment [RISKACTORS_WORKERS, default 1]")
+def serve(host, port, address, placement, shards, clock, deployment, workers) -> None:
     """Start the HTTP front and the actors (embedded local Ray unless --address).
 
     With --address the first front creates the deployment's actors (named, detached: they
@@ -92,10 +94,10 @@ def serve(host, port, address, placement, shards, clock, deployment) -> None:
     from api import create_app
 
     settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards, clock=clock,
-                         deployment=deployment)
+                         deployment=deployment, workers=workers)
     _check_auth(settings)
     click.echo(f"riskactors: placement={settings.placement} shards={settings.shards} clock={settings.clock} "
-               f"ray={'embedded' if not settings.address else settings.address}; "
+               f"ray={'embedded' if not settings.address else settings.address} workers={settings.workers}; "
                f"http://{settings.host}:{settings.port}/docs")
     from .actors import ray_runtime
 
@@ -106,11 +108,40 @@ def serve(host, port, address, placement, shards, clock, deployment) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):  # uvicorn raises them again after its own stop
         signal.signal(sig, lambda *_: None)
     try:
-        uvicorn.run(create_app(settings, runtime.service), host=settings.host, port=settings.port,
-                    log_level="warning", timeout_graceful_shutdown=settings.drain_timeout_seconds)
+        if settings.workers == 1:
+            uvicorn.run(create_app(settings, runtime.service), host=settings.host, port=settings.port,
+                        log_level="warning", timeout_graceful_shutdown=settings.drain_timeout_seconds)
+        else:
+            _serve_workers(settings)
     finally:
         runtime.shutdown()
     click.echo("riskactors: stopped")
+
+
+def _serve_workers(settings: Settings) -> None:
+    """``serve --workers N``: this process created (or attached to) the deployment and keeps it
+    (embedded: it owns Ray and the actors); uvicorn runs N front processes on the port, each
+    attached to the deployment through the Ray address, with metrics in multiprocess mode. On
+    SIGTERM/SIGINT uvicorn stops them (each drains), then the caller stops the deployment."""
+    import tempfile
+
+    import ray
+    import uvicorn
+
+    from api.app import WORKER_SETTINGS
+
+    metrics_dir = tempfile.mkdtemp(prefix="riskactors-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    front = settings.model_copy(update={"address": ray.get_runtime_context().gcs_address, "workers": 1})
+    os.environ[WORKER_SETTINGS] = front.model_dump_json()
+    try:
+        uvicorn.run("api.app:create_worker_app", factory=True, workers=settings.workers, host=settings.host,
+                    port=settings.port, log_level="warning",
+                    timeout_graceful_shutdown=settings.drain_timeout_seconds)
+    finally:
+        import shutil
+
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _check_tz(ctx, param, value: str) -> str:

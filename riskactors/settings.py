@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     drain_timeout_seconds : float
         On SIGTERM or SIGINT a front stops accepting and waits at most this long for the
         requests in flight before it shuts down (uvicorn's graceful-shutdown timeout).
+    workers : int
+        Front processes on one port (``serve --workers N``), each attached to the deployment;
+        metrics then use prometheus-client's multiprocess mode (one scrape covers the port).
     tick_seconds : float
         ``wall``: how often the front brings every host to the clock (transitions due happen
         within this period with no traffic).
@@ -93,7 +96,11 @@ class Settings(BaseSettings):
         is refused (422), in both clock kinds. ``RISKACTORS_MAX_MARK_FUTURE_SECONDS`` is
         accepted as its older name.
     idempotency_ttl_seconds, idempotency_max_keys : float, int
-        How long and how many ``Idempotency-Key`` responses the front remembers.
+        How long and how many ``Idempotency-Key`` responses the deployment's ledger remembers
+        (deployment-level: set when the ledger is created).
+    idempotency_lease_seconds : float
+        How long a keyed request's claim holds without an answer (a front that died while
+        running it): after that a retry runs it again.
     """
 
     model_config = SettingsConfigDict(env_prefix="RISKACTORS_", extra="ignore")
@@ -121,11 +128,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     clock: Literal["wall", "events"] = "wall"
     drain_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    workers: int = Field(1, ge=1, le=64)
     tick_seconds: float = Field(1.0, gt=0, le=60)
     max_future_seconds: float = Field(60.0, gt=0, validation_alias=AliasChoices(
         "max_future_seconds", "RISKACTORS_MAX_FUTURE_SECONDS", "RISKACTORS_MAX_MARK_FUTURE_SECONDS"))
     idempotency_ttl_seconds: float = Field(86_400.0, gt=0)
     idempotency_max_keys: int = Field(100_000, ge=1)
+    idempotency_lease_seconds: float = Field(60.0, gt=0)
 
     @field_validator("trading_day_timezone")
     @classmethod
@@ -145,7 +154,14 @@ class Settings(BaseSettings):
         return {"placement": self.placement, "shards": self.shards if self.placement == "sharded" else None,
                 "plans_file": self.plans_file, "instruments_file": self.instruments_file,
                 "trading_day_rollover": self.trading_day_rollover, "trading_day_timezone": self.trading_day_timezone,
-                "reservation_ttl_seconds": self.reservation_ttl_seconds, "fsync": self.fsync, "clock": self.clock}
+                "reservation_ttl_seconds": self.reservation_ttl_seconds, "fsync": self.fsync, "clock": self.clock,
+                "idempotency_ttl_seconds": self.idempotency_ttl_seconds,
+                "idempotency_max_keys": self.idempotency_max_keys}
+
+    def ledger_config(self) -> dict:
+        """The plain dict the ``Idempotency-Key`` ledger is built from."""
+        return {"max_keys": self.idempotency_max_keys, "ttl_seconds": self.idempotency_ttl_seconds,
+                "lease_seconds": self.idempotency_lease_seconds, "storage": self.storage_config()}
 
     def host_config(self) -> dict:
         """The plain dict an account host is built from (crosses process boundaries)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from riskactors.exceptions import ShardUnavailable
 
@@ -32,4 +32,4 @@ async def ready(service: ServiceDep):
 @router.get("/metrics")
 async def metrics(m: MetricsDep):
     """Prometheus exposition."""
-    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(m.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,7 +1,8 @@
 """Durability of one writer (a host or the supervisor): its journal and, for hosts, snapshots.
 
 Paths under the storage root: ``hosts/<host_id>/journal``, ``hosts/<host_id>/snapshots`` and
-``supervisor/journal``, ``supervisor/audit``. A host restarted on any node that can open the
+``supervisor/journal``, ``supervisor/audit``, and each writer's epochs (``hosts/<host_id>/epoch``,
+``supervisor/epoch``: one writer at a time, see :mod:`riskactors.persistence.fence`). A host restarted on any node that can open the
 same root (a shared mount or an object store) finds its state there.
 """
 
@@ -11,17 +12,27 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..persistence import Journal, Snapshot, Storage, read_latest_snapshot, write_snapshot
+from ..persistence import Fence, Journal, Snapshot, Storage, read_latest_snapshot, write_snapshot
 from ..persistence.snapshots import prune_snapshots
 
-__all__ = ["HostStore", "open_journal"]
+__all__ = ["HostStore", "acquire_fence", "open_journal"]
 
 
-def open_journal(cfg: dict[str, Any], *parts: str) -> Journal:
-    """A journal under ``root/parts…`` with the configured fsync policy."""
+def acquire_fence(cfg: dict[str, Any], *parts: str) -> Fence:
+    """Take the next epoch of the writer whose files are under ``root/parts…`` (its
+    ``epoch`` directory; see :mod:`riskactors.persistence.fence`). Call before reading its
+    journal."""
+    storage = Storage(cfg["root"], cfg.get("appendable"))
+    fence = Fence(storage, storage.path(*parts, "epoch"))
+    fence.acquire()
+    return fence
+
+
+def open_journal(cfg: dict[str, Any], *parts: str, fence: Fence | None = None) -> Journal:
+    """A journal under ``root/parts…`` with the configured fsync policy, fenced by ``fence``."""
     storage = Storage(cfg["root"], cfg.get("appendable"))
     return Journal(storage, storage.path(*parts), cfg.get("fsync", "batch"),
-                   float(cfg.get("fsync_interval_seconds", 1.0)))
+                   float(cfg.get("fsync_interval_seconds", 1.0)), fence=fence)
 
 
 class HostStore:
@@ -38,7 +49,8 @@ class HostStore:
     """
 
     def __init__(self, cfg: dict[str, Any], host_id: str, clock: Callable[[], float] = time.monotonic):
-        self.journal = open_journal(cfg, "hosts", host_id, "journal")
+        self.fence = acquire_fence(cfg, "hosts", host_id)
+        self.journal = open_journal(cfg, "hosts", host_id, "journal", fence=self.fence)
         self.storage = self.journal.storage
         self.snapshot_dir = self.storage.path("hosts", host_id, "snapshots")
         self.every_events = int(cfg.get("snapshot_every_events", 10_000))
@@ -69,9 +81,11 @@ class HostStore:
 
     def snapshot(self, accounts: list[dict[str, Any]], host: dict[str, Any]) -> str:
         """Write a snapshot at the journal's current ``seq``, then compact: keep two snapshots
-        and the journal after the older one."""
+        and the journal after the older one. A fenced writer writes no snapshot."""
+        self.fence.check()
         self.journal.rotate()
         path = write_snapshot(self.storage, self.snapshot_dir, self.journal.seq, accounts, host)
+        self.fence.check()  # a newer writer may have started meanwhile: delete nothing of its
         oldest_kept = prune_snapshots(self.storage, self.snapshot_dir)
         if oldest_kept:
             self.journal.compact(oldest_kept)

@@ -54,6 +54,7 @@ from ..domain import (
     marks_to_state,
     news_from_state,
     news_to_state,
+    peers_of,
     size_position,
 )
 from .durable import HostStore
@@ -150,6 +151,8 @@ class AccountHost:
         self.latest = LatestMarks(self.registry)
         self.news = NewsCalendar()
         self.accounts: dict[str, Account] = {}
+        #: user id -> the ids of that user's accounts here (all of them: placement is by user)
+        self._by_user: dict[str, set[str]] = {}
         #: the deployment clock as this host has seen it (epoch seconds; never goes back)
         self.clock = 0.0
         self._due: list[tuple[float, str]] = []  # (next due instant, account id), lazily pruned
@@ -168,8 +171,7 @@ class AccountHost:
         if snap is not None:
             for st in snap.accounts:
                 acct = account_from_state(st, self.account_config)
-                self.accounts[acct.account_id] = acct
-                self._schedule(acct)
+                self._add(acct)
             self.latest = marks_from_state(snap.host.get("marks", snap.host.get("book")), self.registry)  # v1: "book"
             self.news = news_from_state(snap.host["news"])
             self.clock = float(snap.host.get("clock", max((a.clock for a in self.accounts.values()), default=0.0)))
@@ -226,6 +228,7 @@ class AccountHost:
     def _move_clock(self, now: float) -> tuple[int, list[dict[str, Any]]]:
         """Move the clock to ``now`` (if later) and apply what falls due by then to every
         account here, in due order. Returns (accounts advanced, breach events caused)."""
+        self._fence()
         self.clock = max(self.clock, now)
         heap, advanced, breaches = self._due, 0, []
         while heap and heap[0][0] <= self.clock:
@@ -243,13 +246,26 @@ class AccountHost:
         return self.clock if now is None else max(float(now), self.clock)
 
     # ------------------------------------------------------------------ helpers
+    def _add(self, acct: Account) -> None:
+        self.accounts[acct.account_id] = acct
+        self._by_user.setdefault(acct.user_id, set()).add(acct.account_id)
+        self._schedule(acct)
+
+    def _fence(self) -> None:
+        """Raise ``Fenced`` (answered 503) once a newer instance of this host holds its journal:
+        a fenced instance neither writes nor answers from its (stale) memory."""
+        if self._store is not None and not self._replaying:
+            self._store.fence.check()
+
     def _account(self, account_id: str) -> Account:
+        self._fence()
         acct = self.accounts.get(account_id)
         if acct is None:
             raise UnknownAccount(account_id, "account not registered")
         return acct
 
     def _targets(self, account_ids: list[str] | None) -> list[Account]:
+        self._fence()
         if account_ids is None:
             return list(self.accounts.values())
         return [self.accounts[a] for a in account_ids if a in self.accounts]
@@ -258,11 +274,18 @@ class AccountHost:
     def ping(self) -> dict[str, Any]:
         """Liveness of this host: id, account count, marks held, its clock, the journal's last
         sequence number (``None`` in memory), process, node and recovery."""
+        self._fence()
         if self._store is not None:
             self._store.commit()  # the interval fsync policy forces written frames when due
         return {"host_id": self.host_id, "accounts": len(self.accounts), "marks": len(self.latest),
+                "epoch": self._store.fence.epoch if self._store is not None else None,
                 "clock": self.clock, "journal_seq": self._store.journal.seq if self._store is not None else None,
                 "pid": os.getpid(), "node_id": _node_id(), "recovery": self.recovery}
+
+    def latest_marks(self) -> list[dict[str, Any]]:
+        """The latest mark of every instrument this host has received (``instrument``, ``bid``,
+        ``ask``, ``ts``)."""
+        return marks_to_state(self.latest)
 
     @journaled(when=lambda r: r["advanced"] > 0)
     def advance_to(self, now: float) -> dict[str, Any]:
@@ -300,8 +323,7 @@ class AccountHost:
             for sw in switches:
                 acct.set_kill_switch(KillSwitch.from_dict(sw), now)
             acct.advance(self.clock, self.latest)  # opened in the past: its history up to now
-            self.accounts[acct.account_id] = acct
-            self._schedule(acct)
+            self._add(acct)
             return account_view(acct, self.latest, self.clock)
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
@@ -332,9 +354,11 @@ class AccountHost:
         try:
             acct = self._account(order["account_id"])
             self._move_clock(now)
-            peers = order.get("peers")
-            if peers is not None:
-                order = {**order, "peers": (tuple(peers[0]), tuple(peers[1]))}
+            if acct.limits.orders.hedging_across_accounts is not None:
+                mates = self._by_user.get(acct.user_id, ())
+                if len(mates) > 1:
+                    order = {**order, "peers": peers_of((self.accounts[a] for a in mates), acct.account_id,
+                                                        order["instrument"])}
             result = acct.submit(Order(**order), self.latest, now, self.news)
             self._schedule(acct)
             if self._due[0][0] <= self.clock:  # a late check's reservation may already be due: it expires now

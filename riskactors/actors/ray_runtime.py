@@ -20,10 +20,12 @@ import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from ..exceptions import ShardUnavailable
+from ..persistence import Fenced
 from ..settings import Settings
 from .clock import DeploymentClock
 from .deployment import actor_name, check, record
 from .host import AccountHost
+from .idempotency import IdempotencyLedger
 from .placement import shard_key
 from .service import RiskService
 from .supervisor import Supervisor
@@ -46,15 +48,16 @@ class _RaySupervisor(Supervisor):
 
 
 RemoteSupervisor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(_RaySupervisor)
+RemoteLedger = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(IdempotencyLedger)
 
 #: Calls that give the same answer and change nothing when repeated (reads; checks and fills
 #: are idempotent on ``order_id``/``fill_id``; cancels, marks and calendar events on their
 #: keys), so they are sent again while their actor restarts.
 IDEMPOTENT_CALLS = frozenset({
-    "ping", "stats", "locate", "host_list", "view", "events", "summaries", "recommendations", "closed_trades",
+    "ping", "stats", "locate", "host_list", "latest_marks", "remember_marks", "view", "events", "summaries", "recommendations", "closed_trades",
     "position_size", "breaches", "check", "check_many", "cancel", "fill", "apply_marks", "apply_calendar",
     "plans_list", "plan_versions", "consolidated", "analytics", "behaviour_config", "calendar_list", "audit",
-    "advance_to",
+    "advance_to", "begin", "finish",
 })
 
 
@@ -86,6 +89,8 @@ class RayTransport:
                 raise ShardUnavailable(f"{method}: actor {state} ({type(exc).__name__})") from exc
             except RayTaskError as exc:  # a bug inside the actor: surface the original error
                 cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+                if isinstance(cause, Fenced):  # a newer instance holds the journal: fail closed
+                    raise ShardUnavailable(f"{method}: {cause}") from None
                 raise cause from None
 
     async def spawn_host(self, host_id: str, config: dict[str, Any]) -> Any:
@@ -115,19 +120,26 @@ class RayRuntime:
     shards: list[Any]
     started_ray: bool
     owns_actors: bool = True
+    ledger: Any = None
 
     def shutdown(self) -> None:
         """Stop this front: kill the deployment's actors if it owns them; shut Ray down only if
         it started it."""
         if self.owns_actors:
-            stop_actors(self.supervisor, self.shards)
+            stop_actors(self.supervisor, self.shards, self.ledger)
         if self.started_ray and ray.is_initialized():
             ray.shutdown()
 
 
-def stop_actors(supervisor: Any, shards: list[Any]) -> int:
+def stop_actors(supervisor: Any, shards: list[Any], ledger: Any = None) -> int:
     """Flush every host's journal and kill the deployment's actors (supervisor last); returns
     how many were killed. The state on the storage root stays."""
+    if ledger is not None:
+        try:
+            ray.get(ledger.close.remote(), timeout=10)
+        except Exception as exc:  # noqa: BLE001 - best effort at shutdown
+            log.warning("closing the idempotency ledger at shutdown: %s", exc)
+        _kill_quietly(ledger)
     try:
         hosts = ray.get(supervisor.host_list.remote(), timeout=10)
     except Exception:  # noqa: BLE001 - best effort at shutdown
@@ -139,7 +151,7 @@ def stop_actors(supervisor: Any, shards: list[Any]) -> int:
     for _, h in hosts:
         _kill_quietly(h)
     _kill_quietly(supervisor)
-    return len(hosts) + 1
+    return len(hosts) + 1 + (ledger is not None)
 
 
 def _kill_quietly(handle: Any) -> None:
@@ -201,14 +213,17 @@ def start(settings: Settings) -> RayRuntime:
             for actor in (*shards, supervisor):
                 _kill_quietly(actor)
             raise
+    ledger = RemoteLedger.options(name=actor_name(name, "idempotency"), namespace=_NAMESPACE, get_if_exists=True,
+                                  lifetime=lifetime).remote(settings.ledger_config())
+    ray.get(ledger.ping.remote(), timeout=120)
     # the events clock resumes at the latest event the hosts have journaled (never goes back)
     hosts = [h for _, h in ray.get(supervisor.host_list.remote(), timeout=120)]
     clocks = [p["clock"] for p in ray.get([h.ping.remote() for h in hosts], timeout=120)]
     clock = DeploymentClock(settings.clock, start=max(clocks, default=0.0))
     service = RiskService(RayTransport(settings.call_timeout_seconds, name), supervisor, shards, settings.placement,
-                          settings.reservation_ttl_seconds, clock, settings.tick_seconds)
+                          clock, settings.tick_seconds, ledger)
     return RayRuntime(service=service, supervisor=supervisor, shards=shards, started_ray=started,
-                      owns_actors=not settings.address)
+                      owns_actors=not settings.address, ledger=ledger)
 
 
 def _existing(name: str) -> Any | None:
@@ -232,7 +247,7 @@ def down(settings: Settings) -> int:
         supervisor = _existing(actor_name(settings.deployment, "supervisor"))
         if supervisor is None:
             return 0
-        return stop_actors(supervisor, [])
+        return stop_actors(supervisor, [], _existing(actor_name(settings.deployment, "idempotency")))
     finally:
         if started:
             ray.shutdown()

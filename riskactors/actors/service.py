@@ -12,14 +12,18 @@ import logging
 from contextvars import ContextVar
 from typing import Any
 
-from ..domain import PeerBook, UnknownAccount, UnknownOrder, UnknownRecommendation
+from ..domain import UnknownAccount, UnknownOrder, UnknownRecommendation
 from .clock import DeploymentClock, HostTicker
-from .placement import shard_key, stable_shard
+from .idempotency import IdempotencyLedger
+from .placement import shard_key
 from .transport import unwrap
 
 log = logging.getLogger("riskactors.actors")
 
 __all__ = ["ACTOR", "CheckBatcher", "RiskService"]
+
+#: Accounts whose host key a front caches (about 100 bytes each); past it the cache starts over.
+_MAX_ROUTES = 1_000_000
 
 #: Who is acting in the current request, ``(name, role)``: set by the front's authentication
 #: (the API key's name and role) and written to the audit log with every ops/admin action.
@@ -83,34 +87,48 @@ class RiskService:
     shards : list
         Shard targets (sharded placement); empty for dedicated.
     placement : {"sharded", "dedicated"}
-    reservation_ttl : float
-        Seconds an accepted opening order counts in the peer book (rule
-        ``HEDGING_ACROSS_ACCOUNTS``) unless a fill or cancel arrives first.
     clock : DeploymentClock, optional
         The deployment clock (default: ``wall``). Every call without a ``ts`` happens at it;
         in ``events`` an event that moves it brings every host to it (:meth:`tick`) along
         with the event's own call.
     tick_seconds : float
         Period of :meth:`run_clock` in ``wall`` (the transitions due happen within it).
+    ledger : target or IdempotencyLedger, optional
+        The deployment's ``Idempotency-Key`` ledger (an actor handle); a plain
+        :class:`~riskactors.actors.idempotency.IdempotencyLedger` is called in-process. Default:
+        a new in-memory one (100,000 keys, 24 h).
     """
 
     def __init__(self, transport: Any, supervisor: Any, shards: list[Any], placement: str,
-                 reservation_ttl: float = 30.0, clock: DeploymentClock | None = None, tick_seconds: float = 1.0):
+                 clock: DeploymentClock | None = None, tick_seconds: float = 1.0, ledger: Any = None):
         self.transport = transport
         self.supervisor = supervisor
         self.shards = list(shards)
         self.placement = placement
-        self._routes: dict[str, Any] = {}
+        #: account id -> host key, and host key -> target: a cache of the supervisor's registry
+        #: (an account never changes host key), so the hot path needs no supervisor hop
+        self._routes: dict[str, str] = {}
         self._hosts: dict[str, Any] = {shard_key(i): s for i, s in enumerate(self.shards)}
-        self._marks: dict[str, dict[str, Any]] = {}
-        self._order_accounts: dict[str, str] = {}
         self._batchers: dict[int, CheckBatcher] = {}
-        self._account_users: dict[str, str] = {}
-        self.peers = PeerBook()
-        self.reservation_ttl = reservation_ttl
+        self.ledger = ledger if ledger is not None else IdempotencyLedger(
+            {"max_keys": 100_000, "ttl_seconds": 86_400.0})
         self.clock = clock or DeploymentClock("wall")
         self.tick_seconds = tick_seconds
         self._tickers: dict[int, HostTicker] = {}
+
+    # ------------------------------------------------------------------ Idempotency-Key ledger
+    async def idempotency_begin(self, key: bytes, fingerprint: bytes, now: float) -> dict[str, Any]:
+        """The ledger's verdict on a keyed request (see :meth:`IdempotencyLedger.begin`).
+        Raises ``ShardUnavailable`` when the ledger does not answer."""
+        if isinstance(self.ledger, IdempotencyLedger):
+            return self.ledger.begin(key, fingerprint, now)
+        return await self.transport.call(self.ledger, "begin", key, fingerprint, now)
+
+    async def idempotency_finish(self, key: bytes, claim: str, response: Any) -> bool:
+        """Hand a keyed request's response (``None``: not to be remembered) to the ledger."""
+        if isinstance(self.ledger, IdempotencyLedger):
+            return self.ledger.finish(key, claim, response)
+        return await self.transport.call(self.ledger, "finish", key, claim, response)
 
     # ------------------------------------------------------------------ the deployment clock
     def now(self) -> float:
@@ -165,18 +183,22 @@ class RiskService:
 
     # ------------------------------------------------------------------ routing
     async def _host(self, account_id: str) -> Any:
-        if self.placement == "sharded":
-            return self.shards[stable_shard(account_id, len(self.shards))]
-        host = self._routes.get(account_id)
-        if host is None:
+        """The target of the account's host (every account of a user on one host): from the
+        route cache, else the supervisor's registry."""
+        key = self._routes.get(account_id)
+        if key is None:
             loc = await self.transport.call(self.supervisor, "locate", account_id)
             if loc is None:
                 raise UnknownAccount(account_id, "account not registered")
-            host = loc["host"]
-            self._account_users[account_id] = loc["user_id"]
-            self._routes[account_id] = host
-            self._hosts[loc["host_key"]] = host
-        return host
+            key = self._remember(account_id, loc["host_key"], loc["host"])
+        return self._hosts[key]
+
+    def _remember(self, account_id: str, key: str, host: Any) -> str:
+        if len(self._routes) >= _MAX_ROUTES:  # a cache: what falls out is asked for again
+            self._routes.clear()
+        self._routes[account_id] = key
+        self._hosts.setdefault(key, host)
+        return key
 
     async def _all_hosts(self) -> list[Any]:
         if self.placement == "sharded":
@@ -216,11 +238,8 @@ class RiskService:
     # ------------------------------------------------------------------ accounts
     async def register(self, spec: dict[str, Any], now: float) -> dict[str, Any]:
         """Register an account (via the supervisor, which places it). Returns its view."""
-        result = unwrap(await self._with_ticks(
-            self.transport.call(self.supervisor, "register", spec, list(self._marks.values()), now), now))
-        self._account_users[spec["account_id"]] = spec["user_id"]
-        self._routes[spec["account_id"]] = result["host"]
-        self._hosts[result["host_key"]] = result["host"]
+        result = unwrap(await self._with_ticks(self.transport.call(self.supervisor, "register", spec, now), now))
+        self._remember(spec["account_id"], result["host_key"], result["host"])
         view = result["view"]
         await self._audit("account_registered", now, account_id=spec["account_id"], scope="account",
                           scope_id=spec["account_id"], after={k: view.get(k) for k in (
@@ -251,38 +270,13 @@ class RiskService:
         batcher = self._batchers.get(id(host))
         if batcher is None or batcher.host is not host:
             batcher = self._batchers[id(host)] = CheckBatcher(self.transport, host)
-        user = await self._user_of(order["account_id"])
-        if user is not None:
-            longs, shorts = self.peers.peers(user, order["account_id"], order["instrument"], now)
-            if longs or shorts:
-                order = {**order, "peers": [list(longs), list(shorts)]}
         if self.clock.kind == "wall":  # the hot path: a wall clock never moves with an event
-            decision = unwrap(await batcher.check(order, now))
-        else:
-            decision = unwrap(await self._with_ticks(batcher.check(order, now), now))
-        if len(self._order_accounts) > 200_000:
-            self._order_accounts.clear()
-        self._order_accounts[order["order_id"]] = order["account_id"]
-        if user is not None and decision["decision"] == "accept" and not decision["reduces_position"]:
-            sign = 1 if order["side"] == "buy" else -1
-            self.peers.add_pending(order["order_id"], user, order["account_id"], order["instrument"], sign,
-                                   now + self.reservation_ttl, now)
-        return decision
-
-    async def _user_of(self, account_id: str) -> str | None:
-        """The account's user (for the peer book); ``None`` when the account is unknown."""
-        user = self._account_users.get(account_id)
-        if user is None:
-            loc = await self.transport.call(self.supervisor, "locate", account_id)
-            if loc is None:
-                return None
-            user = self._account_users[account_id] = loc["user_id"]
-        return user
+            return unwrap(await batcher.check(order, now))
+        return unwrap(await self._with_ticks(batcher.check(order, now), now))
 
     async def cancel(self, order_id: str, account_id: str | None, now: float) -> dict[str, Any]:
-        """Release an order's reservation; without ``account_id`` the hosts are searched."""
-        account_id = account_id or self._order_accounts.get(order_id)
-        self.peers.remove_pending(order_id)
+        """Release an order's reservation; without ``account_id`` every host is asked (an account
+        remembers the orders it checked)."""
         if account_id is not None:
             return await self._call_account(account_id, "cancel", account_id, order_id, now)
         hosts = await self._all_hosts()
@@ -293,27 +287,17 @@ class RiskService:
         raise UnknownOrder(order_id, "order_id unknown on every account")
 
     async def fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
-        """Apply a fill; the peer book learns the account's lots on the instrument after it."""
-        result = await self._with_ticks(self._call_account(fill["account_id"], "fill", fill, now), now)
-        if fill.get("order_id"):
-            self.peers.remove_pending(fill["order_id"])
-        long_lots, short_lots = result["instrument_lots"]
-        self.peers.update_position(result["user_id"], fill["account_id"], fill["instrument"], long_lots, short_lots)
-        self._account_users[fill["account_id"]] = result["user_id"]
-        return result
+        """Apply a fill (idempotent on ``fill_id``)."""
+        return await self._with_ticks(self._call_account(fill["account_id"], "fill", fill, now), now)
 
     async def marks(self, marks: list[dict[str, Any]]) -> dict[str, Any]:
-        """Broadcast marks to every host; returns counts and breaches caused."""
-        fresh = 0
-        for m in marks:
-            held = self._marks.get(m["instrument"])
-            if held is None or m["ts"] >= held["ts"]:
-                self._marks[m["instrument"]] = m
-                fresh += 1
+        """Broadcast marks to every host and to the supervisor (which hands the latest to accounts
+        registered later); returns counts and the breaches caused."""
         now = max(m["ts"] for m in marks)
         self.clock.observe(now)  # every host receives the marks: they move together
         hosts = await self._all_hosts()
-        results = await asyncio.gather(*(self.transport.call(h, "apply_marks", marks, now) for h in hosts))
+        fresh, *results = await asyncio.gather(self.transport.call(self.supervisor, "remember_marks", marks),
+                                               *(self.transport.call(h, "apply_marks", marks, now) for h in hosts))
         breaches = [b for r in results for b in r["breaches"]]
         return {"received": len(marks), "applied": fresh, "stale": len(marks) - fresh, "breaches": breaches}
 

@@ -26,9 +26,9 @@ from ..domain import (
 from ..domain.aggregate import consolidate
 from ..domain.instruments import package_data
 from .deployment import check
-from .durable import open_journal
+from .durable import acquire_fence, open_journal
 from .host import error_envelope
-from .placement import dedicated_key, shard_key, stable_shard
+from .placement import host_key, shard_key
 from .transport import unwrap
 
 __all__ = ["Supervisor"]
@@ -76,23 +76,29 @@ class Supervisor:
         self.switches: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.calendar: dict[str, dict[str, Any]] = {}
         self._pending: set[str] = set()
+        #: latest mark per instrument (see :meth:`remember_marks`)
+        self.marks: dict[str, dict[str, Any]] = {}
+        self._marks_seeded = False
         #: the deployment's record (name, version, deployment-level settings), see ``deployment.py``
         self.deployment: dict[str, Any] | None = None
         storage = host_config.get("storage")
-        self._journal = open_journal(storage, "supervisor", "journal") if storage else None
-        self._audit_journal = open_journal(storage, "supervisor", "audit") if storage else None
+        self.fence = acquire_fence(storage, "supervisor") if storage else None
+        self._journal = open_journal(storage, "supervisor", "journal", fence=self.fence) if storage else None
+        self._audit_journal = open_journal(storage, "supervisor", "audit", fence=self.fence) if storage else None
         self.audit_log: list[dict[str, Any]] = []
         if self._journal is not None:
             records = self._journal.recover()
             for _, (op, args) in records:
                 self._apply(op, *args)
             self.audit_log = [entry for _, entry in self._audit_journal.recover()]
-            moved = [a for a, m in self.accounts.items() if m["host_key"] != self._host_key(a)]
+            moved = [a for a, m in self.accounts.items() if m["host_key"] != self._host_key(m["user_id"])]
             if moved:
                 raise ValueError(
                     f"the storage root holds {len(moved)} accounts (e.g. {moved[0]!r} on "
                     f"{self.accounts[moved[0]]['host_key']!r}) that placement {placement!r} with {len(shards)} shards "
-                    f"would route elsewhere; start with the placement and shard count the journal was written with")
+                    f"would place elsewhere (accounts are placed by user since riskactors 0.2; a root written "
+                    f"before, when they were placed by account, cannot be served by this version); start with the "
+                    f"placement and shard count the journal was written with")
             log.info("supervisor recovered %d accounts, %d scope kill switches, %d audit entries (%d records)",
                      len(self.accounts), len(self.switches), len(self.audit_log), len(records))
         wanted = host_config.get("deployment")
@@ -165,25 +171,52 @@ class Supervisor:
         return host
 
     # ------------------------------------------------------------------ registry
-    def _host_key(self, account_id: str) -> str:
-        if self.placement == "dedicated":
-            return dedicated_key(account_id)
-        return shard_key(stable_shard(account_id, self.n_shards))
+    def _host_key(self, user_id: str) -> str:
+        """Every account of a user on one host (see :mod:`~riskactors.actors.placement`)."""
+        return host_key(self.placement, user_id, self.n_shards)
 
     def _switches_for(self, user_id: str, challenge_id: str) -> list[dict[str, Any]]:
         wanted = {("firm", None), ("user", user_id), ("challenge", challenge_id)}
         return [sw for key, sw in self.switches.items() if key in wanted]
 
-    async def register(self, spec: dict[str, Any], marks: list[dict[str, Any]], now: float) -> dict[str, Any]:
+    async def remember_marks(self, marks: list[dict[str, Any]]) -> int:
+        """Keep the latest mark per instrument (newer ``ts`` wins), for accounts registered
+        later on a new host; returns how many were newer. Not journaled: after a restart of the
+        supervisor the latest marks are taken again from a host (:meth:`_latest_marks`)."""
+        await self._seed_marks()
+        fresh = 0
+        for m in marks:
+            held = self.marks.get(m["instrument"])
+            if held is None or m["ts"] >= held["ts"]:
+                self.marks[m["instrument"]] = m
+                fresh += 1
+        return fresh
+
+    async def _seed_marks(self) -> None:
+        """After a restart, the latest marks come back from a host (every host receives every
+        mark, and keeps the latest in its snapshots)."""
+        if self._marks_seeded:
+            return
+        self._marks_seeded = True
+        for key in list(self.hosts)[:1] or sorted({m["host_key"] for m in self.accounts.values()})[:1]:
+            try:
+                for m in await self.transport.call(await self._host(key), "latest_marks"):
+                    held = self.marks.get(m["instrument"])
+                    if held is None or m["ts"] > held["ts"]:
+                        self.marks[m["instrument"]] = m
+            except Exception as exc:  # noqa: BLE001 - the next marks posted fill it in
+                log.warning("latest marks from host %s: %s", key, exc)
+
+    async def register(self, spec: dict[str, Any], now: float) -> dict[str, Any]:
         """Place and create an account bound to the active version of ``spec["plan"]`` (or the
-        active ``spec["plan_version"]``). Returns ``{"view", "host_key", "host"}`` or an error
-        envelope."""
+        active ``spec["plan_version"]``), with the latest marks. Returns ``{"view",
+        "host_key", "host"}`` or an error envelope."""
         account_id = spec["account_id"]
         if account_id in self.accounts or account_id in self._pending:
             return error_envelope(DuplicateAccount(account_id, "account already registered"))
         self._pending.add(account_id)  # no await above: registration of one id is atomic
         try:
-            key = self._host_key(account_id)
+            key = self._host_key(spec["user_id"])
             host = self.hosts.get(key)
             spawned = False
             if host is None:
@@ -196,7 +229,8 @@ class Supervisor:
                 return error_envelope(exc)
             spec = {**spec, "plan_version": version.version, "resolved_limits": limits.to_dict()}
             switches = self._switches_for(spec["user_id"], spec["challenge_id"])
-            view = await self.transport.call(host, "register", spec, switches, marks, now,
+            await self._seed_marks()
+            view = await self.transport.call(host, "register", spec, switches, list(self.marks.values()), now,
                                              list(self.calendar.values()))
             if isinstance(view, dict) and "error" in view:
                 if spawned:

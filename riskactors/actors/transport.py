@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 from ..domain import DomainError, LimitsError, SizingError
 from ..domain.errors import ERRORS_BY_NAME
+from ..exceptions import ShardUnavailable
+from ..persistence import Fenced
 from .host import AccountHost
 
 __all__ = ["LocalTransport", "Transport", "unwrap"]
@@ -29,9 +31,12 @@ class LocalTransport:
     """In-process transport: targets are plain objects, calls are direct."""
 
     async def call(self, target: Any, method: str, *args: Any) -> Any:
-        result = getattr(target, method)(*args)
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            result = getattr(target, method)(*args)
+            if inspect.isawaitable(result):
+                result = await result
+        except Fenced as exc:  # a newer instance holds the journal: fail closed, as over Ray
+            raise ShardUnavailable(f"{method}: {exc}") from None
         return result
 
     async def spawn_host(self, host_id: str, config: dict[str, Any]) -> Any:

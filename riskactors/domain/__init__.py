@@ -38,7 +38,7 @@ from .limits import LIMIT_FIELDS, Limits, LimitsError
 from .marks import LatestMarks, Rate
 from .model import CalendarEvent, ClosedTrade, Decision, Fill, KillSwitch, Mark, Order, Position, Reason, Reservation
 from .news import NewsCalendar
-from .peers import PeerBook
+from .peers import peers_of
 from .plans import PlanConflict, PlanNotFound, PlanRegistry, PlanVersion, default_plan_registry
 from .sizing import SizingError, position_size
 from .state import (
@@ -90,7 +90,6 @@ __all__ = [
                     "NewsCalendar",
                     "Order",
                     "OrderConflict",
-                    "PeerBook",
                     "PlanConflict",
                     "PlanNotFound",
                     "PlanRegistry",
@@ -126,6 +125,7 @@ __all__ = [
                     "marks_to_state",
                     "news_from_state",
                     "news_to_state",
+                    "peers_of",
                     "pooled",
                     "position_size",
                     "size_position",

@@ -50,7 +50,7 @@ class Order:
         Hedging accounts: the open position (ticket) this order closes or reduces; ``None``
         opens a new ticket. Ignored by netting accounts.
     peers : tuple or None
-        Filled in by the front, not by clients: ``(long account ids, short account ids)`` of
+        Filled in by the host, not by clients: ``(long account ids, short account ids)`` of
         the user's *other* accounts on this instrument (rule ``HEDGING_ACROSS_ACCOUNTS``).
     """
 

@@ -6,10 +6,11 @@ them back, dropping a torn last frame; ``snapshots`` writes and reads a host's a
 Arrow IPC file. The actor layer (``riskactors.actors``) uses this package; the pure core does not.
 """
 
+from .fence import Fence, Fenced
 from .frames import FrameError, decode_frames, encode_frame
 from .journal import Journal, JournalCorrupt
 from .snapshots import Snapshot, read_latest_snapshot, write_snapshot
 from .storage import Storage
 
-__all__ = ["FrameError", "Journal", "JournalCorrupt", "Snapshot", "Storage", "decode_frames", "encode_frame",
+__all__ = ["Fence", "Fenced", "FrameError", "Journal", "JournalCorrupt", "Snapshot", "Storage", "decode_frames", "encode_frame",
            "read_latest_snapshot", "write_snapshot"]

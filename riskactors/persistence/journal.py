@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .fence import Fence, Fenced
 from .frames import decode_frames, encode_frame
 from .storage import Appender, Storage
 
@@ -61,10 +62,14 @@ class Journal:
         Seconds between forced writes under ``interval``.
     clock : callable
         Monotonic seconds (tests pass a fake one).
+    fence : Fence, optional
+        One writer at a time (see :mod:`riskactors.persistence.fence`): checked before frames
+        are written and again once they are on disk; :class:`Fenced` is raised when a newer
+        writer holds the journal. Acquire it before :meth:`recover`.
     """
 
     def __init__(self, storage: Storage, directory: str, fsync: str = "batch", interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, fence: Fence | None = None):
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {FSYNC_POLICIES}, not {fsync!r}")
         self.storage = storage
@@ -79,11 +84,18 @@ class Journal:
         self._appender: Appender | None = None
         self._dirty = False
         self._last_sync = clock()
+        self.fence = fence
+        self.fenced_frames_dropped = 0
         storage.makedirs(directory)
 
     # ------------------------------------------------------------------ reading
     def segments(self) -> list[str]:
         return [n for n in self.storage.list(self.directory) if n.endswith(_SUFFIX)]
+
+    def first_seq(self) -> int:
+        """The ``seq`` the oldest segment kept starts at (1 for an empty or uncompacted journal)."""
+        names = self.segments()
+        return _first_seq(names[0]) if names else 1
 
     def recover(self, after_seq: int = 0) -> list[tuple[int, Any]]:
         """Every record with ``seq > after_seq``, in order, as ``(seq, record)``.
@@ -113,7 +125,14 @@ class Journal:
                 self.storage.truncate(path, valid_end)
             if expected is None and records:
                 expected = records[0][0]
+            next_first = _first_seq(names[i + 1]) if i + 1 < len(names) else None
             for seq, record in records:
+                if next_first is not None and seq >= next_first:
+                    # written by a fenced writer after a newer one took over (never acknowledged)
+                    self.fenced_frames_dropped += 1
+                    log.warning("journal %s: dropping frame %d, written after segment %d began (a fenced writer)",
+                                path, seq, next_first)
+                    continue
                 if seq != expected:
                     raise JournalCorrupt(f"{path}: sequence gap (expected {expected}, found {seq})")
                 expected = seq + 1
@@ -138,18 +157,38 @@ class Journal:
         return self.seq
 
     def commit(self) -> None:
-        """Write the buffered frames and force them to disk as the policy says."""
+        """Write the buffered frames and force them to disk as the policy says.
+
+        Raises
+        ------
+        Fenced
+            A newer writer holds the journal: nothing more is written (the frames buffered are
+            dropped), or the frames just written must not be acknowledged.
+        """
         if self._buffer:
+            if self.fence is not None:
+                try:
+                    self.fence.check()
+                except Fenced:
+                    self._buffer.clear()
+                    raise
             data = b"".join(self._buffer)
             first = self._buffer_first
             self._buffer.clear()
             if not self.storage.appendable:
                 self.storage.write_atomic(self._segment_path(first), data)
+                if self.fence is not None:
+                    self.fence.check()
                 return
             if self._appender is None:
                 self._appender = self.storage.open_appender(self._segment_path(first))
             self._appender.write(data)
             self._dirty = True
+            if self._dirty and (self.fsync != "interval" or self.clock() - self._last_sync >= self.interval):
+                self.sync()
+            if self.fence is not None:
+                self.fence.check()  # on disk; a fence that appeared meanwhile: do not acknowledge
+            return
         if self._dirty and (self.fsync != "interval" or self.clock() - self._last_sync >= self.interval):
             self.sync()
 

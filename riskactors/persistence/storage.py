@@ -116,6 +116,15 @@ class Storage:
                 f.write(data)
             self.fs.move(tmp, path)
 
+    def exists(self, path: str) -> bool:
+        """True if ``path`` is a file."""
+        return self.fs.get_file_info(path).type == pafs.FileType.File
+
+    def sync_dir(self, directory: str) -> None:
+        """Make the directory entries of ``directory`` durable (local storage; no-op elsewhere)."""
+        if self.local:
+            self._sync_dir(directory)
+
     def delete(self, path: str) -> None:
         self.fs.delete_file(path)
 

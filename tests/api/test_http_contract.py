@@ -150,8 +150,8 @@ async def test_health_ready_docs_and_openapi(api, placement):
     if placement == "sharded":
         assert ready["hosts"] == 2 and sorted(ready["host_accounts"]) == ["shard-0", "shard-1"]
     else:
-        assert ready["hosts"] >= 1 and f"account-{api.id('a')}" in ready["host_accounts"]
-        assert ready["host_accounts"][f"account-{api.id('a')}"] == 1
+        assert ready["hosts"] >= 1 and f"user-{api.id('u1')}" in ready["host_accounts"]
+        assert ready["host_accounts"][f"user-{api.id('u1')}"] == 1  # one actor per user
     assert sum(ready["host_accounts"].values()) == ready["accounts"]
 
     r = await c.get("/docs")

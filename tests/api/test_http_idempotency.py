@@ -26,8 +26,9 @@ from fastapi.routing import APIRoute
 from httpkit import Api, fresh_ts, locs
 
 from api import create_app
-from api.idempotency import IdempotencyStore, StoredResponse
+from api.idempotency import KeyLocks
 from riskactors.actors import AccountHost, LocalTransport, RiskService, Supervisor
+from riskactors.actors.idempotency import IdempotencyStore, StoredResponse
 from riskactors.domain import TradingDayCalendar
 from riskactors.exceptions import ShardUnavailable
 from riskactors.settings import ApiKey, Settings
@@ -585,7 +586,7 @@ async def test_a_5xx_is_not_remembered_and_the_retry_runs(local):
     assert "idempotent-replayed" not in retry.headers
     view = (await client.get("/v1/accounts/a")).json()
     assert [x["order_id"] for x in view["reservations"]] == ["o1"]
-    assert len(app.state.idempotency) == 2  # the two successes only
+    assert len(app.state.service.ledger) == 2  # the two successes only
 
 
 async def test_with_auth_on_a_key_does_not_bypass_it():
@@ -622,52 +623,52 @@ def _entry(clock: Clock, body: bytes = b"{}") -> StoredResponse:
 
 def test_store_evicts_the_least_recently_used_key_beyond_max_keys():
     clock = Clock()
-    store = IdempotencyStore(max_keys=2, ttl_seconds=60, clock=clock)
-    store.put((b"", b"a"), _entry(clock))
-    store.put((b"", b"b"), _entry(clock))
-    assert store.get((b"", b"a")) is not None  # a is now the most recently used
-    store.put((b"", b"c"), _entry(clock))
+    store = IdempotencyStore(max_keys=2, ttl_seconds=60)
+    store.put(b"a", _entry(clock))
+    store.put(b"b", _entry(clock))
+    assert store.get(b"a", clock()) is not None  # a is now the most recently used
+    store.put(b"c", _entry(clock))
     assert len(store) == 2
-    assert store.get((b"", b"b")) is None
-    assert store.get((b"", b"a")) is not None and store.get((b"", b"c")) is not None
+    assert store.get(b"b", clock()) is None
+    assert store.get(b"a", clock()) is not None and store.get(b"c", clock()) is not None
 
 
 def test_store_forgets_a_key_after_its_ttl():
     clock = Clock()
-    store = IdempotencyStore(max_keys=10, ttl_seconds=60, clock=clock)
-    store.put((b"", b"a"), _entry(clock))
+    store = IdempotencyStore(max_keys=10, ttl_seconds=60)
+    store.put(b"a", _entry(clock))
     clock.now += 30
-    store.put((b"", b"b"), _entry(clock))
+    store.put(b"b", _entry(clock))
     clock.now += 29.9
-    assert store.get((b"", b"a")) is not None
+    assert store.get(b"a", clock()) is not None
     clock.now += 0.2
-    assert store.get((b"", b"a")) is None and store.get((b"", b"b")) is not None
+    assert store.get(b"a", clock()) is None and store.get(b"b", clock()) is not None
     clock.now += 60
-    assert store.get((b"", b"b")) is None and len(store) == 0 and store.bytes == 0
+    assert store.get(b"b", clock()) is None and len(store) == 0 and store.bytes == 0
 
 
 def test_store_bounds_the_bytes_it_holds():
     clock = Clock()
-    store = IdempotencyStore(max_keys=100, ttl_seconds=60, max_bytes=1000, clock=clock)
+    store = IdempotencyStore(max_keys=100, ttl_seconds=60, max_bytes=1000)
     for i in range(10):
-        store.put((b"", str(i).encode()), _entry(clock, b"x" * 300))
+        store.put(str(i).encode(), _entry(clock, b"x" * 300))
     size = _entry(clock, b"x" * 300).size  # body and headers: 328 bytes
     assert len(store) == 1000 // size == 3 and store.bytes == 3 * size
-    assert [store.get((b"", str(i).encode())) is not None for i in range(10)] == [False] * 7 + [True] * 3
-    store.put((b"", b"huge"), _entry(clock, b"x" * 2000))  # larger than the whole budget: not kept
-    assert store.get((b"", b"huge")) is None and len(store) == 3
+    assert [store.get(str(i).encode(), clock()) is not None for i in range(10)] == [False] * 7 + [True] * 3
+    store.put(b"huge", _entry(clock, b"x" * 2000))  # larger than the whole budget: not kept
+    assert store.get(b"huge", clock()) is None and len(store) == 3
 
 
 async def test_store_locks_serialise_one_key_and_are_freed():
-    store = IdempotencyStore(max_keys=10, ttl_seconds=60)
+    store = KeyLocks()
     order: list[str] = []
 
     async def user(name: str, key: bytes):
-        async with store.lock((b"", key)):
+        async with store.lock(key):
             order.append(f"{name}+")
             await asyncio.sleep(0.01)
             order.append(f"{name}-")
 
     await asyncio.gather(user("a", b"k"), user("b", b"k"), user("c", b"other"))
     assert order.index("a-") < order.index("b+")  # a and b never overlap; c ran alongside
-    assert store._locks == {}
+    assert len(store) == 0

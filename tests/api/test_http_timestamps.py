@@ -39,10 +39,10 @@ ZONE_MESSAGE = "a time zone is required (Z or ±HH:MM, e.g. 2023-12-29T07:32:27Z
 async def api(sharded_deployment, uid):
     """:class:`Api` over the app on the session's sharded deployment (auth off). Its id prefix is
     the test's ``uid`` and a digit chosen so that the twins ``<prefix>-epoch`` and ``<prefix>-iso``
-    live on the same shard: they share its clock (a view's ``as_of``, the time-driven events)."""
+    (users ``<prefix>-epoch-u`` and ``<prefix>-iso-u``: accounts are placed by user) live on the same shard: they share its clock (a view's ``as_of``, the time-driven events)."""
     settings, runtime = sharded_deployment
     prefix = next(f"{uid}{k}" for k in itertools.count()
-                  if stable_shard(f"{uid}{k}-epoch", settings.shards) == stable_shard(f"{uid}{k}-iso", settings.shards))
+                  if stable_shard(f"{uid}{k}-epoch-u", settings.shards) == stable_shard(f"{uid}{k}-iso-u", settings.shards))
     async with asgi_client(settings, runtime) as client:
         yield Api(client, prefix)
 

@@ -90,7 +90,7 @@ def test_serve_joins_an_existing_ray_cluster_with_token_auth():
         assert refused.returncode != 0 and "shards=2" in refused.stdout + refused.stderr
         removed = subprocess.run([str(BIN / "riskactors"), "down", "--address", f"127.0.0.1:{ray_port}"],
                                  env=env, capture_output=True, text=True, timeout=120, check=False)
-        assert removed.returncode == 0 and "removed (3 actors)" in removed.stdout, removed.stdout + removed.stderr
+        assert removed.returncode == 0 and "removed (4 actors)" in removed.stdout, removed.stdout + removed.stderr
     finally:
         if serve is not None:
             stop_process(serve)

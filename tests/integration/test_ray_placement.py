@@ -53,28 +53,30 @@ async def test_dead_shard_makes_check_fail_closed_with_503(one_shard, ray_sessio
 
 
 @pytest.mark.anyio
-async def test_dedicated_placement_gives_each_account_its_own_actor(dedicated_deployment, uid):
+async def test_dedicated_placement_gives_each_user_its_own_actor(dedicated_deployment, uid):
     settings, runtime = dedicated_deployment
     async with asgi_client(settings, runtime) as c:
         before = (await c.get("/ready")).json()["hosts"]
         for i in range(2):
             r = await c.post("/v1/accounts", json=_account(f"{uid}-{i}"))
             assert r.status_code == 201
+        r = await c.post("/v1/accounts", json=_account(f"{uid}-0b", user_id=f"u-{uid}-0"))  # user 0's second
+        assert r.status_code == 201
         ready = (await c.get("/ready")).json()
         assert ready["placement"] == "dedicated"
         assert ready["hosts"] == before + 2
-        assert ready["host_accounts"][f"account-{uid}-0"] == 1
-        assert ready["host_accounts"][f"account-{uid}-1"] == 1
+        assert ready["host_accounts"][f"user-u-{uid}-0"] == 2
+        assert ready["host_accounts"][f"user-u-{uid}-1"] == 1
 
 
 @pytest.mark.anyio
-async def test_sharded_placement_puts_account_on_its_hash_shard(sharded_deployment, uid):
+async def test_sharded_placement_puts_account_on_its_users_hash_shard(sharded_deployment, uid):
     settings, runtime = sharded_deployment
     async with asgi_client(settings, runtime) as c:
         before = (await c.get("/ready")).json()["host_accounts"]
         aid = f"{uid}-s"
         assert (await c.post("/v1/accounts", json=_account(aid))).status_code == 201
         after = (await c.get("/ready")).json()["host_accounts"]
-        shard = f"shard-{stable_shard(aid, settings.shards)}"
+        shard = f"shard-{stable_shard(f'u-{aid}', settings.shards)}"
         assert after[shard] == before[shard] + 1
         assert sum(after.values()) == sum(before.values()) + 1

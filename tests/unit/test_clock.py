@@ -176,7 +176,7 @@ def _service(kind: str, wall: FakeWall, shards: int = 2):
 
 
 async def _register(service: RiskService, account_id: str, opened_at: float | None = None) -> dict:
-    spec = {"account_id": account_id, "user_id": "u1", "challenge_id": "c1", "currency": "USD",
+    spec = {"account_id": account_id, "user_id": f"user-{account_id}", "challenge_id": "c1", "currency": "USD",
             "initial_balance": 10_000.0, "plan": "moderate", "limits": {"max_orders_per_second": 1000}}
     return await service.register(spec, service.now() if opened_at is None else opened_at)
 

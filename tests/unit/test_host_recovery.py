@@ -92,9 +92,12 @@ def test_snapshots_compact_the_journal_and_recovery_is_unchanged(tmp_path):
 
 
 def test_the_rebuilt_host_continues_exactly_like_the_original(tmp_path):
-    host = AccountHost("shard-0", _cfg(tmp_path, every=7))
+    import shutil
+
+    host = AccountHost("shard-0", _cfg(tmp_path / "a", every=7))
     _session(host)
-    rebuilt = AccountHost("shard-0", _cfg(tmp_path, every=7))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # a copy: two writers on one root are fenced
+    rebuilt = AccountHost("shard-0", _cfg(tmp_path / "b", every=7))
     for h in (host, rebuilt):
         h.release_kill_switch("user", "u1", "resume", "desk", None, T0 + DAY + 5)
     more = [{"order_id": "late", "account_id": "a1", "instrument": "EURUSD", "side": "buy", "quantity": 0.1,
@@ -184,7 +187,7 @@ def test_supervisor_registry_switches_plans_config_and_calendar_survive_a_restar
         sup = _supervisor(tmp_path)
         spec = {"account_id": "a1", "user_id": "u1", "challenge_id": "c1", "currency": "USD",
                 "initial_balance": 10_000.0, "plan": "moderate", "limits": {"max_open_positions": 4}}
-        await sup.register(spec, [], T0)
+        await sup.register(spec, T0)
         await sup.set_kill_switch("challenge", "c1", "halt", "review", "desk", T0 + 1)
         await sup.set_kill_switch("user", "u9", "reduce_only", "review", "desk", T0 + 2)
         await sup.release_kill_switch("user", "u9", "ok", "admin", T0 + 3)
@@ -208,7 +211,7 @@ def test_supervisor_registry_switches_plans_config_and_calendar_survive_a_restar
     assert again.audit_log == sup.audit_log and again.audit_log[0]["audit_id"] == 1
     # an account registered after the restart gets the challenge switch and the calendar
     result = asyncio.run(again.register({"account_id": "a2", "user_id": "u2", "challenge_id": "c1", "currency": "USD",
-                                         "initial_balance": 10_000.0, "plan": "custom"}, [], T0 + 7))
+                                         "initial_balance": 10_000.0, "plan": "custom"}, T0 + 7))
     assert result["view"]["kill_switch"]["scope"] == "challenge"
 
 
@@ -217,7 +220,7 @@ def test_a_restart_with_another_shard_count_is_refused_clearly(tmp_path):
 
     asyncio.run(_supervisor(tmp_path).register({"account_id": "a1", "user_id": "u1", "challenge_id": "c1",
                                                 "currency": "USD", "initial_balance": 1e4, "plan": "moderate"},
-                                               [], T0))
-    shards = [AccountHost(f"shard-{i}", {}) for i in range(7)]
-    with pytest.raises(ValueError, match="with 7 shards would route elsewhere"):
+                                               T0))
+    shards = [AccountHost(f"shard-{i}", {}) for i in range(8)]  # user u1: shard 5 of 8, shard 0 of 1
+    with pytest.raises(ValueError, match="with 8 shards would place elsewhere"):
         Supervisor(LocalTransport(), "sharded", shards, _cfg(tmp_path))
