@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -56,12 +58,17 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
             app.state.service = runtime.service
         # the wall clock's ticks: a day rolls at its boundary with no traffic (no-op for ``events``)
         ticker = asyncio.create_task(app.state.service.run_clock(), name="riskactors-clock")
+        front = {"front_id": f"{socket.gethostname()}:{os.getpid()}", "host": socket.gethostname(),
+                 "pid": os.getpid(), "listen": f"{settings.host}:{settings.port}", "version": __version__,
+                 "started_at": time.time()}
+        heartbeat = asyncio.create_task(app.state.service.run_heartbeat(front), name="riskactors-heartbeat")
         try:
             yield
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in (ticker, heartbeat):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if runtime is not None:
                 await asyncio.to_thread(runtime.shutdown)
 

@@ -429,3 +429,53 @@ class PositionSizeOut(BaseModel):
 class RecommendationDecision(_Strict):
     reason: str = Field("", max_length=1000)
     by: str = Field("ops", min_length=1, max_length=128)
+
+
+class ClusterNode(BaseModel):
+    """A node of the Ray cluster and the hosts (shards) on it."""
+
+    node_id: str | None
+    address: str | None
+    alive: bool
+    cpus: float | None
+    hosts: list[str]
+    accounts: int
+
+
+class ClusterHost(BaseModel):
+    """A shard or dedicated host: where it runs, its accounts and the epoch of its journal."""
+
+    host_id: str
+    available: bool
+    node_id: str | None
+    accounts: int | None
+    epoch: int | None
+    pid: int | None
+    journal_seq: int | None = None
+    error: str | None = None
+
+
+class ClusterFront(BaseModel):
+    """A front process attached to the deployment (heard from within the last 15 s)."""
+
+    front_id: str
+    host: str
+    pid: int
+    listen: str
+    version: str
+    started_at: float
+    last_seen: float
+
+
+class ClusterView(BaseModel):
+    """``GET /v1/cluster``: the deployment on its cluster."""
+
+    deployment: str | None
+    version: str | None
+    placement: str
+    shards: int
+    accounts: int
+    nodes: list[ClusterNode]
+    hosts: list[ClusterHost]
+    fronts: list[ClusterFront]
+    supervisor_epoch: int | None

@@ -1,4 +1,4 @@
-"""Command line: ``riskactors serve``, ``riskactors replay``, ``riskactors run``, ``riskactors hash-key``.
+"""Command line: ``riskactors serve``, ``down``, ``rebalance``, ``replay``, ``run``, ``hash-key``.
 
 Every ``serve`` flag also has an environment variable (``RISKACTORS_HOST``, ``RISKACTORS_PORT``,
 ``RISKACTORS_ADDRESS``, ``RISKACTORS_PLACEMENT``, ``RISKACTORS_SHARDS``…, see
@@ -35,10 +35,11 @@ _server_options = [
                  help="Join this Ray cluster (auto or HOST:PORT) instead of starting an embedded Ray "
                       "[RISKACTORS_ADDRESS]"),
     click.option("--placement", type=click.Choice(["sharded", "dedicated"]), default=None,
-                 help="sharded: accounts hashed over N shard actors; dedicated: one actor per account "
+                 help="sharded: users hashed over N shard actors; dedicated: one actor per user "
                       "[RISKACTORS_PLACEMENT, default sharded]"),
     click.option("--shards", type=click.IntRange(min=1), default=None,
-                 help="Shard actors for sharded placement [RISKACTORS_SHARDS, default 2]"),
+                 help="Shard actors for sharded placement [RISKACTORS_SHARDS, default 2 embedded; on a cluster "
+                      "RISKACTORS_SHARDS_PER_NODE (8) x the live nodes at creation]"),
 ]
 
 
@@ -96,7 +97,8 @@ def serve(host, port, address, placement, shards, clock, deployment, workers) ->
     settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards, clock=clock,
                          deployment=deployment, workers=workers)
     _check_auth(settings)
-    click.echo(f"riskactors: placement={settings.placement} shards={settings.shards} clock={settings.clock} "
+    shards = settings.shards if "shards" in settings.model_fields_set or not settings.address else "auto"
+    click.echo(f"riskactors: placement={settings.placement} shards={shards} clock={settings.clock} "
                f"ray={'embedded' if not settings.address else settings.address} workers={settings.workers}; "
                f"http://{settings.host}:{settings.port}/docs")
     from .actors import ray_runtime
@@ -107,6 +109,7 @@ def serve(host, port, address, placement, shards, clock, deployment, workers) ->
     runtime = ray_runtime.start(settings)
     for sig in (signal.SIGINT, signal.SIGTERM):  # uvicorn raises them again after its own stop
         signal.signal(sig, lambda *_: None)
+    settings = getattr(runtime, "settings", None) or settings  # on a cluster the shard count may come from the deployment
     try:
         if settings.workers == 1:
             uvicorn.run(create_app(settings, runtime.service), host=settings.host, port=settings.port,
@@ -153,6 +156,32 @@ def _check_tz(ctx, param, value: str) -> str:
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
     return value
+
+
+@main.command()
+@click.option("--address", default=None, help="The Ray cluster (auto or HOST:PORT) [RISKACTORS_ADDRESS]")
+@click.option("--deployment", default=None, help="The deployment [RISKACTORS_DEPLOYMENT, default riskactors]")
+@click.option("--drain", "drain", default=None, metavar="NODE",
+              help="Move every shard off this node (its Ray node id or address) before it leaves")
+def rebalance(address, deployment, drain) -> None:
+    """Spread the deployment's shards over the cluster's live nodes (nodes that joined later
+    get their share), one shard at a time: each is restarted on its new node from the storage
+    root, fenced; checks to that shard fail closed (503) only for the moment of its move."""
+    from .actors import ray_runtime
+
+    settings = _settings(address=address, deployment=deployment)
+    try:
+        result = ray_runtime.rebalance(settings, drain)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for move in result["moves"]:
+        click.echo(f"moved {move['shard']}: {move['from']} -> {move['to']} ({move['seconds']:.2f} s)")
+    per_node: dict[str, list[str]] = {}
+    for shard, node in result["layout"].items():
+        per_node.setdefault(node, []).append(shard)
+    for node, shards in sorted(per_node.items()):
+        click.echo(f"node {node}: {len(shards)} shards ({', '.join(shards)})")
+    click.echo(f"riskactors: {len(result['moves'])} shards moved")
 
 
 @main.command()

@@ -45,7 +45,12 @@ class Settings(BaseSettings):
         ``sharded``: accounts spread over ``shards`` actors by a stable hash of ``account_id``;
         ``dedicated``: one Ray actor per account.
     shards : int
-        Number of shard actors (sharded placement).
+        Number of shard actors (sharded placement). Embedded: 2 by default. On a cluster
+        (``address``) without a value: ``shards_per_node`` × the live nodes when the deployment
+        is created, and the deployment's count when a front attaches.
+    shards_per_node : int
+        Shards per live node when a deployment is created on a cluster without ``shards`` (8):
+        more shards than nodes, so ``riskactors rebalance`` can spread them over nodes that join.
     num_cpus : int or None
         CPUs for an embedded Ray (``None``: Ray decides).
     reservation_ttl_seconds : float
@@ -111,6 +116,7 @@ class Settings(BaseSettings):
     address: str | None = None
     placement: Literal["sharded", "dedicated"] = "sharded"
     shards: int = Field(2, ge=1, le=4096)
+    shards_per_node: int = Field(8, ge=1, le=256)
     num_cpus: int | None = Field(None, ge=1)
     reservation_ttl_seconds: float = Field(30.0, gt=0)
     trading_day_rollover: str = "17:00"

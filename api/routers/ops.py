@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from ..auth import require
 from ..deps import AsOfDep, ServiceDep
-from ..schemas import ConsolidatedRisk, KillSwitchIn
+from ..schemas import ClusterView, ConsolidatedRisk, KillSwitchIn
 
 router = APIRouter(tags=["operations"])
 
@@ -62,3 +62,10 @@ async def challenge_risk(challenge_id: str, service: ServiceDep, at: AsOfDep, to
 async def firm_risk(service: ServiceDep, at: AsOfDep, top: int = Query(10, ge=1, le=1000)):
     """Consolidated risk of the whole firm, as of the clock or projected at ``at``."""
     return await _consolidated(service, "firm", None, top, at)
+
+
+@router.get("/v1/cluster", response_model=ClusterView, dependencies=[require("ops")])
+async def cluster(service: ServiceDep):
+    """The deployment on its cluster: nodes, the shards on each with their accounts and journal
+    epochs, and the fronts attached. A shard that does not answer is listed unavailable."""
+    return await service.cluster()

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..exceptions import ShardUnavailable
 from ..persistence import Fenced
@@ -30,7 +32,7 @@ from .placement import shard_key
 from .service import RiskService
 from .supervisor import Supervisor
 
-__all__ = ["RayRuntime", "RayTransport", "down", "start", "stop_actors"]
+__all__ = ["RayRuntime", "RayTransport", "down", "plan_moves", "rebalance", "start", "stop_actors"]
 
 log = logging.getLogger("riskactors.actors")
 _NAMESPACE = "riskactors"
@@ -39,12 +41,107 @@ RemoteHost = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(Account
 
 class _RaySupervisor(Supervisor):
     """The supervisor as a Ray actor: every constructor argument is plain data (the shards by
-    name, found again here), so Ray can re-create it after the front that created it is gone."""
+    name), so Ray can re-create it after the front that created it is gone. Hosts are called by
+    actor name (:class:`RayTransport` finds the live instance), so a shard moved to another node
+    (:meth:`rebalance`) is found again by every caller."""
 
     def __init__(self, deployment: str, timeout: float, placement: str, shard_names: list[str],
                  host_config: dict[str, Any]):
-        shards = [ray.get_actor(n, namespace=_NAMESPACE) for n in shard_names]
-        super().__init__(RayTransport(timeout, deployment), placement, shards, host_config)
+        super().__init__(RayTransport(timeout, deployment), placement, list(shard_names), host_config)
+        self.deployment_name = deployment
+
+    def _nodes(self) -> list[dict[str, Any]]:
+        return [{"node_id": n["NodeID"], "address": n.get("NodeManagerAddress"), "alive": bool(n.get("Alive")),
+                 "cpus": n.get("Resources", {}).get("CPU", 0.0)} for n in ray.nodes()]
+
+    async def rebalance(self, drain: str | None = None) -> dict[str, Any]:
+        """Spread the shards evenly over the live nodes (all but ``drain``: a node id or
+        address), one shard at a time: each move flushes the shard, stops it and starts it again
+        on the target node from the storage root (a new epoch fences the old instance); checks
+        to that shard fail closed (503) for the moment of the move. Returns the moves made and
+        the layout after them."""
+        layout = await self._layout()
+        nodes = [n["node_id"] for n in self._nodes() if n["alive"] and drain not in (n["node_id"], n["address"])]
+        if drain is not None and len(nodes) == len([n for n in self._nodes() if n["alive"]]):
+            raise ValueError(f"--drain {drain!r}: no live node has that id or address")
+        if not nodes:
+            raise ValueError("no live node to place the shards on")
+        moves = []
+        for key, target in plan_moves(layout, nodes):
+            started = time.perf_counter()
+            placed = await self._move(key, target)
+            moves.append({"shard": key, "from": layout[key], "to": placed,
+                          "seconds": round(time.perf_counter() - started, 3)})
+            layout[key] = placed
+        return {"moves": moves, "layout": layout}
+
+    async def _layout(self) -> dict[str, str]:
+        """Shard key → node id of its live instance."""
+        keys = sorted(self.hosts, key=lambda k: int(k.rsplit("-", 1)[1]))
+        pings = await asyncio.gather(*(self.transport.call(self.hosts[k], "ping") for k in keys))
+        return {k: p["node_id"] for k, p in zip(keys, pings)}
+
+    async def _move(self, key: str, node_id: str) -> str:
+        """Restart shard ``key`` on ``node_id``; returns the node it runs on. A node that just
+        joined may not take actors for a moment (a soft affinity then places it elsewhere): the
+        move is tried again, up to 5 times, half a second apart."""
+        name = self.hosts[key]
+        for attempt in range(5):
+            old = ray.get_actor(name, namespace=_NAMESPACE)
+            try:
+                await asyncio.wait_for(old.close.remote(), self.transport.timeout)  # flush its journal
+            except Exception as exc:  # noqa: BLE001 - its journal is durable per call anyway
+                log.warning("closing %s before its move: %s", name, exc)
+            ray.kill(old, no_restart=True)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while _existing(name) is not None:  # the name is free once the old instance is gone
+                if loop.time() > deadline:
+                    raise TimeoutError(f"{name} did not stop within 60 s")
+                await asyncio.sleep(0.05)
+            strategy = NodeAffinitySchedulingStrategy(node_id, soft=True)  # soft: if that node goes, anywhere
+            handle = RemoteHost.options(name=name, namespace=_NAMESPACE, get_if_exists=True,
+                                        lifetime=self.host_config.get("lifetime"),
+                                        scheduling_strategy=strategy).remote(key, self.host_config)
+            placed = (await asyncio.wait_for(handle.ping.remote(), 120))["node_id"]
+            self.transport.pin(name, handle, replace=True)
+            if placed == node_id:
+                return placed
+            log.warning("%s landed on %s, not %s (attempt %d)", name, placed, node_id, attempt + 1)
+            await asyncio.sleep(0.5)
+        return placed
+
+
+def plan_moves(layout: dict[str, str], nodes: list[str]) -> list[tuple[str, str]]:
+    """The moves that spread ``layout`` (shard key → node id) evenly over ``nodes``: shards on a
+    node not in ``nodes`` first, then from the most loaded node to the least loaded, until no
+    node holds more than ``ceil(shards / nodes)`` nor fewer than ``floor``. Deterministic."""
+    count = {n: 0 for n in nodes}
+    for node in layout.values():
+        if node in count:
+            count[node] += 1
+    cap = -(-len(layout) // len(nodes))
+    moves: list[tuple[str, str]] = []
+    placed = dict(layout)
+    for key in sorted(placed, key=lambda k: int(k.rsplit("-", 1)[1])):
+        node = placed[key]
+        if node not in count or count[node] > cap:
+            target = min(nodes, key=lambda n: (count[n], n))
+            if node in count:
+                count[node] -= 1
+            count[target] += 1
+            placed[key] = target
+            moves.append((key, target))
+    while True:
+        hi = max(nodes, key=lambda n: (count[n], n))
+        lo = min(nodes, key=lambda n: (count[n], n))
+        if count[hi] - count[lo] <= 1:
+            return moves
+        key = max(k for k, n in placed.items() if n == hi)
+        placed[key] = lo
+        count[hi] -= 1
+        count[lo] += 1
+        moves.append((key, lo))
 
 
 RemoteSupervisor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(_RaySupervisor)
@@ -54,7 +151,8 @@ RemoteLedger = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(Idemp
 #: are idempotent on ``order_id``/``fill_id``; cancels, marks and calendar events on their
 #: keys), so they are sent again while their actor restarts.
 IDEMPOTENT_CALLS = frozenset({
-    "ping", "stats", "locate", "host_list", "latest_marks", "remember_marks", "view", "events", "summaries", "recommendations", "closed_trades",
+    "ping", "stats", "locate", "host_list", "latest_marks", "remember_marks", "cluster", "front_seen",
+    "view", "events", "summaries", "recommendations", "closed_trades",
     "position_size", "breaches", "check", "check_many", "cancel", "fill", "apply_marks", "apply_calendar",
     "plans_list", "plan_versions", "consolidated", "analytics", "behaviour_config", "calendar_list", "audit",
     "advance_to", "begin", "finish",
@@ -69,6 +167,30 @@ class RayTransport:
     def __init__(self, timeout: float = 5.0, deployment: str = "riskactors"):
         self.timeout = timeout
         self.deployment = deployment
+        self._handles: dict[str, Any] = {}
+        self._pinned: dict[str, Any] = {}
+
+    def _resolve(self, target: Any) -> Any:
+        """A target is an actor handle or an actor name (hosts: the live instance, found again
+        after a move or a restart)."""
+        if not isinstance(target, str):
+            return target
+        handle = self._handles.get(target)
+        if handle is None:
+            handle = self._handles[target] = ray.get_actor(target, namespace=_NAMESPACE)
+        return handle
+
+    def forget(self, name: str) -> None:
+        """Drop the cached handle of ``name`` (its instance was replaced)."""
+        self._handles.pop(name, None)
+
+    def pin(self, name: str, handle: Any, replace: bool = False) -> None:
+        """Use ``handle`` for ``name`` and keep it: an actor that is not detached lives only
+        while its creator holds the handle it was created with (the embedded mode's actors), so
+        a handle already kept is replaced only for a new instance (``replace``)."""
+        self._handles[name] = handle
+        if replace or name not in self._pinned:
+            self._pinned[name] = handle
 
     async def call(self, target: Any, method: str, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -76,11 +198,21 @@ class RayTransport:
         delay = 0.05
         while True:
             try:
-                ref = getattr(target, method).remote(*args)
+                handle = self._resolve(target)
+            except ValueError as exc:  # no live actor of that name (being moved or removed)
+                if loop.time() + delay < deadline:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                raise ShardUnavailable(f"{method}: actor {target} not found ({exc})") from exc
+            try:
+                ref = getattr(handle, method).remote(*args)
                 return await asyncio.wait_for(ref, max(deadline - loop.time(), 0.01))
             except (TimeoutError, GetTimeoutError) as exc:
                 raise ShardUnavailable(f"{method}: actor did not answer within {self.timeout:g} s") from exc
             except RayActorError as exc:
+                if isinstance(target, str) and not isinstance(exc, ActorUnavailableError):
+                    self.forget(target)  # dead for good: a moved shard has a new instance by that name
                 if method in IDEMPOTENT_CALLS and loop.time() + delay < deadline:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 0.5)
@@ -96,14 +228,19 @@ class RayTransport:
     async def spawn_host(self, host_id: str, config: dict[str, Any]) -> Any:
         """The dedicated host ``host_id``: the live named actor, or a new one (which recovers
         its accounts from the storage root)."""
-        handle = RemoteHost.options(name=actor_name(self.deployment, host_id), namespace=_NAMESPACE,
+        name = actor_name(self.deployment, host_id)
+        handle = RemoteHost.options(name=name, namespace=_NAMESPACE,
                                     get_if_exists=True, lifetime=config.get("lifetime"),
                                     scheduling_strategy="SPREAD").remote(host_id, config)
         await self.call(handle, "ping")
-        return handle
+        self.pin(name, handle)
+        return name
 
     async def kill(self, target: Any) -> None:
-        ray.kill(target, no_restart=True)
+        ray.kill(self._resolve(target), no_restart=True)
+        if isinstance(target, str):
+            self.forget(target)
+            self._pinned.pop(target, None)
 
 
 @dataclass
@@ -121,6 +258,11 @@ class RayRuntime:
     started_ray: bool
     owns_actors: bool = True
     ledger: Any = None
+    settings: Settings | None = None
+
+    def shard_actors(self) -> list[Any]:
+        """The live actor handle of every shard (``shards`` are actor names)."""
+        return [ray.get_actor(n, namespace=_NAMESPACE) for n in self.shards]
 
     def shutdown(self) -> None:
         """Stop this front: kill the deployment's actors if it owns them; shut Ray down only if
@@ -144,6 +286,7 @@ def stop_actors(supervisor: Any, shards: list[Any], ledger: Any = None) -> int:
         hosts = ray.get(supervisor.host_list.remote(), timeout=10)
     except Exception:  # noqa: BLE001 - best effort at shutdown
         hosts = [(shard_key(i), s) for i, s in enumerate(shards)]
+    hosts = [(k, h) for k, h in ((k, _handle(h)) for k, h in hosts) if h is not None]
     try:  # flush journals in an orderly stop (under the default policy they are already on disk)
         ray.get([h.close.remote() for _, h in hosts], timeout=30)
     except Exception as exc:  # noqa: BLE001 - best effort at shutdown
@@ -152,6 +295,11 @@ def stop_actors(supervisor: Any, shards: list[Any], ledger: Any = None) -> int:
         _kill_quietly(h)
     _kill_quietly(supervisor)
     return len(hosts) + 1 + (ledger is not None)
+
+
+def _handle(target: Any) -> Any | None:
+    """The actor handle of a target (a handle or an actor name); ``None`` if no such actor."""
+    return _existing(target) if isinstance(target, str) else target
 
 
 def _kill_quietly(handle: Any) -> None:
@@ -189,20 +337,28 @@ def start(settings: Settings) -> RayRuntime:
             ray.init(address="local", num_cpus=settings.num_cpus, **kwargs)
         started = True
     name = settings.deployment
+    supervisor = _existing(actor_name(name, "supervisor"))
+    info = ray.get(supervisor.deployment_info.remote(), timeout=120) if supervisor is not None else None
+    if settings.placement == "sharded" and settings.address and "shards" not in settings.model_fields_set:
+        # on a cluster the shard count defaults to shards_per_node x the live nodes at creation;
+        # a front that does not name one attaches with the deployment's
+        recorded = ((info or {}).get("settings") or {}).get("shards")
+        alive = sum(1 for n in ray.nodes() if n.get("Alive"))
+        settings = settings.model_copy(update={"shards": recorded or settings.shards_per_node * max(alive, 1)})
     wanted = record(name, settings.deployment_settings())
     config = settings.host_config()
     config["deployment"] = wanted
     lifetime = "detached" if settings.address else None
     config["lifetime"] = lifetime
-    supervisor = _existing(actor_name(name, "supervisor"))
     if supervisor is not None:  # attach: the deployment is there already
-        check(ray.get(supervisor.deployment_info.remote(), timeout=120), wanted, "on the cluster")
+        check(info, wanted, "on the cluster")
     shard_names = [actor_name(name, shard_key(i)) for i in range(settings.shards)] \
         if settings.placement == "sharded" else []
-    shards = [RemoteHost.options(name=n, namespace=_NAMESPACE, get_if_exists=True, lifetime=lifetime,
-                                 scheduling_strategy="SPREAD").remote(shard_key(i), config)
-              for i, n in enumerate(shard_names)]
-    ray.get([s.ping.remote() for s in shards], timeout=120)
+    handles = [RemoteHost.options(name=n, namespace=_NAMESPACE, get_if_exists=True, lifetime=lifetime,
+                                  scheduling_strategy="SPREAD").remote(shard_key(i), config)
+               for i, n in enumerate(shard_names)]
+    ray.get([s.ping.remote() for s in handles], timeout=120)
+    shards = list(shard_names)  # hosts are called by name: a moved shard is found again
     if supervisor is None:
         supervisor = RemoteSupervisor.options(name=actor_name(name, "supervisor"), namespace=_NAMESPACE,
                                               get_if_exists=True, lifetime=lifetime).remote(
@@ -210,20 +366,23 @@ def start(settings: Settings) -> RayRuntime:
         try:  # another front may have won the race to create it: the record decides either way
             check(ray.get(supervisor.deployment_info.remote(), timeout=120), wanted, "on the cluster")
         except Exception:  # refused (or its root refused it on recovery): leave no half deployment
-            for actor in (*shards, supervisor):
+            for actor in (*handles, supervisor):
                 _kill_quietly(actor)
             raise
     ledger = RemoteLedger.options(name=actor_name(name, "idempotency"), namespace=_NAMESPACE, get_if_exists=True,
                                   lifetime=lifetime).remote(settings.ledger_config())
     ray.get(ledger.ping.remote(), timeout=120)
     # the events clock resumes at the latest event the hosts have journaled (never goes back)
-    hosts = [h for _, h in ray.get(supervisor.host_list.remote(), timeout=120)]
-    clocks = [p["clock"] for p in ray.get([h.ping.remote() for h in hosts], timeout=120)]
+    hosts = [_handle(h) for _, h in ray.get(supervisor.host_list.remote(), timeout=120)]
+    clocks = [p["clock"] for p in ray.get([h.ping.remote() for h in hosts if h is not None], timeout=120)]
     clock = DeploymentClock(settings.clock, start=max(clocks, default=0.0))
-    service = RiskService(RayTransport(settings.call_timeout_seconds, name), supervisor, shards, settings.placement,
+    transport = RayTransport(settings.call_timeout_seconds, name)
+    for n, h in zip(shard_names, handles):
+        transport.pin(n, h)  # embedded: the shards live while this front holds their handles
+    service = RiskService(transport, supervisor, shards, settings.placement,
                           clock, settings.tick_seconds, ledger)
     return RayRuntime(service=service, supervisor=supervisor, shards=shards, started_ray=started,
-                      owns_actors=not settings.address, ledger=ledger)
+                      owns_actors=not settings.address, ledger=ledger, settings=settings)
 
 
 def _existing(name: str) -> Any | None:
@@ -232,6 +391,34 @@ def _existing(name: str) -> Any | None:
         return ray.get_actor(name, namespace=_NAMESPACE)
     except ValueError:
         return None
+
+
+def rebalance(settings: Settings, drain: str | None = None) -> dict[str, Any]:
+    """``riskactors rebalance``: spread the deployment's shards over the live nodes of the
+    cluster at ``settings.address`` (all but ``drain``), one at a time (see
+    ``_RaySupervisor.rebalance``). Returns the moves and the layout.
+
+    Raises
+    ------
+    ValueError
+        No such deployment, no such node to drain, or no node left.
+    """
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=settings.address or "auto", namespace=_NAMESPACE, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+        started = True
+    try:
+        supervisor = _existing(actor_name(settings.deployment, "supervisor"))
+        if supervisor is None:
+            raise ValueError(f"no deployment {settings.deployment!r} on this cluster")
+        return ray.get(supervisor.rebalance.remote(drain), timeout=3600)
+    except RayTaskError as exc:
+        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+        raise cause from None
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def down(settings: Settings) -> int:

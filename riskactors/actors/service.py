@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -22,6 +23,8 @@ log = logging.getLogger("riskactors.actors")
 
 __all__ = ["ACTOR", "CheckBatcher", "RiskService"]
 
+#: Seconds between a front's heartbeats to the supervisor (``GET /v1/cluster`` lists fronts).
+HEARTBEAT_SECONDS = 5.0
 #: Accounts whose host key a front caches (about 100 bytes each); past it the cache starts over.
 _MAX_ROUTES = 1_000_000
 
@@ -411,6 +414,21 @@ class RiskService:
         result = unwrap(await self.transport.call(self.supervisor, "consolidated", scope, scope_id, top_n, at))
         result["as_of"] = at
         return result
+
+    async def cluster(self) -> dict[str, Any]:
+        """Nodes, shards per node, accounts per shard, each shard's epoch, the fronts attached
+        (``GET /v1/cluster``)."""
+        return await self.transport.call(self.supervisor, "cluster", time.time())
+
+    async def run_heartbeat(self, front: dict[str, Any], every: float = HEARTBEAT_SECONDS) -> None:
+        """Tell the supervisor this front is attached (``front``: id, host, pid, port…), every
+        ``every`` seconds until cancelled; a failed beat is logged and tried again."""
+        while True:
+            try:
+                await self.transport.call(self.supervisor, "front_seen", front, time.time())
+            except Exception as exc:  # noqa: BLE001 - the supervisor restarting: the next beat
+                log.debug("front heartbeat failed: %s", exc)
+            await asyncio.sleep(every)
 
     async def ready(self) -> dict[str, Any]:
         """Ping the supervisor and every host. Raises ``ShardUnavailable`` if one is down."""

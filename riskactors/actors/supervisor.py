@@ -31,7 +31,10 @@ from .host import error_envelope
 from .placement import host_key, shard_key
 from .transport import unwrap
 
-__all__ = ["Supervisor"]
+__all__ = ["FRONT_TIMEOUT_SECONDS", "Supervisor"]
+
+#: A front not heard from for this long is no longer listed as attached (heartbeat every 5 s).
+FRONT_TIMEOUT_SECONDS = 15.0
 
 log = logging.getLogger("riskactors.actors")
 
@@ -79,6 +82,8 @@ class Supervisor:
         #: latest mark per instrument (see :meth:`remember_marks`)
         self.marks: dict[str, dict[str, Any]] = {}
         self._marks_seeded = False
+        #: front id -> its last heartbeat (see :meth:`front_seen`)
+        self.fronts: dict[str, dict[str, Any]] = {}
         #: the deployment's record (name, version, deployment-level settings), see ``deployment.py``
         self.deployment: dict[str, Any] | None = None
         storage = host_config.get("storage")
@@ -257,6 +262,57 @@ class Supervisor:
         for key in {m["host_key"] for m in self.accounts.values()} - set(self.hosts):
             await self._host(key)
         return list(self.hosts.items())
+
+    # ------------------------------------------------------------------ the cluster
+    def front_seen(self, front: dict[str, Any], now: float) -> int:
+        """A front's heartbeat (``front_id``, ``host``, ``pid``, ``port``, ``workers``,
+        ``version``, ``started_at``): remembered, not journaled (fronts hold nothing). Returns
+        the fronts attached."""
+        self.fronts[front["front_id"]] = {**front, "last_seen": now}
+        return len(self._attached(now))
+
+    def _attached(self, now: float) -> list[dict[str, Any]]:
+        """Fronts heard from within :data:`FRONT_TIMEOUT_SECONDS` (others are forgotten)."""
+        for fid in [f for f, v in self.fronts.items() if now - v["last_seen"] > FRONT_TIMEOUT_SECONDS]:
+            del self.fronts[fid]
+        return sorted(self.fronts.values(), key=lambda f: f["front_id"])
+
+    def _nodes(self) -> list[dict[str, Any]]:
+        """The cluster's nodes (``node_id``, ``address``, ``alive``, ``cpus``); none in-process."""
+        return []
+
+    async def cluster(self, now: float) -> dict[str, Any]:
+        """Nodes, shards per node (with their accounts, epoch and process), the fronts attached.
+
+        A host that does not answer is listed with ``"available": False`` (fail closed)."""
+        for key in {m["host_key"] for m in self.accounts.values()} - set(self.hosts):
+            await self._host(key)
+        keys = sorted(self.hosts)
+        pings = await asyncio.gather(*(self.transport.call(self.hosts[k], "ping") for k in keys),
+                                     return_exceptions=True)
+        hosts = []
+        for key, p in zip(keys, pings):
+            if isinstance(p, BaseException):
+                hosts.append({"host_id": key, "available": False, "error": str(p), "node_id": None,
+                              "accounts": None, "epoch": None, "pid": None})
+            else:
+                hosts.append({"host_id": key, "available": True, "node_id": p.get("node_id"),
+                              "accounts": p["accounts"], "epoch": p.get("epoch"), "pid": p.get("pid"),
+                              "journal_seq": p.get("journal_seq")})
+        nodes = self._nodes()
+        known = {n["node_id"] for n in nodes}
+        for h in hosts:  # a host on a node Ray no longer lists (or in-process: no nodes at all)
+            if h["node_id"] not in known:
+                nodes.append({"node_id": h["node_id"], "address": None, "alive": h["available"], "cpus": None})
+                known.add(h["node_id"])
+        for n in nodes:
+            mine = [h for h in hosts if h["node_id"] == n["node_id"]]
+            n["hosts"] = [h["host_id"] for h in mine]
+            n["accounts"] = sum(h["accounts"] or 0 for h in mine)
+        return {"deployment": (self.deployment or {}).get("name"), "version": (self.deployment or {}).get("version"),
+                "placement": self.placement, "shards": self.n_shards, "accounts": len(self.accounts),
+                "nodes": nodes, "hosts": hosts, "fronts": self._attached(now),
+                "supervisor_epoch": self.fence.epoch if self.fence is not None else None}
 
     def stats(self) -> dict[str, Any]:
         """Counts for readiness and the firm page."""

@@ -80,6 +80,7 @@ MATRIX = [
     # audit log
     ("GET", "/v1/audit", OPS),
     ("GET", "/v1/audit/export", OPS),
+    ("GET", "/v1/cluster", OPS),
     # probes and the API's own documentation
     ("GET", "/health", OPEN),
     ("GET", "/ready", OPEN),

@@ -32,7 +32,7 @@ def main(storage_root: str) -> None:
         runtime = ray_runtime.start(settings)
         service = runtime.service
         worker_ids = {w.node_id for w in workers}
-        pings = ray.get([s.ping.remote() for s in runtime.shards])
+        pings = ray.get([s.ping.remote() for s in runtime.shard_actors()])
         victim = next((i for i, p in enumerate(pings) if p["node_id"] in worker_ids), None)
         if victim is None:
             raise SystemExit(json.dumps({"error": "no shard on a worker node", "pings": pings}))
@@ -42,7 +42,7 @@ def main(storage_root: str) -> None:
             ids = []
             await service.marks([{"instrument": "EURUSD", "bid": 1.1, "ask": 1.1001, "ts": now}])
             for i in range(24):
-                spec = {"account_id": f"acct-{i}", "user_id": f"u{i % 3}", "challenge_id": "ch",
+                spec = {"account_id": f"acct-{i}", "user_id": f"u{i}", "challenge_id": "ch",
                         "currency": "USD", "initial_balance": 10_000.0, "plan": "moderate",
                         "limits": {"max_orders_per_second": 1000}}
                 await service.register(spec, now)
@@ -57,8 +57,8 @@ def main(storage_root: str) -> None:
             return ids
 
         ids = asyncio.run(seed())
-        on_victim = {s["account_id"] for s in ray.get(runtime.shards[victim].states.remote(None))}
-        before = {s["account_id"]: s for part in ray.get([h.states.remote(None) for h in runtime.shards])
+        on_victim = {s["account_id"] for s in ray.get(runtime.shard_actors()[victim].states.remote(None))}
+        before = {s["account_id"]: s for part in ray.get([h.states.remote(None) for h in runtime.shard_actors()])
                   for s in part}
         node = next(w for w in workers if w.node_id == pings[victim]["node_id"])
         removed_at = time.monotonic()
@@ -70,9 +70,9 @@ def main(storage_root: str) -> None:
 
         views = asyncio.run(read_back())
         back_after = time.monotonic() - removed_at
-        after = {s["account_id"]: s for part in ray.get([h.states.remote(None) for h in runtime.shards])
+        after = {s["account_id"]: s for part in ray.get([h.states.remote(None) for h in runtime.shard_actors()])
                  for s in part}
-        ping = ray.get(runtime.shards[victim].ping.remote())
+        ping = ray.get(runtime.shard_actors()[victim].ping.remote())
         print(json.dumps({"victim": victim, "victim_node": pings[victim]["node_id"], "node_after": ping["node_id"],
                           "recovery": ping["recovery"], "on_victim": sorted(on_victim),
                           "seconds_to_answer": back_after, "equal": sorted(a for a in ids if before[a] == after[a]),

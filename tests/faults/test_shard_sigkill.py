@@ -69,7 +69,7 @@ def _replay(kill: bool) -> dict[str, Any]:
                         snapshot_every_events=400)
     runtime = ray_runtime.start(settings)
     try:
-        before = ray.get(runtime.shards[0].ping.remote())
+        before = ray.get(runtime.shard_actors()[0].ping.remote())
 
         def on_fill(n: int) -> None:
             if kill and n == KILL_AFTER_FILLS:
@@ -82,8 +82,8 @@ def _replay(kill: bool) -> dict[str, Any]:
                 return await run_replay(c, load_trades(require_data(FP), limit=TRADES), ReplayOptions(read_back=False))
 
         report = asyncio.run(go())
-        after = ray.get(runtime.shards[0].ping.remote())
-        states = {s["account_id"]: s for part in ray.get([h.states.remote(None) for h in runtime.shards])
+        after = ray.get(runtime.shard_actors()[0].ping.remote())
+        states = {s["account_id"]: s for part in ray.get([h.states.remote(None) for h in runtime.shard_actors()])
                   for s in part}
         return {"report": report, "acked": transport.acked, "before": before, "after": after, "states": states}
     finally:

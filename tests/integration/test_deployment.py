@@ -27,7 +27,7 @@ def _settings(name: str, **over) -> Settings:
 
 
 def _ids(runtime) -> tuple:
-    return runtime.supervisor._actor_id.hex(), tuple(s._actor_id.hex() for s in runtime.shards)
+    return runtime.supervisor._actor_id.hex(), tuple(s._actor_id.hex() for s in runtime.shard_actors())
 
 
 async def _register(service, account_id: str) -> None:
@@ -42,7 +42,7 @@ def test_a_second_front_attaches_to_the_same_actors_and_sees_the_same_accounts()
     try:
         second = ray_runtime.start(_settings(name))
         assert _ids(second) == _ids(first)  # no second set of actors
-        assert ray.get_actor(actor_name(name, "shard-0"), namespace="riskactors")._actor_id == first.shards[0]._actor_id
+        assert ray.get_actor(actor_name(name, "shard-0"), namespace="riskactors")._actor_id == first.shard_actors()[0]._actor_id
 
         async def scenario():
             await _register(first.service, "a1")
@@ -98,7 +98,7 @@ def test_down_removes_the_actors_and_the_state_on_the_root_stays():
     name, root = new_deployment_name(), new_storage_root()
     runtime = ray_runtime.start(_settings(name, storage_root=root))
     asyncio.run(_register(runtime.service, "kept"))
-    assert ray_runtime.down(_settings(name, storage_root=root)) == 3  # two shards and the supervisor
+    assert ray_runtime.down(_settings(name, storage_root=root)) == 4  # two shards, the supervisor and the idempotency ledger
     for role in ("supervisor", "shard-0", "shard-1"):
         with pytest.raises(ValueError):
             ray.get_actor(actor_name(name, role), namespace="riskactors")

@@ -39,7 +39,7 @@ async def test_dead_shard_makes_check_fail_closed_with_503(one_shard, ray_sessio
         ok = await c.post("/v1/orders/check", json={"order_id": "d1", "account_id": "dead-1", "instrument": "EURUSD",
                                                     "side": "buy", "quantity": 0.1, "ts": now})
         assert ok.json()["decision"] == "accept"
-        ray_session.kill(runtime.shards[0], no_restart=True)
+        ray_session.kill(runtime.shard_actors()[0], no_restart=True)
         r = await c.post("/v1/orders/check", json={"order_id": "d2", "account_id": "dead-1", "instrument": "EURUSD",
                                                    "side": "buy", "quantity": 0.1, "ts": now + 1})
         assert r.status_code == 503
