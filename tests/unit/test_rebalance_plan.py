@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 pytest.importorskip("ray")
-from riskactors.actors.ray_runtime import plan_moves  # noqa: E402
+from riskactors.actors.ray_runtime import plan_moves
 
 
 def _layout(**per_node: int) -> dict[str, str]:
