@@ -76,7 +76,11 @@ def journaled(when: Callable[[Any], bool] | None = None):
 
         @functools.wraps(method)
         def wrapper(self: AccountHost, *args: Any) -> Any:
-            result = method(self, *args)
+            self._writing = True  # its commit checks the fence (before and after the write)
+            try:
+                result = method(self, *args)
+            finally:
+                self._writing = False
             if self._store is not None and not self._replaying and (when is None or when(result)):
                 self._store.record(name, list(args))
                 self._commit()
@@ -158,6 +162,7 @@ class AccountHost:
         self._due: list[tuple[float, str]] = []  # (next due instant, account id), lazily pruned
         self._due_at: dict[str, float] = {}
         self._replaying = False
+        self._writing = False
         storage = config.get("storage")
         self._store = HostStore(storage, host_id) if storage else None
         self.recovery: dict[str, Any] = {"snapshot_seq": None, "replayed": 0, "seconds": 0.0}
@@ -228,7 +233,6 @@ class AccountHost:
     def _move_clock(self, now: float) -> tuple[int, list[dict[str, Any]]]:
         """Move the clock to ``now`` (if later) and apply what falls due by then to every
         account here, in due order. Returns (accounts advanced, breach events caused)."""
-        self._fence()
         self.clock = max(self.clock, now)
         heap, advanced, breaches = self._due, 0, []
         while heap and heap[0][0] <= self.clock:
@@ -255,6 +259,10 @@ class AccountHost:
         """Raise ``Fenced`` (answered 503) once a newer instance of this host holds its journal:
         a fenced instance neither writes nor answers from its (stale) memory."""
         if self._store is not None and not self._replaying:
+            if self._writing:  # the call's commit checks it, before it writes anything
+                if self._store.fence.fenced:
+                    self._store.fence.check()
+                return
             self._store.fence.check()
 
     def _account(self, account_id: str) -> Account:

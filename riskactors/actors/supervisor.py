@@ -234,8 +234,12 @@ class Supervisor:
                 return error_envelope(exc)
             spec = {**spec, "plan_version": version.version, "resolved_limits": limits.to_dict()}
             switches = self._switches_for(spec["user_id"], spec["challenge_id"])
-            await self._seed_marks()
-            view = await self.transport.call(host, "register", spec, switches, list(self.marks.values()), now,
+            # a host that exists has received every mark broadcast; a new one starts with ours
+            marks: list[dict[str, Any]] = []
+            if spawned:
+                await self._seed_marks()
+                marks = list(self.marks.values())
+            view = await self.transport.call(host, "register", spec, switches, marks, now,
                                              list(self.calendar.values()))
             if isinstance(view, dict) and "error" in view:
                 if spawned:
