@@ -47,6 +47,9 @@ class Fenced(RuntimeError):
         self.directory = directory
         self.epoch = epoch
 
+    def __reduce__(self):  # crosses process boundaries (a Ray actor's error reaches the front)
+        return type(self), (self.directory, self.epoch)
+
 
 class Fence:
     """The epoch files of one writer's journal.

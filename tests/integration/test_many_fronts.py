@@ -153,6 +153,12 @@ class Server:
         self._out.close()
 
 
+def _print_logs(servers: list[Server]) -> None:
+    """The tail of every server's output (shown by pytest with a failure)."""
+    for s in servers:
+        print(f"--- {s.log.name} (exit {s.proc.poll()})\n{s.output()[-4000:]}")
+
+
 def _reap(processes: list[psutil.Process], timeout: float = 30.0) -> list[psutil.Process]:
     """Wait for processes the servers of this test spawned; kill (by pid handle) those that
     stay, and return them."""
@@ -333,7 +339,7 @@ def _metric_sum(text: str, name: str) -> dict[str, float]:
     """``{labels: value}`` of the samples of ``name`` in a text exposition."""
     out = {}
     for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
+        if line.startswith((name + "{", name + " ")):
             labels, value = line.rsplit(" ", 1)
             out[labels[len(name):]] = float(value)
     return out
@@ -398,6 +404,9 @@ def test_serve_with_two_workers_shares_one_deployment_and_stops_on_sigterm(tmp_p
         out = server.output()
         assert "riskactors: stopped" in out, out[-3000:]
         assert "workers=2" in out
+    except BaseException:
+        _print_logs([server])
+        raise
     finally:
         server.stop()
     alive = _reap(spawned)
@@ -518,6 +527,9 @@ def test_two_fronts_on_a_cluster_survive_sigkill_of_one_and_it_attaches_again(tm
                                  text=True, timeout=120, check=False)
         assert removed.returncode == 0 and "removed (4 actors)" in removed.stdout, removed.stdout + removed.stderr
         spawned += psutil.Process(head.pid).children(recursive=True)
+    except BaseException:
+        _print_logs(servers)
+        raise
     finally:
         for s in servers:
             s.stop()
@@ -584,6 +596,9 @@ def test_a_second_cluster_on_the_same_root_fences_the_first(tmp_path):
             assert (root / path).read_bytes() == data, path
         for s in servers:
             spawned += psutil.Process(s.proc.pid).children(recursive=True)
+    except BaseException:
+        _print_logs(servers)
+        raise
     finally:
         for s in reversed(servers):
             s.stop()

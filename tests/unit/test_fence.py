@@ -128,3 +128,10 @@ def test_a_replaced_host_answers_service_unavailable_and_the_new_one_has_everyth
             asyncio.run(transport.call(old, method, *args))
     assert new.check_many([order], [T0 + 1])[0]["decision"] == "accept"
     assert AccountHost("shard-0", _cfg(tmp_path)).accounts["a1"].knows_order("o1")
+
+
+def test_the_fenced_error_survives_pickling_as_it_crosses_from_an_actor_to_the_front():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(Fenced("/root/hosts/shard-0/epoch", 3)))
+    assert isinstance(err, Fenced) and err.epoch == 3 and "epoch 4 exists" in str(err)
