@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 FP_TRADES := $(DATA)/fundingpips-trades-short/test_task_trades_short.csv
 
-.PHONY: venv install install-test run test unit bench lint clean
+.PHONY: venv install install-test run test unit bench bench-fronts lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,10 @@ unit: install-test
 ## make bench: the load test (see load_tests/README.md)
 bench: install-test
 	$(BIN)/python load_tests/run_bench.py --wrk-paced
+
+## make bench-fronts: order checks with 1, 2 and 4 fronts (--workers) beside the bare baseline
+bench-fronts: install-test
+	$(BIN)/python load_tests/bench_fronts.py
 
 ## make lint: ruff with the settings in pyproject.toml
 lint: | $(BIN)/python
