@@ -12,6 +12,7 @@ slow actor into ``ShardUnavailable`` (HTTP 503, fail closed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ __all__ = ["RayRuntime", "RayTransport", "down", "plan_moves", "rebalance", "sta
 
 log = logging.getLogger("riskactors.actors")
 _NAMESPACE = "riskactors"
+#: The "memory" resource a moved shard asks for (bytes): see ``_RaySupervisor._move``.
+_MOVED_MEMORY = 1 << 20
 RemoteHost = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(AccountHost)
 
 
@@ -69,8 +72,8 @@ class _RaySupervisor(Supervisor):
         moves = []
         for key, target in plan_moves(layout, nodes):
             started = time.perf_counter()
-            placed = await self._move(key, target)
-            moves.append({"shard": key, "from": layout[key], "to": placed,
+            placed, attempts = await self._move(key, target)
+            moves.append({"shard": key, "from": layout[key], "to": placed, "wanted": target, "attempts": attempts,
                           "seconds": round(time.perf_counter() - started, 3)})
             layout[key] = placed
         return {"moves": moves, "layout": layout}
@@ -81,10 +84,10 @@ class _RaySupervisor(Supervisor):
         pings = await asyncio.gather(*(self.transport.call(self.hosts[k], "ping") for k in keys))
         return {k: p["node_id"] for k, p in zip(keys, pings)}
 
-    async def _move(self, key: str, node_id: str) -> str:
-        """Restart shard ``key`` on ``node_id``; returns the node it runs on. A node that just
-        joined may not take actors for a moment (a soft affinity then places it elsewhere): the
-        move is tried again, up to 5 times, half a second apart."""
+    async def _move(self, key: str, node_id: str) -> tuple[str, int]:
+        """Restart shard ``key`` on ``node_id``. Should it land elsewhere (a soft affinity falls
+        back when the node cannot take it at that moment), the move is tried again, up to 5
+        times, half a second apart. Returns (node it runs on, attempts)."""
         name = self.hosts[key]
         for attempt in range(5):
             old = ray.get_actor(name, namespace=_NAMESPACE)
@@ -99,17 +102,20 @@ class _RaySupervisor(Supervisor):
                 if loop.time() > deadline:
                     raise TimeoutError(f"{name} did not stop within 60 s")
                 await asyncio.sleep(0.05)
-            strategy = NodeAffinitySchedulingStrategy(node_id, soft=True)  # soft: if that node goes, anywhere
+            # soft: if that node goes later, Ray restarts the shard anywhere. Ray ignores a soft
+            # affinity for a request of no resources at all (it picks a random node), so the
+            # moved shard asks for 1 MiB of the "memory" resource, which every node has.
+            strategy = NodeAffinitySchedulingStrategy(node_id, soft=True)
             handle = RemoteHost.options(name=name, namespace=_NAMESPACE, get_if_exists=True,
-                                        lifetime=self.host_config.get("lifetime"),
+                                        lifetime=self.host_config.get("lifetime"), memory=_MOVED_MEMORY,
                                         scheduling_strategy=strategy).remote(key, self.host_config)
             placed = (await asyncio.wait_for(handle.ping.remote(), 120))["node_id"]
             self.transport.pin(name, handle, replace=True)
             if placed == node_id:
-                return placed
+                return placed, attempt + 1
             log.warning("%s landed on %s, not %s (attempt %d)", name, placed, node_id, attempt + 1)
             await asyncio.sleep(0.5)
-        return placed
+        return placed, 5
 
 
 def plan_moves(layout: dict[str, str], nodes: list[str]) -> list[tuple[str, str]]:
@@ -393,6 +399,23 @@ def _existing(name: str) -> Any | None:
         return None
 
 
+@contextlib.contextmanager
+def _cluster(settings: Settings):
+    """Connected to the cluster at ``settings.address`` for a command (``rebalance``, ``down``):
+    yields the deployment's supervisor (``None`` if there is no such deployment); disconnects
+    only if it connected."""
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=settings.address or "auto", namespace=_NAMESPACE, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+        started = True
+    try:
+        yield _existing(actor_name(settings.deployment, "supervisor"))
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def rebalance(settings: Settings, drain: str | None = None) -> dict[str, Any]:
     """``riskactors rebalance``: spread the deployment's shards over the live nodes of the
     cluster at ``settings.address`` (all but ``drain``), one at a time (see
@@ -403,38 +426,21 @@ def rebalance(settings: Settings, drain: str | None = None) -> dict[str, Any]:
     ValueError
         No such deployment, no such node to drain, or no node left.
     """
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=settings.address or "auto", namespace=_NAMESPACE, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
-        started = True
-    try:
-        supervisor = _existing(actor_name(settings.deployment, "supervisor"))
+    with _cluster(settings) as supervisor:
         if supervisor is None:
             raise ValueError(f"no deployment {settings.deployment!r} on this cluster")
-        return ray.get(supervisor.rebalance.remote(drain), timeout=3600)
-    except RayTaskError as exc:
-        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-        raise cause from None
-    finally:
-        if started:
-            ray.shutdown()
+        try:
+            return ray.get(supervisor.rebalance.remote(drain), timeout=3600)
+        except RayTaskError as exc:
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            raise cause from None
 
 
 def down(settings: Settings) -> int:
     """Remove the deployment ``settings.deployment`` from the cluster at ``settings.address``:
     flush and kill its actors (the state on the storage root stays). Returns how many actors
     were killed (0: no such deployment)."""
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=settings.address or "auto", namespace=_NAMESPACE, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
-        started = True
-    try:
-        supervisor = _existing(actor_name(settings.deployment, "supervisor"))
+    with _cluster(settings) as supervisor:
         if supervisor is None:
             return 0
         return stop_actors(supervisor, [], _existing(actor_name(settings.deployment, "idempotency")))
-    finally:
-        if started:
-            ray.shutdown()

@@ -17,6 +17,7 @@ import time
 
 def main(storage_root: str) -> None:
     import ray
+    from clusterkit import seed  # beside this script (its directory is on sys.path)
     from ray.cluster_utils import Cluster
 
     from riskactors.actors import ray_runtime
@@ -33,22 +34,6 @@ def main(storage_root: str) -> None:
     now = time.time()
     out: dict = {}
     try:
-        async def seed() -> list[str]:
-            ids = []
-            await service.marks([{"instrument": "EURUSD", "bid": 1.1, "ask": 1.1001, "ts": now}])
-            for i in range(24):
-                spec = {"account_id": f"acct-{i}", "user_id": f"u{i}", "challenge_id": "ch", "currency": "USD",
-                        "initial_balance": 10_000.0, "plan": "moderate", "limits": {"max_orders_per_second": 1000}}
-                await service.register(spec, now)
-                order = {"order_id": f"o{i}", "account_id": spec["account_id"], "instrument": "EURUSD",
-                         "side": "buy", "quantity": 0.1, "ts": now}
-                assert (await service.check(order, now))["decision"] == "accept"
-                await service.fill({"fill_id": f"f{i}", "order_id": f"o{i}", "account_id": spec["account_id"],
-                                    "instrument": "EURUSD", "side": "buy", "quantity": 0.1, "price": 1.1001,
-                                    "ts": now}, now)
-                ids.append(spec["account_id"])
-            await service.set_kill_switch("user", "u1", "halt", "rebalance drill", "ops", now)
-            return ids
 
         def states() -> dict:
             return {s["account_id"]: s for part in ray.get([h.states.remote(None) for h in runtime.shard_actors()])
@@ -60,7 +45,7 @@ def main(storage_root: str) -> None:
             await asyncio.gather(*(service.cancel(f"{tag}-{a}", a, now + 2) for a in ids))
             return {"decisions": sorted({c["decision"] for c in checks}), "cluster": await service.cluster()}
 
-        ids = asyncio.run(seed())
+        ids = asyncio.run(seed(service, now, drill="rebalance drill"))
         before = states()
         out["nodes_before"] = sorted({h["node_id"] for h in asyncio.run(service.cluster())["hosts"]})
         out["epochs_before"] = {h["host_id"]: h["epoch"] for h in asyncio.run(service.cluster())["hosts"]}

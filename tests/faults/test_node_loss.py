@@ -8,32 +8,15 @@ its own handle if it overruns.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import new_storage_root, stop_process
-
-SCRIPT = Path(__file__).with_name("node_loss_script.py")
+from tests.conftest import new_storage_root
+from tests.faults.clusterkit import run_script
 
 
 @pytest.fixture(scope="module")
 def outcome():
-    env = dict(os.environ)
-    env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), new_storage_root()], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=str(SCRIPT.parent.parent.parent))
-    try:
-        out, err = proc.communicate(timeout=280)
-    finally:
-        stop_process(proc)
-    lines = [line for line in out.splitlines() if line.startswith("{")]
-    assert proc.returncode == 0 and lines, f"exit {proc.returncode}\n{out[-2000:]}\n{err[-4000:]}"
-    return json.loads(lines[-1])
+    return run_script("node_loss_script.py", new_storage_root(), timeout=280)
 
 
 @pytest.mark.timeout(300)

@@ -8,33 +8,17 @@ one Ray only. The child is stopped by its own handle if it overruns.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import new_storage_root, stop_process
-
-SCRIPT = Path(__file__).with_name("rebalance_script.py")
+from tests.conftest import new_storage_root
+from tests.faults.clusterkit import run_script
 
 
 @pytest.fixture(scope="module")
 def outcome():
-    env = dict(os.environ)
-    env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), new_storage_root()], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=str(SCRIPT.parent.parent.parent))
-    try:
-        out, err = proc.communicate(timeout=400)
-    finally:
-        stop_process(proc)
-    lines = [line for line in out.splitlines() if line.startswith("{")]
-    assert proc.returncode == 0 and lines, f"exit {proc.returncode}\n{out[-2000:]}\n{err[-4000:]}"
-    return json.loads(lines[-1])
+    return run_script("rebalance_script.py", new_storage_root(), timeout=400)
 
 
 @pytest.mark.timeout(420)
@@ -43,7 +27,9 @@ def test_a_node_that_joined_gets_shards_and_every_account_is_identical(outcome):
     layout = Counter(outcome["spread_layout"].values())
     assert len(layout) == 3 and sorted(layout.values()) == [2, 3, 3]
     new_node = next(n for n in layout if n not in outcome["nodes_before"])
-    assert {m["to"] for m in outcome["spread_moves"]} == {new_node}
+    assert layout[new_node] >= 2
+    # every shard landed on the node it was sent to (a soft affinity Ray honours: see _move)
+    assert all(m["to"] == m["wanted"] for m in outcome["spread_moves"] + outcome["drain_moves"])
     assert outcome["equal_after_spread"] == sorted(outcome["accounts"])
     assert outcome["after_spread"]["decisions"] == ["accept", "reject"]  # u1 halted, the rest accepted
 
