@@ -186,3 +186,14 @@ def stop_process(proc) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
+
+
+def forget_ray_head(port: int) -> None:
+    """`ray start --head` records its address for `address="auto"`; a head stopped by signal
+    may leave that record behind. Remove it if it still names our (stopped) head on ``port``."""
+    record = Path("/tmp/ray/ray_current_cluster")
+    try:
+        if record.read_text().strip().endswith(f":{port}"):
+            record.unlink()
+    except OSError:
+        pass

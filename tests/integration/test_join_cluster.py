@@ -13,20 +13,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.conftest import free_port, stop_process, wait_ready
+from tests.conftest import forget_ray_head, free_port, stop_process, wait_ready
 
 BIN = Path(sys.executable).parent
-
-
-def _forget_head(port: int) -> None:
-    """`ray start --head` records its address for `address="auto"`; a head stopped by signal
-    may leave that record behind. Remove it if it still names our (stopped) head."""
-    record = Path("/tmp/ray/ray_current_cluster")
-    try:
-        if record.read_text().strip().endswith(f":{port}"):
-            record.unlink()
-    except OSError:
-        pass
 
 
 def test_serve_joins_an_existing_ray_cluster_with_token_auth():
@@ -95,6 +84,6 @@ def test_serve_joins_an_existing_ray_cluster_with_token_auth():
         if serve is not None:
             stop_process(serve)
         stop_process(head)
-        _forget_head(ray_port)
+        forget_ray_head(ray_port)
     _, alive = psutil.wait_procs([p for p in spawned if p.is_running()], timeout=60)
     assert not alive, f"left behind: {[(p.pid, p.name()) for p in alive]}"

@@ -32,7 +32,7 @@ import psutil
 import pytest
 
 from tests.api.httpkit import Api, codes, fresh_ts
-from tests.conftest import free_port, new_deployment_name, stop_process
+from tests.conftest import forget_ray_head, free_port, new_deployment_name, stop_process
 
 BIN = Path(sys.executable).parent
 RISKACTORS = str(BIN / "riskactors")
@@ -167,16 +167,6 @@ def _reap(processes: list[psutil.Process], timeout: float = 30.0) -> list[psutil
         with contextlib.suppress(psutil.Error):
             p.kill()
     return alive
-
-
-def _forget_head(port: int) -> None:
-    """A head stopped by signal may leave ``/tmp/ray/ray_current_cluster`` naming it."""
-    record = Path("/tmp/ray/ray_current_cluster")
-    try:
-        if record.read_text().strip().endswith(f":{port}"):
-            record.unlink()
-    except OSError:
-        pass
 
 
 def _epoch_files(root: Path) -> list[str]:
@@ -534,7 +524,7 @@ def test_two_fronts_on_a_cluster_survive_sigkill_of_one_and_it_attaches_again(tm
         for s in servers:
             s.stop()
         stop_process(head)
-        _forget_head(ray_port)
+        forget_ray_head(ray_port)
     alive = _reap(spawned, timeout=60)
     assert not alive, f"left behind: {[p.pid for p in alive]}"
 
