@@ -22,7 +22,7 @@ from .errors import ERROR_RESPONSES, install_error_handlers
 from .idempotency import IdempotencyMiddleware, document_idempotency
 from .metrics import FrontMetrics
 from .msgpack import MsgpackMiddleware
-from .routers import accounts, analytics, audit, health, ops, orders, plans, prop
+from .routers import accounts, analytics, audit, batch, health, ops, orders, plans, prop
 
 __all__ = ["WORKER_SETTINGS", "create_app", "create_worker_app"]
 
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
     app.state.settings = settings
     app.state.keys = load_keys(settings)  # ApiKeysError (malformed keys file) fails start-up here
     install_error_handlers(app)
-    for r in (accounts.router, orders.router, ops.router, plans.router, prop.router, analytics.router, audit.router):
+    for r in (batch.router, accounts.router, orders.router, ops.router, plans.router, prop.router, analytics.router, audit.router):
         app.include_router(r, responses=ERROR_RESPONSES)
     app.include_router(health.router)
     document_roles(app)
@@ -90,7 +90,8 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
     # outermost last: body limits and content types, then Idempotency-Key, then msgpack decoding
     app.add_middleware(IdempotencyMiddleware, service=lambda: app.state.service, metrics=app.state.metrics,
                        wait_seconds=2 * settings.call_timeout_seconds)
-    app.add_middleware(BodySizeMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeMiddleware, max_body_bytes=settings.max_body_bytes,
+                       batch_max_body_bytes=settings.max_batch_body_bytes)
     document_idempotency(app)
     return app
 

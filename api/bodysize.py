@@ -114,16 +114,20 @@ class BodySizeMiddleware:
     app : ASGI app
     max_body_bytes : int
         Largest accepted body, bytes (``Settings.max_body_bytes``, default 1 MiB).
+    batch_max_body_bytes : int, optional
+        Largest body of a batch route (a path ending in ``/batch``; ``Settings.max_batch_body_bytes``,
+        default 32 MiB); default: ``max_body_bytes``.
     """
 
-    def __init__(self, app: Any, max_body_bytes: int):
+    def __init__(self, app: Any, max_body_bytes: int, batch_max_body_bytes: int | None = None):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.batch_max_body_bytes = batch_max_body_bytes or max_body_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.max_body_bytes
+        limit = self.batch_max_body_bytes if scope["path"].endswith("/batch") else self.max_body_bytes
         try:
             declared = int(header(scope, b"content-length") or b"")
         except ValueError:

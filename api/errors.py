@@ -44,7 +44,7 @@ from riskactors.domain import (
 )
 from riskactors.exceptions import ShardUnavailable
 
-__all__ = ["ERROR_RESPONSES", "install_error_handlers", "problem", "unprocessable"]
+__all__ = ["ERROR_RESPONSES", "install_error_handlers", "item_error", "limits_loc", "problem", "unprocessable"]
 
 log = logging.getLogger("riskactors.api")
 
@@ -53,6 +53,33 @@ _STATUS = {UnknownAccount: 404, UnknownOrder: 404, PlanNotFound: 404, UnknownRec
            RecommendationConflict: 409}
 #: LimitsError fields that are top-level body fields rather than limits.
 _BODY_FIELDS = {"plan", "plan_version", "id", "initial_balance", "position_mode"}
+
+
+def limits_loc(exc: LimitsError) -> list[str]:
+    """Where a ``LimitsError`` points inside a registration body (``["limits", field]`` or a
+    top-level field such as ``["plan"]``)."""
+    if "." in exc.field or exc.field in _BODY_FIELDS:
+        return exc.field.split(".")
+    return ["limits", exc.field]
+
+
+def item_error(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """(status, ``{"code", "message", "loc"}``) of a batch item that failed with ``exc``: the
+    status the single call would have answered; ``loc`` is inside the item."""
+    if isinstance(exc, LimitsError):
+        return 422, {"code": "value_error", "message": exc.message, "loc": limits_loc(exc)}
+    if isinstance(exc, SizingError):
+        return 422, {"code": "value_error", "message": exc.message, "loc": [exc.field]}
+    if isinstance(exc, UnknownInstrument):
+        return 422, {"code": "value_error", "message": f"unknown instrument {exc.subject!r}", "loc": ["instrument"]}
+    if isinstance(exc, InvalidFill):
+        return 422, {"code": "value_error", "message": exc.message, "loc": [exc.field] if exc.field else []}
+    if isinstance(exc, ShardUnavailable):
+        return 503, {"code": "SERVICE_UNAVAILABLE", "message": str(exc), "loc": []}
+    if isinstance(exc, DomainError):
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 409)
+        return status, {"code": exc.code, "message": exc.message, "loc": [exc.field] if exc.field else []}
+    raise exc  # a bug: the request fails as a whole (500), never silently
 
 
 def unprocessable(loc: list, msg: str, kind: str = "value_error") -> JSONResponse:
@@ -108,11 +135,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LimitsError)
     async def _limits(request: Request, exc: LimitsError):
-        if "." in exc.field or exc.field in _BODY_FIELDS:
-            loc = ["body", *exc.field.split(".")]
-        else:
-            loc = ["body", "limits", exc.field]
-        return unprocessable(loc, exc.message)
+        return unprocessable(["body", *limits_loc(exc)], exc.message)
 
     @app.exception_handler(SizingError)
     async def _sizing(request: Request, exc: SizingError):

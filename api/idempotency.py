@@ -19,8 +19,9 @@ caller's credential (a SHA-256 of the ``Authorization`` and ``X-API-Key`` header
 when absent), so two clients can never collide or read each other's responses; a 401/403 is
 stored like any other 4xx, under the credential that got it.
 
-**5xx responses are not stored** (nor requests that raised): a 503 while a host recovers must
-be retryable with the same key, and the retry runs the request for real. When the ledger itself
+**5xx responses are not stored** (nor requests that raised, nor answers with ``Retry-After``: a
+batch in which an item got 503): a 503 while a host recovers must be retryable with the same key,
+and the retry runs the request for real. When the ledger itself
 cannot be reached, a keyed request is answered 503 ``SERVICE_UNAVAILABLE`` without running (the
 key's promise cannot be kept, so nothing is done).
 
@@ -208,9 +209,10 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_body(body, receive), capture)
             status = start.get("status", 500)
-            if complete and status < 500:  # a 5xx stays retryable with the same key
-                response = StoredResponse(fingerprint, status, tuple(start.get("headers", ())), b"".join(parts),
-                                          time.time())
+            headers = tuple(start.get("headers", ()))
+            partial = any(k.lower() == b"retry-after" for k, _ in headers)  # a batch with an item that got 503
+            if complete and status < 500 and not partial:  # a 5xx stays retryable with the same key
+                response = StoredResponse(fingerprint, status, headers, b"".join(parts), time.time())
         finally:
             try:
                 await service.idempotency_finish(slot, claim, response)

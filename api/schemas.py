@@ -4,7 +4,7 @@ may also give a time as ISO 8601 with a zone: :mod:`api.timestamps`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -479,3 +479,59 @@ class ClusterView(BaseModel):
     hosts: list[ClusterHost]
     fronts: list[ClusterFront]
     supervisor_epoch: int | None
+
+
+#: Items per batch request at most.
+MAX_BATCH_ITEMS = 10_000
+
+
+class AccountsBatchIn(_Strict):
+    """``POST /v1/accounts/batch``: the items of ``POST /v1/accounts``, validated one by one (a
+    bad item is answered in its result and blocks nothing)."""
+
+    accounts: list[Any] = Field(max_length=MAX_BATCH_ITEMS, description="Registration bodies, in order")
+
+
+class FillsBatchIn(_Strict):
+    """``POST /v1/fills/batch``: the items of ``POST /v1/fills``, validated one by one."""
+
+    fills: list[Any] = Field(max_length=MAX_BATCH_ITEMS, description="Execution reports, in order")
+
+
+class BatchItemError(BaseModel):
+    """Why an item was not applied: a stable ``code`` (a 422's error type, or the core code such
+    as ``DUPLICATE_ACCOUNT``), the message, and ``loc`` inside the item (e.g. ``["initial_balance"]``)."""
+
+    code: str
+    message: str
+    loc: list[str | int]
+
+
+class AccountBatchResult(BaseModel):
+    """One item's outcome: ``status`` is what ``POST /v1/accounts`` would have answered (201
+    registered; 200 with ``existing: true`` for the same account registered before, a safe
+    retry; 404, 409, 422, 503 with ``error``)."""
+
+    account_id: str | None
+    status: int
+    existing: bool = False
+    account: AccountView | None = None
+    error: BatchItemError | None = None
+
+
+class AccountsBatchOut(BaseModel):
+    results: list[AccountBatchResult]
+
+
+class FillBatchResult(BaseModel):
+    """One item's outcome: ``status`` is what ``POST /v1/fills`` would have answered (200, with
+    ``fill.duplicate`` for a retried ``fill_id``; 404, 409, 422, 503 with ``error``)."""
+
+    fill_id: str | None
+    status: int
+    fill: FillResult | None = None
+    error: BatchItemError | None = None
+
+
+class FillsBatchOut(BaseModel):
+    results: list[FillBatchResult]

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         JSON file with a list of ``{"name", "role", "sha256"}``; merged with ``api_keys``.
     max_body_bytes : int
         Requests with a larger body are refused with 413.
+    max_batch_body_bytes : int
+        The same for the batch routes (``/v1/accounts/batch``, ``/v1/fills/batch``): 32 MiB,
+        enough for 10,000 items in JSON.
     clock : {"wall", "events"}
         What moves the deployment's time: ``wall``, the server's time (live), or ``events``, the
         latest ``ts`` of the events received (replays, back-tests). See
@@ -132,6 +135,7 @@ class Settings(BaseSettings):
     api_keys: list[ApiKey] = Field(default_factory=list)
     api_keys_file: str | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_batch_body_bytes: int = Field(32 * 1_048_576, ge=1024)
     clock: Literal["wall", "events"] = "wall"
     drain_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     workers: int = Field(1, ge=1, le=64)

@@ -59,7 +59,7 @@ from ..domain import (
 )
 from .durable import HostStore
 
-__all__ = ["AccountHost", "error_envelope"]
+__all__ = ["AccountHost", "error_envelope", "unavailable_envelope"]
 
 log = logging.getLogger("riskactors.actors")
 
@@ -100,6 +100,12 @@ def error_envelope(exc: Exception) -> dict[str, Any]:
     assert isinstance(exc, DomainError)
     return {"error": {"type": type(exc).__name__, "code": exc.code, "subject": exc.subject, "field": exc.field,
                       "message": exc.message}}
+
+
+def unavailable_envelope(exc: Exception) -> dict[str, Any]:
+    """The error envelope of a host that could not be reached (``ShardUnavailable``: 503)."""
+    return {"error": {"type": "ShardUnavailable", "code": "SERVICE_UNAVAILABLE", "subject": None, "field": None,
+                      "message": str(exc)}}
 
 
 def _with_change(view: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
@@ -310,6 +316,21 @@ class AccountHost:
         ``plan_version`` from the supervisor) whose history starts at ``now`` (its
         ``opened_at``), apply the scope switches in force, the latest marks and calendar
         events, bring it to the host's clock; return its view (or an error envelope)."""
+        return self._register(spec, switches, marks, now, calendar)
+
+    @journaled()
+    def register_many(self, specs: list[dict[str, Any]], switches: list[list[dict[str, Any]]],
+                      marks: list[dict[str, Any]], nows: list[float],
+                      calendar: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Several registrations in order (one actor call, one journal record and one fsync):
+        ``specs[i]`` with the scope switches ``switches[i]`` at ``nows[i]``; the marks and
+        calendar events are applied first. One view or error envelope per spec."""
+        self._apply_marks(marks)
+        self._apply_calendar(calendar or [])
+        return [self._register(spec, sw, [], now, None) for spec, sw, now in zip(specs, switches, nows)]
+
+    def _register(self, spec: dict[str, Any], switches: list[dict[str, Any]], marks: list[dict[str, Any]],
+                  now: float, calendar: list[dict[str, Any]] | None) -> dict[str, Any]:
         try:
             held = self.accounts.get(spec["account_id"])
             if held is not None:
@@ -404,6 +425,15 @@ class AccountHost:
     @journaled()
     def fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
         """Apply an execution report at ``now`` (idempotent on ``fill_id``)."""
+        return self._fill(fill, now)
+
+    @journaled()
+    def fill_many(self, fills: list[dict[str, Any]], nows: list[float]) -> list[dict[str, Any]]:
+        """Several fills in order (one actor call, one journal record and one fsync); one
+        result or error envelope per fill."""
+        return [self._fill(f, n) for f, n in zip(fills, nows)]
+
+    def _fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
         try:
             acct = self._account(fill["account_id"])
             self._move_clock(now)

@@ -159,7 +159,7 @@ RemoteLedger = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(Idemp
 IDEMPOTENT_CALLS = frozenset({
     "ping", "stats", "locate", "host_list", "latest_marks", "remember_marks", "cluster", "front_seen",
     "view", "events", "summaries", "recommendations", "closed_trades",
-    "position_size", "breaches", "check", "check_many", "cancel", "fill", "apply_marks", "apply_calendar",
+    "position_size", "breaches", "check", "check_many", "cancel", "fill", "fill_many", "apply_marks", "apply_calendar",
     "plans_list", "plan_versions", "consolidated", "analytics", "behaviour_config", "calendar_list", "audit",
     "advance_to", "begin", "finish",
 })

@@ -14,10 +14,11 @@ from contextvars import ContextVar
 from typing import Any
 
 from ..domain import UnknownAccount, UnknownOrder, UnknownRecommendation
+from ..exceptions import ShardUnavailable
 from .clock import DeploymentClock, HostTicker
 from .idempotency import IdempotencyLedger
 from .placement import shard_key
-from .transport import unwrap
+from .transport import as_error, unwrap
 
 log = logging.getLogger("riskactors.actors")
 
@@ -219,10 +220,18 @@ class RiskService:
                      before: Any = None, after: Any = None) -> None:
         """Append an ops/admin action to the audit log: who (the authenticated actor and the
         ``by`` named in the request), when, what, why, before and after."""
+        await self.transport.call(self.supervisor, "audit_append", self._audit_entry(
+            action, at, by=by, reason=reason, account_id=account_id, scope=scope, scope_id=scope_id, before=before,
+            after=after))
+
+    @staticmethod
+    def _audit_entry(action: str, at: float, *, by: str | None = None, reason: str = "",
+                     account_id: str | None = None, scope: str | None = None, scope_id: str | None = None,
+                     before: Any = None, after: Any = None) -> dict[str, Any]:
+        """An audit entry of ``action`` by the request's actor (see :data:`ACTOR`)."""
         name, role = ACTOR.get()
-        await self.transport.call(self.supervisor, "audit_append", {
-            "at": at, "actor": name, "role": role, "by": by, "action": action, "account_id": account_id,
-            "scope": scope, "scope_id": scope_id, "reason": reason, "before": before, "after": after})
+        return {"at": at, "actor": name, "role": role, "by": by, "action": action, "account_id": account_id,
+                "scope": scope, "scope_id": scope_id, "reason": reason, "before": before, "after": after}
 
     async def _audited_account_call(self, action: str, account_id: str, method: str, by: str, reason: str,
                                     now: float, *args: Any) -> dict[str, Any]:
@@ -249,6 +258,36 @@ class RiskService:
                               "user_id", "challenge_id", "currency", "initial_balance", "plan", "plan_version",
                               "position_mode")} | {"overrides": spec.get("limits") or {}})
         return view
+
+    async def register_many(self, specs: list[dict[str, Any]], nows: list[float]) -> list[Any]:
+        """Register several accounts (``specs[i]`` opened at ``nows[i]``) in one supervisor call.
+        Returns, per item in order, the view (with ``existing: True`` when the same account was
+        already registered) or the exception the single call would have raised."""
+        if not specs:
+            return []
+        replies = await self._with_ticks(self.transport.call(self.supervisor, "register_many", specs, nows),
+                                         max(nows))
+        out: list[Any] = []
+        entries = []
+        for spec, reply, now in zip(specs, replies, nows):
+            error = as_error(reply)
+            if error is not None:
+                out.append(error)
+                continue
+            self._remember(spec["account_id"], reply["host_key"], reply["host"])
+            view = reply["view"]
+            if reply.get("existing"):
+                out.append({**view, "existing": True})
+                continue
+            out.append(view)
+            entries.append(self._audit_entry(
+                "account_registered", now, account_id=spec["account_id"], scope="account", scope_id=spec["account_id"],
+                after={k: view.get(k) for k in ("user_id", "challenge_id", "currency", "initial_balance", "plan",
+                                                "plan_version", "position_mode")}
+                | {"overrides": spec.get("limits") or {}}))
+        if entries:
+            await self.transport.call(self.supervisor, "audit_append_many", entries)
+        return out
 
     async def view(self, account_id: str, at: float | None = None) -> dict[str, Any]:
         """The account as of ``at`` (default: the deployment clock)."""
@@ -292,6 +331,34 @@ class RiskService:
     async def fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
         """Apply a fill (idempotent on ``fill_id``)."""
         return await self._with_ticks(self._call_account(fill["account_id"], "fill", fill, now), now)
+
+    async def fill_many(self, fills: list[dict[str, Any]], nows: list[float]) -> list[Any]:
+        """Apply several fills: one ``fill_many`` call per host, each host's fills in the items'
+        order (so two fills of one account apply in the order given). Returns, per item, the
+        fill result or the exception the single call would have raised."""
+        out: list[Any] = [None] * len(fills)
+        groups: dict[str, list[int]] = {}
+        for i, fill in enumerate(fills):
+            try:
+                await self._host(fill["account_id"])
+            except (UnknownAccount, ShardUnavailable) as exc:
+                out[i] = exc
+                continue
+            groups.setdefault(self._routes[fill["account_id"]], []).append(i)
+
+        async def on_host(key: str, idx: list[int]) -> None:
+            try:
+                replies = await self.transport.call(self._hosts[key], "fill_many", [fills[i] for i in idx],
+                                                    [nows[i] for i in idx])
+            except ShardUnavailable as exc:
+                replies = [{"error": {"type": "ShardUnavailable", "message": str(exc)}}] * len(idx)
+            for i, reply in zip(idx, replies):
+                error = as_error(reply)
+                out[i] = reply if error is None else error
+
+        if groups:
+            await self._with_ticks(asyncio.gather(*(on_host(k, idx) for k, idx in groups.items())), max(nows))
+        return out
 
     async def marks(self, marks: list[dict[str, Any]]) -> dict[str, Any]:
         """Broadcast marks to every host and to the supervisor (which hands the latest to accounts

@@ -25,9 +25,10 @@ from ..domain import (
 )
 from ..domain.aggregate import consolidate
 from ..domain.instruments import package_data
+from ..exceptions import ShardUnavailable
 from .deployment import check
 from .durable import acquire_fence, open_journal
-from .host import error_envelope
+from .host import error_envelope, unavailable_envelope
 from .placement import host_key, shard_key
 from .transport import unwrap
 
@@ -154,6 +155,15 @@ class Supervisor:
             self._journal.commit()
         return result
 
+    def _change_many(self, op: str, records: list[tuple]) -> None:
+        """Apply several changes of one kind and journal them with one commit."""
+        for args in records:
+            self._apply(op, *args)
+        if self._journal is not None and records:
+            for args in records:
+                self._journal.append([op, list(args)])
+            self._journal.commit()
+
     def _audit(self, entry: dict[str, Any]) -> dict[str, Any]:
         entry = {"audit_id": len(self.audit_log) + 1, **entry}
         if self._audit_journal is not None:
@@ -252,6 +262,100 @@ class Supervisor:
             return {"view": view, "host_key": key, "host": host}
         finally:
             self._pending.discard(account_id)
+
+    async def register_many(self, specs: list[dict[str, Any]], nows: list[float]) -> list[dict[str, Any]]:
+        """Register several accounts (``POST /v1/accounts/batch``): one ``register_many`` call
+        per host, in the items' order, and one supervisor journal commit. Per item, in order:
+        ``{"view", "host_key", "host"}`` (registered now), ``{"view", "existing": True, …}``
+        (an account with that id and the same identity, user, challenge, currency, balance,
+        plan, position mode and overrides, exists: a retry), or an error envelope (a different
+        account with that id is ``DuplicateAccount``; an unreachable host ``ShardUnavailable``).
+        Nothing of an item that fails is applied."""
+        results: list[Any] = [None] * len(specs)
+        prepared: dict[int, dict[str, Any]] = {}
+        groups: dict[str, list[int]] = {}
+        repeats: list[int] = []
+        claimed: list[str] = []
+        for i, spec in enumerate(specs):
+            account_id = spec["account_id"]
+            if account_id in self.accounts or account_id in self._pending:
+                repeats.append(i)
+                continue
+            try:
+                version, limits = _bind(self.plans, spec["plan"], spec.get("plan_version"),
+                                       float(spec["initial_balance"]), spec.get("limits"))
+            except (DomainError, LimitsError) as exc:
+                results[i] = error_envelope(exc)
+                continue
+            self._pending.add(account_id)  # no await above: the ids of the batch are claimed at once
+            claimed.append(account_id)
+            prepared[i] = {**spec, "plan_version": version.version, "resolved_limits": limits.to_dict()}
+            groups.setdefault(self._host_key(spec["user_id"]), []).append(i)
+        records: list[tuple[str, dict[str, Any]]] = []
+        try:
+            await asyncio.gather(*(self._register_on(key, idx, prepared, nows, results, records)
+                                   for key, idx in groups.items()))
+            self._change_many("register", records)
+        finally:
+            for account_id in claimed:
+                self._pending.discard(account_id)
+        for i in repeats:
+            results[i] = await self._repeat(specs[i])
+        return results
+
+    async def _register_on(self, key: str, idx: list[int], prepared: dict[int, dict[str, Any]], nows: list[float],
+                           results: list[Any], records: list[tuple[str, dict[str, Any]]]) -> None:
+        """The items ``idx`` of a batch, all placed on host ``key``: one host call."""
+        try:
+            host = self.hosts.get(key)
+            spawned = host is None
+            marks: list[dict[str, Any]] = []
+            if spawned:
+                host = await self.transport.spawn_host(key, self.host_config)
+                await self._seed_marks()
+                marks = list(self.marks.values())
+            specs = [prepared[i] for i in idx]
+            views = await self.transport.call(host, "register_many", specs,
+                                              [self._switches_for(s["user_id"], s["challenge_id"]) for s in specs],
+                                              marks, [nows[i] for i in idx], list(self.calendar.values()))
+        except ShardUnavailable as exc:
+            for i in idx:
+                results[i] = unavailable_envelope(exc)
+            return
+        registered = False
+        for i, spec, view in zip(idx, specs, views):
+            if isinstance(view, dict) and "error" in view:
+                results[i] = view
+                continue
+            registered = True
+            results[i] = {"view": view, "host_key": key, "host": host}
+            records.append((spec["account_id"], {
+                "user_id": spec["user_id"], "challenge_id": spec["challenge_id"], "host_key": key,
+                "initial_balance": float(spec["initial_balance"]), "overrides": dict(spec.get("limits") or {})}))
+        if registered:
+            self.hosts[key] = host
+        elif spawned:
+            await self.transport.kill(host)
+
+    async def _repeat(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """A batch item whose id is registered: the account if it is the same one, else 409."""
+        account_id = spec["account_id"]
+        meta = self.accounts.get(account_id)
+        duplicate = error_envelope(DuplicateAccount(account_id, "account already registered with another identity"))
+        if meta is None:  # still being registered by another request
+            return error_envelope(DuplicateAccount(account_id, "account being registered by another request"))
+        try:
+            view = await self.transport.call(await self._host(meta["host_key"]), "view", account_id, None)
+        except ShardUnavailable as exc:
+            return unavailable_envelope(exc)
+        same = (view.get("user_id"), view.get("challenge_id"), view.get("currency"), float(view["initial_balance"]),
+                view.get("plan"), view.get("position_mode"), meta.get("overrides") or {}) == (
+            spec["user_id"], spec["challenge_id"], str(spec["currency"]).upper(), float(spec["initial_balance"]),
+            spec["plan"], spec.get("position_mode") or "netting", dict(spec.get("limits") or {}))
+        if not same or (spec.get("plan_version") is not None and spec["plan_version"] != view.get("plan_version")):
+            return duplicate
+        return {"view": view, "host_key": meta["host_key"], "host": await self._host(meta["host_key"]),
+                "existing": True}
 
     async def locate(self, account_id: str) -> dict[str, Any] | None:
         """``{"host_key", "host", "user_id", "challenge_id"}`` of an account, or ``None`` if unknown."""
@@ -413,6 +517,17 @@ class Supervisor:
     def audit_append(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Append an ops/admin action to the audit log (durable before it returns)."""
         return self._audit(entry)
+
+    def audit_append_many(self, entries: list[dict[str, Any]]) -> int:
+        """Append several audit entries with one commit; returns how many."""
+        for entry in entries:
+            entry = {"audit_id": len(self.audit_log) + 1, **entry}
+            if self._audit_journal is not None:
+                self._audit_journal.append(entry)
+            self.audit_log.append(entry)
+        if self._audit_journal is not None and entries:
+            self._audit_journal.commit()
+        return len(entries)
 
     async def audit(self, account_id: str | None = None, actor: str | None = None, action: str | None = None,
                     since: float | None = None, until: float | None = None, limit: int | None = None

@@ -14,7 +14,7 @@ from ..exceptions import ShardUnavailable
 from ..persistence import Fenced
 from .host import AccountHost
 
-__all__ = ["LocalTransport", "Transport", "unwrap"]
+__all__ = ["LocalTransport", "Transport", "as_error", "unwrap"]
 
 
 class Transport(Protocol):
@@ -50,11 +50,22 @@ class LocalTransport:
 
 def unwrap(result: Any) -> Any:
     """Raise the core error carried by an error envelope, else return ``result``."""
-    if isinstance(result, dict) and "error" in result and len(result) == 1:
-        err = result["error"]
-        if err["type"] == "LimitsError":
-            raise LimitsError(err["field"], err["message"])
-        if err["type"] == "SizingError":
-            raise SizingError(err["field"], err["message"])
-        raise ERRORS_BY_NAME.get(err["type"], DomainError)(err["subject"], err["message"], err.get("field"))
+    error = as_error(result)
+    if error is not None:
+        raise error
     return result
+
+
+def as_error(result: Any) -> Exception | None:
+    """The exception an error envelope carries (a core error, or ``ShardUnavailable``), else
+    ``None``."""
+    if not (isinstance(result, dict) and "error" in result and len(result) == 1):
+        return None
+    err = result["error"]
+    if err["type"] == "LimitsError":
+        return LimitsError(err["field"], err["message"])
+    if err["type"] == "SizingError":
+        return SizingError(err["field"], err["message"])
+    if err["type"] == "ShardUnavailable":
+        return ShardUnavailable(err["message"])
+    return ERRORS_BY_NAME.get(err["type"], DomainError)(err["subject"], err["message"], err.get("field"))

@@ -40,10 +40,12 @@ MATRIX = [
     ("POST", "/v1/orders/check", ROUTER),
     ("POST", "/v1/orders/{order_id}/cancel", ROUTER),
     ("POST", "/v1/fills", ROUTER),
+    ("POST", "/v1/fills/batch", ROUTER),
     ("POST", "/v1/marks", ROUTER),
     ("POST", "/v1/accounts/{account_id}/position-size", SIZING),
     # accounts
     ("POST", "/v1/accounts", ADMIN),
+    ("POST", "/v1/accounts/batch", ADMIN),
     ("GET", "/v1/accounts/{account_id}", OPS),
     ("GET", "/v1/accounts/{account_id}/events", OPS),
     ("PATCH", "/v1/accounts/{account_id}/limits", ADMIN),

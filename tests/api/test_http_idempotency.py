@@ -103,6 +103,24 @@ async def _register(api: Api) -> Prepared:
                     lambda: account_state(api, api.id("new")))
 
 
+async def _register_batch(api: Api) -> Prepared:
+    body = {"accounts": [_account_body(api, "new")]}
+    other = {"accounts": [_account_body(api, "new"), _account_body(api, "other")]}
+    return Prepared(Call("POST", "/v1/accounts/batch", body), Call("POST", "/v1/accounts/batch", other),
+                    lambda: account_state(api, api.id("new")))
+
+
+async def _fill_batch(api: Api) -> Prepared:
+    acct = api.id("a")
+    await api.register("a")
+    await api.marks({"EURUSD": EURUSD})
+    fill = {"fill_id": api.fill_id(), "account_id": acct, "instrument": "EURUSD", "side": "buy", "quantity": 1.0,
+            "price": 1.10020, "ts": fresh_ts()}
+    return Prepared(Call("POST", "/v1/fills/batch", {"fills": [fill]}),
+                    Call("POST", "/v1/fills/batch", {"fills": [{**fill, "quantity": 2.0}]}),
+                    lambda: account_state(api, acct))
+
+
 async def _patch_limits(api: Api) -> Prepared:
     acct = api.id("a")
     await api.register("a")
@@ -305,6 +323,8 @@ async def _update_config(api: Api) -> Prepared:
 
 CASES: dict[tuple[str, str], Callable[[Api], Awaitable[Prepared]]] = {
     ("POST", "/v1/accounts"): _register,
+    ("POST", "/v1/accounts/batch"): _register_batch,
+    ("POST", "/v1/fills/batch"): _fill_batch,
     ("PATCH", "/v1/accounts/{account_id}/limits"): _patch_limits,
     ("PUT", "/v1/accounts/{account_id}/status"): _set_status,
     ("POST", "/v1/orders/check"): _check,
