@@ -535,3 +535,27 @@ class FillBatchResult(BaseModel):
 
 class FillsBatchOut(BaseModel):
     results: list[FillBatchResult]
+
+
+class AccountRow(BaseModel):
+    """An account in a page of ``GET /v1/accounts`` (money in account currency)."""
+
+    account_id: str
+    user_id: str
+    challenge_id: str
+    currency: str
+    status: str
+    balance: float
+    equity: float
+    daily_pnl: float
+    risk_score: float
+    warnings: list[str]
+    breached: bool
+    killed: bool
+    breach_headroom: float = Field(description="Fraction of the nearer loss limit left before its floor (0: at it)")
+
+
+class AccountPage(BaseModel):
+    accounts: list[AccountRow]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
+    as_of: float

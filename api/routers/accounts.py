@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
 
 from ..auth import require
 from ..deps import AsOfDep, ServiceDep
 from ..errors import unprocessable
-from ..schemas import AccountCreate, AccountView, LimitsPatch, StatusChange
+from ..schemas import AccountCreate, AccountPage, AccountView, LimitsPatch, StatusChange
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
@@ -25,6 +27,20 @@ async def register_account(body: AccountCreate, service: ServiceDep):
                                                     "deployment has no time yet to open the account at")
     now = body.opened_at if body.opened_at is not None else service.now()
     return await service.register(spec, now)
+
+
+@router.get("", response_model=AccountPage, dependencies=[require("ops")])
+async def list_accounts(service: ServiceDep, at: AsOfDep,
+                        challenge_id: str | None = Query(None, min_length=1, max_length=128),
+                        user_id: str | None = Query(None, min_length=1, max_length=128),
+                        status: Literal["active", "passed", "failed", "disabled"] | None = None,
+                        cursor: str | None = Query(None, min_length=1, max_length=128,
+                                                   description="The next_cursor of the previous page"),
+                        limit: int = Query(100, ge=1, le=1000)):
+    """Accounts in stable (``account_id``) order, a page at a time, filtered by challenge, user
+    and status: summary rows (balance, equity, daily P&L, status, risk score, headroom to the
+    nearest breach) and ``next_cursor`` (``null`` on the last page)."""
+    return await service.list_accounts(user_id, challenge_id, status, cursor, limit, at)
 
 
 @router.get("/{account_id}", response_model=AccountView, dependencies=[require("ops")])

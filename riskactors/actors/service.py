@@ -289,6 +289,16 @@ class RiskService:
             await self.transport.call(self.supervisor, "audit_append_many", entries)
         return out
 
+    async def list_accounts(self, user_id: str | None = None, challenge_id: str | None = None,
+                            status: str | None = None, cursor: str | None = None, limit: int = 100,
+                            at: float | None = None) -> dict[str, Any]:
+        """A page of account summaries in ``account_id`` order after ``cursor`` (``GET
+        /v1/accounts``); ``next_cursor`` is ``None`` on the last page."""
+        at = self.now() if at is None else at
+        page = await self.transport.call(self.supervisor, "list_accounts", user_id, challenge_id, status, cursor,
+                                         limit, at)
+        return {**page, "as_of": at}
+
     async def view(self, account_id: str, at: float | None = None) -> dict[str, Any]:
         """The account as of ``at`` (default: the deployment clock)."""
         return await self._call_account(account_id, "view", account_id, self.now() if at is None else at)

@@ -6,6 +6,7 @@ an async Ray actor, tests use it directly with :class:`~riskactors.actors.transp
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from collections import defaultdict
 from typing import Any
@@ -75,6 +76,7 @@ class Supervisor:
         self.hosts: dict[str, Any] = {shard_key(i): s for i, s in enumerate(shards)}
         self.n_shards = len(shards)
         self.accounts: dict[str, dict[str, str]] = {}
+        self._sorted_ids: list[str] = []  # every account id, sorted (paging)
         self.by_user: dict[str, set[str]] = defaultdict(set)
         self.by_challenge: dict[str, set[str]] = defaultdict(set)
         self.switches: dict[tuple[str, str | None], dict[str, Any]] = {}
@@ -121,6 +123,8 @@ class Supervisor:
             self.deployment = args[0]
         elif op == "register":
             account_id, meta = args
+            if account_id not in self.accounts:
+                bisect.insort(self._sorted_ids, account_id)
             self.accounts[account_id] = meta
             self.by_user[meta["user_id"]].add(account_id)
             self.by_challenge[meta["challenge_id"]].add(account_id)
@@ -356,6 +360,33 @@ class Supervisor:
             return duplicate
         return {"view": view, "host_key": meta["host_key"], "host": await self._host(meta["host_key"]),
                 "existing": True}
+
+    async def list_accounts(self, user_id: str | None, challenge_id: str | None, status: str | None,
+                            cursor: str | None, limit: int, now: float) -> dict[str, Any]:
+        """A page of accounts in ``account_id`` order after ``cursor``, filtered by user,
+        challenge and status: ``{"accounts": [summary rows], "next_cursor": id or None}``
+        (``None``: the last page). Rows are :func:`~riskactors.domain.views.account_summary`."""
+        if user_id is not None or challenge_id is not None:
+            pool = sorted(self.by_user.get(user_id, set()) if user_id is not None else self.by_challenge.get(
+                challenge_id, set()))
+            pool = [a for a in pool if challenge_id is None or self.accounts[a]["challenge_id"] == challenge_id]
+        else:
+            pool = self._sorted_ids
+        start = bisect.bisect_right(pool, cursor) if cursor is not None else 0
+        rows: list[dict[str, Any]] = []
+        while start < len(pool) and len(rows) < limit:
+            chunk = pool[start:start + max(limit, 100)]
+            start += len(chunk)
+            parts = await self._fan_out("summaries", self._hosts_for("accounts", chunk), after=(now,))
+            by_id = {r["account_id"]: r for part in parts for r in unwrap(part)}
+            for a in chunk:
+                row = by_id.get(a)
+                if row is not None and (status is None or row["status"] == status):
+                    rows.append(row)
+                    if len(rows) == limit:
+                        start = bisect.bisect_right(pool, a)
+                        break
+        return {"accounts": rows, "next_cursor": rows[-1]["account_id"] if rows and start < len(pool) else None}
 
     async def locate(self, account_id: str) -> dict[str, Any] | None:
         """``{"host_key", "host", "user_id", "challenge_id"}`` of an account, or ``None`` if unknown."""

@@ -46,6 +46,7 @@ MATRIX = [
     # accounts
     ("POST", "/v1/accounts", ADMIN),
     ("POST", "/v1/accounts/batch", ADMIN),
+    ("GET", "/v1/accounts", OPS),
     ("GET", "/v1/accounts/{account_id}", OPS),
     ("GET", "/v1/accounts/{account_id}/events", OPS),
     ("PATCH", "/v1/accounts/{account_id}/limits", ADMIN),

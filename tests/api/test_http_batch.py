@@ -159,3 +159,30 @@ async def test_batch_routes_take_bodies_over_the_single_routes_limit():
         single = await client.post("/v1/accounts", content=b"{" + b" " * 1_100_000 + b"}",
                                    headers={"content-type": "application/json"})
         assert single.status_code == 413
+
+
+async def test_accounts_page_in_stable_order_with_filters(api):
+    items = [_account(api, f"p{i:02d}", challenge_id=api.id("pg")) for i in range(25)]
+    items[3]["user_id"] = items[4]["user_id"] = api.id("two-accounts")
+    assert {x["status"] for x in (await api.client.post("/v1/accounts/batch", json={"accounts": items})
+                                  ).json()["results"]} == {201}
+    r = await api.client.put(f"/v1/accounts/{api.id('p07')}/status", json={"status": "disabled", "reason": "review"})
+    assert r.status_code == 200
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"challenge_id": api.id("pg"), "limit": 10} | ({"cursor": cursor} if cursor else {})
+        page = (await api.client.get("/v1/accounts", params=params)).json()
+        seen += [row["account_id"] for row in page["accounts"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3 and seen == sorted(i["account_id"] for i in items)
+    disabled = (await api.client.get("/v1/accounts", params={"challenge_id": api.id("pg"), "status": "disabled"})
+                ).json()
+    assert [row["account_id"] for row in disabled["accounts"]] == [api.id("p07")] and disabled["next_cursor"] is None
+    by_user = (await api.client.get("/v1/accounts", params={"user_id": api.id("two-accounts")})).json()
+    assert [row["account_id"] for row in by_user["accounts"]] == [api.id("p03"), api.id("p04")]
+    assert by_user["accounts"][0]["equity"] == 100_000 and by_user["accounts"][0]["status"] == "active"
+    bad = await api.client.get("/v1/accounts", params={"status": "sleeping"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "status"]
