@@ -12,6 +12,7 @@ accepted (see :mod:`api.auth`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -302,8 +303,54 @@ async def _replay(base_url: str, trades, options, api_key: str | None):
     from .replay import run_replay
 
     headers = {"Authorization": f"Bearer {api_key.strip()}"} if api_key else None
-    async with httpx.AsyncClient(base_url=base_url, timeout=30.0, headers=headers) as client:
-        return await run_replay(client, trades, options)
+    with _progress("replay") as progress:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30.0, headers=headers) as client:
+            return await run_replay(client, trades, options, progress=progress)
+
+
+@contextlib.contextmanager
+def _progress(label: str):
+    """A ``progress(done, total)`` callback: a rich progress bar (rate, time left) on a terminal,
+    else a plain line on stderr at every tenth of the way, with the rate and the time left."""
+    import time
+
+    if sys.stderr.isatty():
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                   TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn())
+        started = time.monotonic()
+        with Progress(*columns, transient=True) as bar:
+            task = bar.add_task(label, total=None, rate="-")
+
+            def update(done: int, total: int) -> None:
+                rate = done / max(time.monotonic() - started, 1e-9)
+                bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
+
+            yield update
+        return
+    started = time.monotonic()
+    shown = [-1]
+
+    def line(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth == shown[0] and done != total:
+            return
+        shown[0] = tenth
+        spent = max(time.monotonic() - started, 1e-9)
+        rate = done / spent
+        left = (total - done) / rate if rate > 0 else float("nan")
+        click.echo(f"{label}: {done:,}/{total:,} events ({100 * done / max(total, 1):.0f} %), {rate:,.0f}/s, "
+                   f"{left:,.0f} s left", err=True)
+
+    yield line
 
 
 @main.command("hash-key")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -42,7 +43,10 @@ from .report import (
     iso_utc,
 )
 
-__all__ = ["ReplayOptions", "ReplayReport", "iso_timestamp", "run_replay"]
+__all__ = ["BATCH_ITEMS", "ReplayOptions", "ReplayReport", "iso_timestamp", "run_replay"]
+
+#: Items per batch request (the server's limit).
+BATCH_ITEMS = 10_000
 
 
 @dataclass
@@ -106,7 +110,7 @@ def _conversion_mark(registry: InstrumentRegistry, quote: str, currency: str, ra
 
 class _Driver:
     def __init__(self, client: httpx.AsyncClient, tf: TradeFile, options: ReplayOptions,
-                 registry: InstrumentRegistry):
+                 registry: InstrumentRegistry, progress: Callable[[int, int], None] | None = None):
         if options.position_mode not in ("hedging", "netting"):
             raise ValueError(f"position_mode must be hedging or netting, got {options.position_mode!r}")
         if options.timestamps not in ("epoch", "iso"):
@@ -124,6 +128,7 @@ class _Driver:
         self.open_count: Counter = Counter()
         self.overlapped: set[tuple[str, str]] = set()
         self._iso = options.timestamps == "iso"
+        self.progress = progress
 
     def _ts(self, ts: float) -> float | str:
         """``ts`` (epoch seconds) as the request sends it (``options.timestamps``)."""
@@ -156,21 +161,28 @@ class _Driver:
             return {"stale_price_action": "warn"}
         return {"max_mark_age_seconds": float(self.options.max_mark_age)}
 
-    async def register(self, t: Trade) -> None:
-        """Register the account of ``t`` (its first trade) at ``opened_at`` = its first open − 1 s,
-        in time order with the other events: on an ``events`` server a registration moves the
-        clock, so accounts are registered when the history reaches them, not all at once."""
-        r = await self._post("/v1/accounts", {
-            "account_id": t.account_id, "user_id": t.user_id, "challenge_id": t.challenge_id,
-            "currency": self.currency, "initial_balance": self.balance, "plan": self.options.plan,
-            "position_mode": self.options.position_mode, "opened_at": self._ts(t.open_ts - 1.0),
-            "limits": self._limits()})
-        if r.status_code == 409:
-            self.report.accounts_existing += 1
-            return
-        if r.status_code != 201:
-            raise RuntimeError(f"registering {t.account_id}: {r.status_code} {r.text[:300]}")
-        self.report.accounts_registered += 1
+    async def register(self, trades: list[Trade]) -> None:
+        """Register the accounts of ``trades`` (each its account's first trade) at ``opened_at``
+        = its first open − 1 s, in time order with the other events: on an ``events`` server a
+        registration moves the clock, so accounts are registered when the history reaches them.
+        Registrations with no other event between them go together (``POST
+        /v1/accounts/batch``, at most 10,000 a request)."""
+        for start in range(0, len(trades), BATCH_ITEMS):
+            chunk = trades[start:start + BATCH_ITEMS]
+            r = await self._post("/v1/accounts/batch", {"accounts": [{
+                "account_id": t.account_id, "user_id": t.user_id, "challenge_id": t.challenge_id,
+                "currency": self.currency, "initial_balance": self.balance, "plan": self.options.plan,
+                "position_mode": self.options.position_mode, "opened_at": self._ts(t.open_ts - 1.0),
+                "limits": self._limits()} for t in chunk]})
+            if r.status_code != 200:
+                raise RuntimeError(f"registering {len(chunk)} accounts: {r.status_code} {r.text[:300]}")
+            for t, result in zip(chunk, r.json()["results"]):
+                if result["status"] in (200, 409):  # registered by an earlier run (same or other identity)
+                    self.report.accounts_existing += 1
+                elif result["status"] == 201:
+                    self.report.accounts_registered += 1
+                else:
+                    raise RuntimeError(f"registering {t.account_id}: {result['status']} {result['error']}")
 
     async def marks(self, ts: float, prices: list[tuple[str, float]]) -> None:
         stamp = self._ts(ts)
@@ -309,7 +321,19 @@ class _Driver:
         events.sort(key=lambda e: (e[0], e[1], e[2]))
         pending: list[tuple[str, float]] = []
         pending_ts = None
-        for ts, kind, _, payload in events:
+        accounts: list[Trade] = []  # registrations with nothing between them: one batch
+        for done, (ts, kind, _, payload) in enumerate(events, 1):
+            if self.progress is not None:
+                self.progress(done, len(events))
+            if kind == -1:
+                if pending:
+                    await self.marks(pending_ts, pending)
+                    pending = []
+                accounts.append(payload)
+                continue
+            if accounts:
+                await self.register(accounts)
+                accounts = []
             if kind == 0:
                 if pending and ts != pending_ts:
                     await self.marks(pending_ts, pending)
@@ -320,12 +344,12 @@ class _Driver:
             if pending:
                 await self.marks(pending_ts, pending)
                 pending = []
-            if kind == -1:
-                await self.register(payload)
-            elif kind == 2:
+            if kind == 2:
                 await self.open(payload)
             else:
                 await self.close(payload)
+        if accounts:
+            await self.register(accounts)
         if pending:
             await self.marks(pending_ts, pending)
         if self.options.read_back:
@@ -360,9 +384,11 @@ class _Driver:
 
 
 async def run_replay(target: str | httpx.AsyncClient, tf: TradeFile, options: ReplayOptions | None = None,
-                     registry: InstrumentRegistry | None = None) -> ReplayReport:
+                     registry: InstrumentRegistry | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> ReplayReport:
     """Replay ``tf`` into the server at ``target`` (a base URL or an ``httpx.AsyncClient``),
-    then read back statuses and analytics (see the module docstring).
+    then read back statuses and analytics (see the module docstring). ``progress(done, total)``
+    is called before each event (registrations, marks, opens, closes).
 
     Raises
     ------
@@ -376,6 +402,6 @@ async def run_replay(target: str | httpx.AsyncClient, tf: TradeFile, options: Re
     options = options or ReplayOptions()
     registry = registry or default_registry()
     if isinstance(target, httpx.AsyncClient):
-        return await _Driver(target, tf, options, registry).run()
+        return await _Driver(target, tf, options, registry, progress).run()
     async with httpx.AsyncClient(base_url=target, timeout=30.0) as client:
-        return await _Driver(client, tf, options, registry).run()
+        return await _Driver(client, tf, options, registry, progress).run()

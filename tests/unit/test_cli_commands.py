@@ -1,6 +1,6 @@
-"""``riskactors rebalance`` as a command: its flags reach the runtime, the
-moves and the layout per node are printed, a refusal is a clear error with exit 1 (the cluster
-side is tested in ``tests/faults/test_rebalance.py``)."""
+"""Commands without a cluster: ``riskactors rebalance`` (its flags reach the runtime, the moves
+and the shards per node are printed, a refusal exits 1 naming the problem; the cluster side is
+``tests/faults/test_rebalance.py``) and the replay's progress lines off a terminal."""
 
 from __future__ import annotations
 
@@ -39,3 +39,16 @@ def test_rebalance_refused_names_the_problem(monkeypatch):
     result = CliRunner().invoke(main, ["rebalance", "--address", "10.0.0.1:6379", "--drain", "node-x"])
     assert result.exit_code == 1
     assert "no live node has that id or address" in result.output
+
+
+def test_replay_progress_off_a_terminal_is_a_line_per_tenth_with_rate_and_time_left(capsys):
+    from riskactors.cli import _progress
+
+    with _progress("replay") as progress:
+        for done in range(1, 101):
+            progress(done, 100)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 11  # 1 %, then every tenth of the way
+    assert lines[0].startswith("replay: 1/100 events (1 %), ")
+    assert lines[-1].startswith("replay: 100/100 events (100 %), ") and lines[-1].endswith("0 s left")
+    assert all("/s, " in line for line in lines)
