@@ -249,15 +249,12 @@ class RiskService:
 
     # ------------------------------------------------------------------ accounts
     async def register(self, spec: dict[str, Any], now: float) -> dict[str, Any]:
-        """Register an account (via the supervisor, which places it). Returns its view."""
-        result = unwrap(await self._with_ticks(self.transport.call(self.supervisor, "register", spec, now), now))
+        """Register an account (via the supervisor, which places it and writes its
+        ``account_registered`` audit entry in the same call). Returns its view."""
+        result = unwrap(await self._with_ticks(self.transport.call(self.supervisor, "register", spec, now,
+                                                                   list(ACTOR.get())), now))
         self._remember(spec["account_id"], result["host_key"], result["host"])
-        view = result["view"]
-        await self._audit("account_registered", now, account_id=spec["account_id"], scope="account",
-                          scope_id=spec["account_id"], after={k: view.get(k) for k in (
-                              "user_id", "challenge_id", "currency", "initial_balance", "plan", "plan_version",
-                              "position_mode")} | {"overrides": spec.get("limits") or {}})
-        return view
+        return result["view"]
 
     async def register_many(self, specs: list[dict[str, Any]], nows: list[float]) -> list[Any]:
         """Register several accounts (``specs[i]`` opened at ``nows[i]``) in one supervisor call.
@@ -265,11 +262,10 @@ class RiskService:
         already registered) or the exception the single call would have raised."""
         if not specs:
             return []
-        replies = await self._with_ticks(self.transport.call(self.supervisor, "register_many", specs, nows),
-                                         max(nows))
+        replies = await self._with_ticks(self.transport.call(self.supervisor, "register_many", specs, nows,
+                                                             list(ACTOR.get())), max(nows))
         out: list[Any] = []
-        entries = []
-        for spec, reply, now in zip(specs, replies, nows):
+        for spec, reply in zip(specs, replies):
             error = as_error(reply)
             if error is not None:
                 out.append(error)
@@ -280,13 +276,6 @@ class RiskService:
                 out.append({**view, "existing": True})
                 continue
             out.append(view)
-            entries.append(self._audit_entry(
-                "account_registered", now, account_id=spec["account_id"], scope="account", scope_id=spec["account_id"],
-                after={k: view.get(k) for k in ("user_id", "challenge_id", "currency", "initial_balance", "plan",
-                                                "plan_version", "position_mode")}
-                | {"overrides": spec.get("limits") or {}}))
-        if entries:
-            await self.transport.call(self.supervisor, "audit_append_many", entries)
         return out
 
     async def list_accounts(self, user_id: str | None = None, challenge_id: str | None = None,

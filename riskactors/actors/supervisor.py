@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -99,6 +100,7 @@ class Supervisor:
             for _, (op, args) in records:
                 self._apply(op, *args)
             self.audit_log = [entry for _, entry in self._audit_journal.recover()]
+            self._derive_registration_audit()
             moved = [a for a, m in self.accounts.items() if m["host_key"] != self._host_key(m["user_id"])]
             if moved:
                 raise ValueError(
@@ -158,6 +160,20 @@ class Supervisor:
             self._journal.append([op, list(args)])
             self._journal.commit()
         return result
+
+    def _derive_registration_audit(self) -> None:
+        """An account whose registration is journaled but whose audit entry is not (a crash
+        between the two commits) gets its entry now, derived from the registration record."""
+        audited = {e.get("account_id") for e in self.audit_log if e.get("action") == "account_registered"}
+        missing = [a for a in self._sorted_ids if a not in audited]
+        if missing:
+            log.warning("deriving %d account_registered audit entries from the registry", len(missing))
+            at = time.time()  # when it was derived: the registration record does not keep its instant
+            self.audit_append_many([{
+                "at": at, "actor": "system", "role": None, "by": None, "action": "account_registered",
+                "account_id": a, "scope": "account", "scope_id": a, "reason": "derived from the registration record",
+                "before": None, "after": {k: self.accounts[a].get(k) for k in (
+                    "user_id", "challenge_id", "initial_balance", "overrides")}} for a in missing])
 
     def _change_many(self, op: str, records: list[tuple]) -> None:
         """Apply several changes of one kind and journal them with one commit."""
@@ -226,7 +242,7 @@ class Supervisor:
             except Exception as exc:  # noqa: BLE001 - the next marks posted fill it in
                 log.warning("latest marks from host %s: %s", key, exc)
 
-    async def register(self, spec: dict[str, Any], now: float) -> dict[str, Any]:
+    async def register(self, spec: dict[str, Any], now: float, who: list | None = None) -> dict[str, Any]:
         """Place and create an account bound to the active version of ``spec["plan"]`` (or the
         active ``spec["plan_version"]``), with the latest marks. Returns ``{"view",
         "host_key", "host"}`` or an error envelope."""
@@ -263,11 +279,13 @@ class Supervisor:
             self._change("register", account_id, {
                 "user_id": spec["user_id"], "challenge_id": spec["challenge_id"], "host_key": key,
                 "initial_balance": float(spec["initial_balance"]), "overrides": dict(spec.get("limits") or {})})
+            self.audit_append_many([_registered(spec, view, now, who)])
             return {"view": view, "host_key": key, "host": host}
         finally:
             self._pending.discard(account_id)
 
-    async def register_many(self, specs: list[dict[str, Any]], nows: list[float]) -> list[dict[str, Any]]:
+    async def register_many(self, specs: list[dict[str, Any]], nows: list[float],
+                            who: list | None = None) -> list[dict[str, Any]]:
         """Register several accounts (``POST /v1/accounts/batch``): one ``register_many`` call
         per host, in the items' order, and one supervisor journal commit. Per item, in order:
         ``{"view", "host_key", "host"}`` (registered now), ``{"view", "existing": True, …}``
@@ -300,6 +318,8 @@ class Supervisor:
             await asyncio.gather(*(self._register_on(key, idx, prepared, nows, results, records)
                                    for key, idx in groups.items()))
             self._change_many("register", records)
+            self.audit_append_many([_registered(prepared[i], results[i]["view"], nows[i], who)
+                                    for i in sorted(prepared) if isinstance(results[i], dict) and "view" in results[i]])
         finally:
             for account_id in claimed:
                 self._pending.discard(account_id)
@@ -675,6 +695,17 @@ class Supervisor:
         scope, ids = ("account", [account_id]) if account_id is not None else ("firm", [])
         parts = await self._fan_out("recommendations", self._hosts_for(scope, ids), after=(status, now))
         return sorted((r for part in parts for r in part), key=lambda r: (r["created_at"], r["recommendation_id"]))
+
+
+def _registered(spec: dict[str, Any], view: dict[str, Any], now: float, who: list | None) -> dict[str, Any]:
+    """The ``account_registered`` audit entry of a registration (``who``: the request's actor
+    name and role)."""
+    name, role = who if who else ("service", None)
+    return {"at": now, "actor": name, "role": role, "by": None, "action": "account_registered",
+            "account_id": spec["account_id"], "scope": "account", "scope_id": spec["account_id"], "reason": "",
+            "before": None, "after": {k: view.get(k) for k in ("user_id", "challenge_id", "currency", "initial_balance",
+                                                               "plan", "plan_version", "position_mode")}
+            | {"overrides": spec.get("limits") or {}}}
 
 
 def _bind(plans: PlanRegistry, plan_id: str, version: int | None, initial_balance: float,

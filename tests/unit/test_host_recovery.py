@@ -224,3 +224,23 @@ def test_a_restart_with_another_shard_count_is_refused_clearly(tmp_path):
     shards = [AccountHost(f"shard-{i}", {}) for i in range(8)]  # user u1: shard 5 of 8, shard 0 of 1
     with pytest.raises(ValueError, match="with 8 shards would place elsewhere"):
         Supervisor(LocalTransport(), "sharded", shards, _cfg(tmp_path))
+
+
+def test_a_registration_journaled_without_its_audit_entry_gets_one_derived_on_recovery(tmp_path):
+    sup = _supervisor(tmp_path)
+    spec = {"account_id": "a1", "user_id": "u1", "challenge_id": "c1", "currency": "USD", "initial_balance": 1e4,
+            "plan": "moderate"}
+    asyncio.run(sup.register(spec, T0, ["desk", "admin"]))
+    (entry,) = sup.audit_log
+    assert (entry["action"], entry["account_id"], entry["actor"], entry["role"], entry["at"]) == (
+        "account_registered", "a1", "desk", "admin", T0)
+    # a crash between the registry's commit and the audit log's: the audit journal loses the entry
+    audit_dir = tmp_path / "supervisor" / "audit"
+    for name in os.listdir(audit_dir):
+        os.remove(audit_dir / name)
+    again = _supervisor(tmp_path)
+    (derived,) = again.audit_log
+    assert derived["action"] == "account_registered" and derived["account_id"] == "a1"
+    assert derived["actor"] == "system" and "derived" in derived["reason"]
+    assert derived["after"]["user_id"] == "u1" and derived["after"]["initial_balance"] == 1e4
+    assert _supervisor(tmp_path).audit_log == again.audit_log  # derived once, then journaled
