@@ -349,10 +349,11 @@ def _checks_per_worker(directory: Path) -> dict[int, float]:
 
 def test_serve_with_two_workers_shares_one_deployment_and_stops_on_sigterm(tmp_path):
     """``serve --workers 2`` (embedded Ray): 40 concurrent checks over sockets to the shared port
-    accept exactly 5; /metrics merges both workers (40 checks by decision); SIGTERM to the
+    accept exactly 5; /metrics merges both workers (every check, by decision); SIGTERM to the
     parent stops everything, prints ``riskactors: stopped`` and exits 0."""
     port = free_port()
-    env = _env(RISKACTORS_STORAGE_ROOT=str(tmp_path / "root"), RISKACTORS_DEPLOYMENT=new_deployment_name())
+    env = _env(RISKACTORS_STORAGE_ROOT=str(tmp_path / "root"), RISKACTORS_DEPLOYMENT=new_deployment_name(),
+               RISKACTORS_RESERVATION_TTL_SECONDS="3600")  # the 5 reservations hold while more checks come
     server = Server(["--workers", "2", "--shards", "2"], env, tmp_path / "serve.log", port)
     spawned: list[psutil.Process] = []
     try:
@@ -380,14 +381,22 @@ def test_serve_with_two_workers_shares_one_deployment_and_stops_on_sigterm(tmp_p
         v = _view(base, "w-k")
         assert sorted(r["order_id"] for r in v["reservations"]) == sorted(d["order_id"] for d in accepted)
 
-        checks = _metric_sum(httpx.get(base + "/metrics").text, "riskactors_order_checks_total")
-        # the scrape merges what each worker's counter file holds (prometheus multiprocess mode)
-        per_worker = _checks_per_worker(Path(fronts[0].environ()["PROMETHEUS_MULTIPROC_DIR"]))
+        # the scrape merges what each worker's counter file holds (prometheus multiprocess mode); the
+        # kernel decides which worker accepts a connection, so send more (rejected) checks until
+        # both have answered some
+        metrics_dir = Path(fronts[0].environ()["PROMETHEUS_MULTIPROC_DIR"])
+        sent = N
+        while len(_checks_per_worker(metrics_dir)) < 2 and sent < N + 400:
+            more = [_order(f"w-more-{sent + i}", "w-k") for i in range(20)]
+            assert {r.json()["decision"] for r in _burst(base, more)} == {"reject"}
+            sent += len(more)
+        per_worker = _checks_per_worker(metrics_dir)
         assert set(per_worker) == {p.pid for p in fronts}, (per_worker, [p.pid for p in fronts])
-        assert sum(per_worker.values()) == N and all(per_worker.values()), per_worker  # both answered some
-        assert checks == {'{decision="accept"}': K, '{decision="reject"}': N - K}, checks
+        assert sum(per_worker.values()) == sent and all(per_worker.values()), per_worker
+        checks = _metric_sum(httpx.get(base + "/metrics").text, "riskactors_order_checks_total")
+        assert checks == {'{decision="accept"}': K, '{decision="reject"}': sent - K}, checks
         reasons = _metric_sum(httpx.get(base + "/metrics").text, "riskactors_reject_reasons_total")
-        assert reasons == {'{code="MAX_POSITION_SIZE"}': N - K}, reasons
+        assert reasons == {'{code="MAX_POSITION_SIZE"}': sent - K}, reasons
 
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(timeout=90) == 0, server.output()[-3000:]
