@@ -13,6 +13,8 @@ set -euo pipefail
 
 # Ray >= 2.59: every node and the driver must agree on the auth mode (see README)
 export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
+# Ray starts actor processes at nice 15 by default; the shards must not lose the CPU to the fronts
+export RAY_worker_niceness="${RAY_worker_niceness:-0}"
 
 head="${RAY_HEAD:-}"
 port="${RAY_PORT:-6379}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -334,6 +335,10 @@ def start(settings: Settings) -> RayRuntime:
     """
     started = False
     if not ray.is_initialized():
+        # Ray runs actor processes at nice 15 by default: on a busy machine the shards would lose
+        # the CPU to the front first. An embedded Ray runs them at 0 (the variable wins if set);
+        # on a cluster it is the nodes' `ray start` environment (cluster/start-*.sh set it).
+        os.environ.setdefault("RAY_worker_niceness", "0")
         kwargs: dict[str, Any] = {"namespace": _NAMESPACE, "include_dashboard": False,
                                   "log_to_driver": False, "configure_logging": False}
         if settings.address:

@@ -371,6 +371,10 @@ def test_serve_with_two_workers_shares_one_deployment_and_stops_on_sigterm(tmp_p
                 break
             time.sleep(0.5)
         assert len(fronts) == 2, [(p.pid, p.cmdline()) for p in parent.children()]
+        # the shard actors run at the fronts' priority (Ray's default would be nice 15)
+        shards = [p for p in parent.children(recursive=True) if "AccountHost" in " ".join(p.cmdline())]
+        assert len(shards) == 2 and {p.nice() for p in shards} == {parent.nice()}, [
+            (p.pid, p.nice(), p.cmdline()) for p in shards]
 
         _register(base, _account_body("w-k", "w-u", max_position_lots=round(K * LOT, 2)))
         _marks(base, {"EURUSD": EURUSD})
