@@ -299,7 +299,10 @@ class MarksResult(BaseModel):
     received: int
     applied: int
     stale: int
-    breaches: list[dict]
+    breaches: list[dict] = Field(description="The breaches caused, at most RISKACTORS_MAX_BREACHES_LISTED (100); "
+                                             "the rest are in GET /v1/audit?action=breach and the accounts' events")
+    breach_count: int = Field(description="Every breach caused, listed or not")
+    breaches_by_code: dict[str, int]
 
 
 class KillSwitchIn(_Strict):

@@ -25,6 +25,10 @@ from .settings import Settings
 __all__ = ["main"]
 
 
+#: A replay's own server lists every breach a mark causes (the report needs each one).
+_EVERY_BREACH = 10**9
+
+
 def _settings(**flags) -> Settings:
     return Settings(**{k: v for k, v in flags.items() if v is not None})
 
@@ -249,7 +253,7 @@ def replay(file, fmt, plan, balance, currency, position_mode, bars, limit, max_m
     settings = None
     if not url:
         settings = _settings(host=host or "127.0.0.1", port=port if port is not None else 0, address=address,
-                             placement=placement, shards=shards, clock="events")
+                             placement=placement, shards=shards, clock="events", max_breaches_listed=_EVERY_BREACH)
         _check_auth(settings, api_key, replay=True)
     options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode,
                             max_mark_age=max_mark_age)
@@ -271,7 +275,8 @@ def run(file, fmt, plan, balance, currency, position_mode, bars, limit, max_mark
     from .replay import ReplayOptions, load_trades
     from .replay.server import embedded_server
 
-    settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards, clock="events")
+    settings = _settings(host=host, port=port, address=address, placement=placement, shards=shards, clock="events",
+                         max_breaches_listed=_EVERY_BREACH)
     _check_auth(settings, api_key, replay=True)
     options = ReplayOptions(plan=plan, balance=balance, currency=currency, position_mode=position_mode,
                             max_mark_age=max_mark_age)

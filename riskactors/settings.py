@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds, idempotency_max_keys : float, int
         How long and how many ``Idempotency-Key`` responses the deployment's ledger remembers
         (deployment-level: set when the ledger is created).
+    max_breaches_listed : int
+        A ``POST /v1/marks`` answer lists at most this many of the breaches it caused (100);
+        ``breach_count`` and ``breaches_by_code`` count them all, and every one is in the audit
+        log (``GET /v1/audit?action=breach``) and the accounts' events. Replays run with no bound.
     idempotency_lease_seconds : float
         How long a keyed request's claim holds without an answer (a front that died while
         running it): after that a retry runs it again.
@@ -145,6 +149,7 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: float = Field(86_400.0, gt=0)
     idempotency_max_keys: int = Field(100_000, ge=1)
     idempotency_lease_seconds: float = Field(60.0, gt=0)
+    max_breaches_listed: int = Field(100, ge=0)
 
     @field_validator("trading_day_timezone")
     @classmethod

@@ -62,13 +62,15 @@ def ray_session():
         ray.shutdown()
 
 
-def _deployment(ray_session, placement: str, shards: int = 2, timeout: float = 10.0, clock: str = "wall"):
+def _deployment(ray_session, placement: str, shards: int = 2, timeout: float = 10.0, clock: str = "wall",
+                **extra):
     from riskactors.actors import ray_runtime
     from riskactors.settings import Settings
 
     settings = Settings(placement=placement, shards=shards, call_timeout_seconds=timeout, clock=clock,
                         storage_root=new_storage_root(),  # journaled, each deployment in its own root
-                        deployment=new_deployment_name())  # its own actors in the session's Ray
+                        deployment=new_deployment_name(),  # its own actors in the session's Ray
+                        **({"max_breaches_listed": 10**6} | extra))  # shared by many tests: list them all
     runtime = ray_runtime.start(settings)
     return settings, runtime
 
@@ -87,11 +89,12 @@ def asgi_client(settings, runtime, timeout: float = 60.0):
 @pytest.fixture
 def fresh_deployment(ray_session):
     """Factory of deployments private to one test (own actors and marks), shut down after it:
-    ``settings, runtime = fresh_deployment("sharded", shards=1, timeout=2.0, clock="events")``."""
+    ``settings, runtime = fresh_deployment("sharded", shards=1, timeout=2.0, clock="events")``; other
+    settings as keywords (``max_breaches_listed=2``)."""
     made = []
 
-    def make(placement: str = "sharded", shards: int = 2, timeout: float = 30.0, clock: str = "wall"):
-        settings, runtime = _deployment(ray_session, placement, shards, timeout, clock)
+    def make(placement: str = "sharded", shards: int = 2, timeout: float = 30.0, clock: str = "wall", **extra):
+        settings, runtime = _deployment(ray_session, placement, shards, timeout, clock, **extra)
         made.append(runtime)
         return settings, runtime
 

@@ -109,6 +109,6 @@ async def post_marks(body: MarksIn, service: ServiceDep, registry: RegistryDep, 
     result = await service.marks(marks)
     metrics.marks_applied.inc(result["applied"])
     metrics.marks_stale.inc(result["stale"])
-    for b in result["breaches"]:
-        metrics.breaches.labels(b["code"]).inc()
+    for code, n in result["breaches_by_code"].items():
+        metrics.breaches.labels(code).inc(n)
     return result

@@ -101,10 +101,14 @@ class RiskService:
         The deployment's ``Idempotency-Key`` ledger (an actor handle); a plain
         :class:`~riskactors.actors.idempotency.IdempotencyLedger` is called in-process. Default:
         a new in-memory one (100,000 keys, 24 h).
+    max_breaches_listed : int
+        A marks answer lists at most this many breaches (it always gives their count, and the
+        count per code; every breach is in the audit log and the accounts' events).
     """
 
     def __init__(self, transport: Any, supervisor: Any, shards: list[Any], placement: str,
-                 clock: DeploymentClock | None = None, tick_seconds: float = 1.0, ledger: Any = None):
+                 clock: DeploymentClock | None = None, tick_seconds: float = 1.0, ledger: Any = None,
+                 max_breaches_listed: int = 100):
         self.transport = transport
         self.supervisor = supervisor
         self.shards = list(shards)
@@ -114,6 +118,7 @@ class RiskService:
         self._routes: dict[str, str] = {}
         self._hosts: dict[str, Any] = {shard_key(i): s for i, s in enumerate(self.shards)}
         self._batchers: dict[int, CheckBatcher] = {}
+        self.max_breaches_listed = max_breaches_listed
         self.ledger = ledger if ledger is not None else IdempotencyLedger(
             {"max_keys": 100_000, "ttl_seconds": 86_400.0})
         self.clock = clock or DeploymentClock("wall")
@@ -368,7 +373,12 @@ class RiskService:
         fresh, *results = await asyncio.gather(self.transport.call(self.supervisor, "remember_marks", marks),
                                                *(self.transport.call(h, "apply_marks", marks, now) for h in hosts))
         breaches = [b for r in results for b in r["breaches"]]
-        return {"received": len(marks), "applied": fresh, "stale": len(marks) - fresh, "breaches": breaches}
+        by_code: dict[str, int] = {}
+        for b in breaches:
+            by_code[b["code"]] = by_code.get(b["code"], 0) + 1
+        return {"received": len(marks), "applied": fresh, "stale": len(marks) - fresh,
+                "breaches": breaches[:self.max_breaches_listed], "breach_count": len(breaches),
+                "breaches_by_code": by_code}
 
     async def calendar(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Store calendar events (by ``event_id``, in the supervisor) and send them to every host."""

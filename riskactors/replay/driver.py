@@ -191,7 +191,9 @@ class _Driver:
         if r.status_code != 200:
             raise RuntimeError(f"marks rejected: {r.status_code} {r.text[:300]}")
         self.report.marks_posted += len(prices)
-        self._breaches(r.json()["breaches"])
+        answer = r.json()
+        self._breaches(answer["breaches"])
+        self.report.breaches_unlisted += answer.get("breach_count", len(answer["breaches"])) - len(answer["breaches"])
 
     def _breaches(self, breaches: list[dict[str, Any]]) -> None:
         for b in breaches:

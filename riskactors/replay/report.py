@@ -61,6 +61,8 @@ class ReplayReport:
     sample_account: str | None = None
     #: checks priced on a mark or a conversion rate older than the maximum mark age (300 s)
     stale_checks: int = 0
+    #: breaches a server's marks answers counted but did not list (its RISKACTORS_MAX_BREACHES_LISTED)
+    breaches_unlisted: int = 0
     #: ``--max-mark-age``: ``None`` when rule ``STALE_PRICE`` only warned
     max_mark_age: float | None = None
 
@@ -112,6 +114,9 @@ class ReplayReport:
         head = (f"  breaches               {len(self.breaches)} events; accounts breached {len(firsts)} "
                 f"(hard {len(hard)}, soft only {len(firsts) - len(hard)})")
         lines = [head]
+        if self.breaches_unlisted:
+            lines.append(f"    (and {self.breaches_unlisted} more that the server counted but did not list: raise its "
+                         f"RISKACTORS_MAX_BREACHES_LISTED, or read GET /v1/audit?action=breach)")
         for b in firsts[:BREACHES_LISTED]:
             day = b.get("trading_day") or "unknown day"
             kind = " (soft)" if b.get("soft") else ""

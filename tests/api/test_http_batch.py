@@ -186,3 +186,30 @@ async def test_accounts_page_in_stable_order_with_filters(api):
     assert by_user["accounts"][0]["equity"] == 100_000 and by_user["accounts"][0]["status"] == "active"
     bad = await api.client.get("/v1/accounts", params={"status": "sleeping"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "status"]
+
+
+async def test_a_mark_that_breaches_many_accounts_lists_a_bounded_number_and_counts_them_all(fresh_deployment, uid):
+    from httpkit import Api
+
+    from tests.conftest import asgi_client
+
+    settings, runtime = fresh_deployment("sharded", max_breaches_listed=2)
+    async with asgi_client(settings, runtime) as client:
+        api = Api(client, uid)
+        await api.marks({"EURUSD": (1.1000, 1.1002)})
+        items = [_account(api, f"br{i}", initial_balance=10_000.0,
+                          limits={"max_orders_per_second": 1000, "daily_loss_limit": 100, "max_loss_limit": 1000})
+                 for i in range(5)]
+        r = await client.post("/v1/accounts/batch", json={"accounts": items})
+        assert {x["status"] for x in r.json()["results"]} == {201}
+        fills = [_fill(api, f"br{i}", "buy", 0.1) for i in range(5)]
+        assert {x["status"] for x in (await client.post("/v1/fills/batch", json={"fills": fills})).json()["results"]
+                } == {200}
+        out = await api.marks({"EURUSD": (1.0500, 1.0502)})  # -500 USD on each: the daily loss breached
+        assert out["breach_count"] == 5 and len(out["breaches"]) == 2
+        assert out["breaches_by_code"] == {"DAILY_LOSS_LIMIT": 5}
+        audit = (await client.get("/v1/audit", params={"action": "breach"})).json()["entries"]
+        assert len({e["account_id"] for e in audit}) == 5  # the rest are in the audit log
+        metrics = (await client.get("/metrics")).text
+        assert sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                   if line.startswith("riskactors_breaches_total{")) == 5
