@@ -42,8 +42,8 @@ class Settings(BaseSettings):
     address : str or None
         Ray cluster to join (``auto`` or ``HOST:PORT``); ``None`` starts an embedded local Ray.
     placement : {"sharded", "dedicated"}
-        ``sharded``: accounts spread over ``shards`` actors by a stable hash of ``account_id``;
-        ``dedicated``: one Ray actor per account.
+        ``sharded``: users (all of a user's accounts) spread over ``shards`` actors by a stable
+        hash of ``user_id``; ``dedicated``: one Ray actor per user.
     shards : int
         Number of shard actors (sharded placement). Embedded: 2 by default. On a cluster
         (``address``) without a value: ``shards_per_node`` × the live nodes when the deployment

@@ -130,7 +130,7 @@ def _node_id() -> str | None:
 
 
 class AccountHost:
-    """Hosts many accounts (sharded placement) or one (dedicated placement).
+    """Hosts many accounts (sharded placement) or the accounts of one user (dedicated placement).
 
     Parameters
     ----------
