@@ -12,6 +12,7 @@ answers 200 with ``existing: true``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -40,9 +41,19 @@ def _item_id(item: Any, field: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _retry_after(response: Response, results: list[dict[str, Any]]) -> None:
+def _answer(response: Response, results: list[dict[str, Any]], where: list[int], outcomes: list[Any],
+            applied: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """Fill ``results[where[k]]`` from ``outcomes[k]``: an exception as its status and error, a
+    success as ``applied(outcome)``; ``Retry-After: 1`` when an item got 503."""
+    for i, outcome in zip(where, outcomes):
+        if isinstance(outcome, Exception):
+            status, error = item_error(outcome)
+            results[i].update(status=status, error=error)
+        else:
+            results[i].update(applied(outcome))
     if any(r["status"] == 503 for r in results):
         response.headers["Retry-After"] = "1"
+    return {"results": results}
 
 
 @router.post("/v1/accounts/batch", response_model=AccountsBatchOut, openapi_extra=_MSGPACK_DOC,
@@ -70,15 +81,11 @@ async def register_accounts(body: AccountsBatchIn, service: ServiceDep, response
         specs.append(spec)
         nows.append(parsed.opened_at if parsed.opened_at is not None else service.now())
         where.append(i)
-    for i, outcome in zip(where, await service.register_many(specs, nows)):
-        if isinstance(outcome, Exception):
-            status, error = item_error(outcome)
-            results[i].update(status=status, error=error)
-        else:
-            existing = bool(outcome.pop("existing", False))
-            results[i].update(status=200 if existing else 201, existing=existing, account=outcome)
-    _retry_after(response, results)
-    return {"results": results}
+    def registered(view: dict[str, Any]) -> dict[str, Any]:
+        existing = bool(view.pop("existing", False))
+        return {"status": 200 if existing else 201, "existing": existing, "account": view}
+
+    return _answer(response, results, where, await service.register_many(specs, nows), registered)
 
 
 @router.post("/v1/fills/batch", response_model=FillsBatchOut, openapi_extra=_MSGPACK_DOC,
@@ -108,13 +115,9 @@ async def report_fills(body: FillsBatchIn, service: ServiceDep, registry: Regist
         fills.append(fill)
         nows.append(now)
         where.append(i)
-    for i, outcome in zip(where, await service.fill_many(fills, nows)):
-        if isinstance(outcome, Exception):
-            status, error = item_error(outcome)
-            results[i].update(status=status, error=error)
-        else:
-            for b in outcome["breach"]:
-                metrics.breaches.labels(b["code"]).inc()
-            results[i].update(status=200, fill=outcome)
-    _retry_after(response, results)
-    return {"results": results}
+    def filled(result: dict[str, Any]) -> dict[str, Any]:
+        for b in result["breach"]:
+            metrics.breaches.labels(b["code"]).inc()
+        return {"status": 200, "fill": result}
+
+    return _answer(response, results, where, await service.fill_many(fills, nows), filled)

@@ -87,6 +87,10 @@ class IdempotencyStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: bytes) -> bool:
+        """True if ``key`` has an entry (expired or not)."""
+        return key in self._entries
+
     @property
     def bytes(self) -> int:
         """Bytes held (bodies and headers)."""
@@ -201,7 +205,7 @@ class IdempotencyLedger:
         held = self._claims.get(key)
         if held is not None and held[0] == claim:
             del self._claims[key]
-        elif held is not None or (response is not None and key in self.store._entries):
+        elif held is not None or (response is not None and key in self.store):
             return False  # the claim lapsed and another request took the key
         if response is None:
             return False

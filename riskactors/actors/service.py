@@ -355,7 +355,9 @@ class RiskService:
                 replies = await self.transport.call(self._hosts[key], "fill_many", [fills[i] for i in idx],
                                                     [nows[i] for i in idx])
             except ShardUnavailable as exc:
-                replies = [{"error": {"type": "ShardUnavailable", "message": str(exc)}}] * len(idx)
+                for i in idx:
+                    out[i] = exc
+                return
             for i, reply in zip(idx, replies):
                 error = as_error(reply)
                 out[i] = reply if error is None else error

@@ -244,45 +244,14 @@ class Supervisor:
 
     async def register(self, spec: dict[str, Any], now: float, who: list | None = None) -> dict[str, Any]:
         """Place and create an account bound to the active version of ``spec["plan"]`` (or the
-        active ``spec["plan_version"]``), with the latest marks. Returns ``{"view",
-        "host_key", "host"}`` or an error envelope."""
-        account_id = spec["account_id"]
-        if account_id in self.accounts or account_id in self._pending:
-            return error_envelope(DuplicateAccount(account_id, "account already registered"))
-        self._pending.add(account_id)  # no await above: registration of one id is atomic
-        try:
-            key = self._host_key(spec["user_id"])
-            host = self.hosts.get(key)
-            spawned = False
-            if host is None:
-                host = await self.transport.spawn_host(key, self.host_config)
-                spawned = True
-            try:
-                version, limits = _bind(self.plans, spec["plan"], spec.get("plan_version"),
-                                       float(spec["initial_balance"]), spec.get("limits"))
-            except (DomainError, LimitsError) as exc:
-                return error_envelope(exc)
-            spec = {**spec, "plan_version": version.version, "resolved_limits": limits.to_dict()}
-            switches = self._switches_for(spec["user_id"], spec["challenge_id"])
-            # a host that exists has received every mark broadcast; a new one starts with ours
-            marks: list[dict[str, Any]] = []
-            if spawned:
-                await self._seed_marks()
-                marks = list(self.marks.values())
-            view = await self.transport.call(host, "register", spec, switches, marks, now,
-                                             list(self.calendar.values()))
-            if isinstance(view, dict) and "error" in view:
-                if spawned:
-                    await self.transport.kill(host)
-                return view
-            self.hosts[key] = host
-            self._change("register", account_id, {
-                "user_id": spec["user_id"], "challenge_id": spec["challenge_id"], "host_key": key,
-                "initial_balance": float(spec["initial_balance"]), "overrides": dict(spec.get("limits") or {})})
-            self.audit_append_many([_registered(spec, view, now, who)])
-            return {"view": view, "host_key": key, "host": host}
-        finally:
-            self._pending.discard(account_id)
+        active ``spec["plan_version"]``), with the latest marks, and write its audit entry
+        (``who``: the request's actor name and role). Returns ``{"view", "host_key", "host"}``
+        or an error envelope; an id already registered is ``DuplicateAccount`` (409), even for
+        the same account (the batch route answers that one ``existing``)."""
+        (result,) = await self.register_many([spec], [now], who)
+        if result.get("existing"):
+            return error_envelope(DuplicateAccount(spec["account_id"], "account already registered"))
+        return result
 
     async def register_many(self, specs: list[dict[str, Any]], nows: list[float],
                             who: list | None = None) -> list[dict[str, Any]]:
