@@ -303,6 +303,9 @@ class MarksResult(BaseModel):
                                              "the rest are in GET /v1/audit?action=breach and the accounts' events")
     breach_count: int = Field(description="Every breach caused, listed or not")
     breaches_by_code: dict[str, int]
+    hosts: int = Field(description="Hosts the marks went to: those exposed to their instruments (positions or "
+                                   "orders in them, or conversion through them)")
+    revalued: int = Field(description="Accounts revalued: those whose equity the applied marks move")
 
 
 class KillSwitchIn(_Strict):

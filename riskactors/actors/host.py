@@ -33,6 +33,7 @@ from ..domain import (
     CalendarEvent,
     DomainError,
     DuplicateAccount,
+    ExposureMap,
     Fill,
     InstrumentRegistry,
     KillSwitch,
@@ -57,6 +58,7 @@ from ..domain import (
     peers_of,
     size_position,
 )
+from ..domain.rollup import Rollup, Row, account_row, part_of
 from .durable import HostStore
 
 __all__ = ["AccountHost", "error_envelope", "unavailable_envelope"]
@@ -159,10 +161,22 @@ class AccountHost:
             calendar=TradingDayCalendar(config.get("trading_day_rollover", "17:00"),
                                         config.get("trading_day_timezone", "America/New_York")))
         self.latest = LatestMarks(self.registry)
+        self.exposure = ExposureMap(self.registry)
         self.news = NewsCalendar()
         self.accounts: dict[str, Account] = {}
         #: user id -> the ids of that user's accounts here (all of them: placement is by user)
         self._by_user: dict[str, set[str]] = {}
+        #: symbol -> the ids of the accounts here whose equity its marks move (see ``_reindex``)
+        self._held: dict[str, set[str]] = {}
+        self._deps: dict[str, frozenset[str]] = {}  # account id -> its symbols in ``_held``
+        self._seq: dict[str, int] = {}  # account id -> order of arrival (revaluation order)
+        #: consolidated risk kept up to date (see ``domain.rollup``): each account's row, the
+        #: accounts changed since their row was made, the host's rollup and one per challenge
+        self._rows: dict[str, Row] = {}
+        self._dirty: set[str] = set()
+        self._firm = Rollup()
+        self._challenges: dict[str, Rollup] = {}
+        self._in_challenge: dict[str, set[str]] = {}
         #: the deployment clock as this host has seen it (epoch seconds; never goes back)
         self.clock = 0.0
         self._due: list[tuple[float, str]] = []  # (next due instant, account id), lazily pruned
@@ -231,6 +245,7 @@ class AccountHost:
     # ------------------------------------------------------------------ the clock
     def _schedule(self, acct: Account) -> None:
         """(Re)file ``acct`` in the due heap under its next due instant."""
+        self._dirty.add(acct.account_id)  # every path that changes an account files it again
         due = acct.next_due()
         if self._due_at.get(acct.account_id) != due:
             self._due_at[acct.account_id] = due
@@ -258,8 +273,32 @@ class AccountHost:
     # ------------------------------------------------------------------ helpers
     def _add(self, acct: Account) -> None:
         self.accounts[acct.account_id] = acct
+        self._seq.setdefault(acct.account_id, len(self._seq))
+        self._in_challenge.setdefault(acct.challenge_id, set()).add(acct.account_id)
         self._by_user.setdefault(acct.user_id, set()).add(acct.account_id)
         self._schedule(acct)
+        self._reindex(acct)
+
+    def _reindex(self, acct: Account) -> None:
+        """File ``acct`` under the symbols whose marks move its equity (its positions and their
+        conversions, :meth:`~riskactors.domain.ExposureMap.of_account`); a mark revalues only
+        the accounts filed under its symbol. Called wherever positions change (fills)."""
+        now = self.exposure.of_account(acct)
+        was = self._deps.get(acct.account_id, frozenset())
+        if now == was:
+            return
+        for sym in was - now:
+            ids = self._held[sym]
+            ids.discard(acct.account_id)
+            if not ids:
+                del self._held[sym]
+        for sym in now - was:
+            self._held.setdefault(sym, set()).add(acct.account_id)
+        self._deps[acct.account_id] = now
+
+    def held_symbols(self) -> list[str]:
+        """The symbols whose marks move the equity of some account here, sorted."""
+        return sorted(self._held)
 
     def _fence(self) -> None:
         """Raise ``Fenced`` (answered 503) once a newer instance of this host holds its journal:
@@ -325,7 +364,8 @@ class AccountHost:
         """Several registrations in order (one actor call, one journal record and one fsync):
         ``specs[i]`` with the scope switches ``switches[i]`` at ``nows[i]``; the marks and
         calendar events are applied first. One view or error envelope per spec."""
-        self._apply_marks(marks)
+        if marks:
+            self._revalue(self._apply_marks(marks)[2], self.clock)
         self._apply_calendar(calendar or [])
         return [self._register(spec, sw, [], now, None) for spec, sw, now in zip(specs, switches, nows)]
 
@@ -439,32 +479,116 @@ class AccountHost:
             self._move_clock(now)
             result = acct.apply_fill(Fill(**fill), self.latest, now)
             self._schedule(acct)
+            self._reindex(acct)
             return result
         except DomainError as exc:
             return error_envelope(exc)
 
-    def _apply_marks(self, marks: list[dict[str, Any]]) -> tuple[int, int]:
+    def _apply_marks(self, marks: list[dict[str, Any]]) -> tuple[int, int, set[str]]:
+        """Store the marks newer than the held ones: (applied, stale, ids of the accounts whose
+        equity the applied ones move)."""
         applied = stale = 0
+        moved: set[str] = set()
         for m in marks:
-            if self.latest.apply(Mark(m["instrument"], float(m["bid"]), float(m["ask"]), float(m["ts"]))):
+            mark = Mark(m["instrument"], float(m["bid"]), float(m["ask"]), float(m["ts"]))
+            if mark != self.latest.get(mark.instrument) and self.latest.apply(mark):  # the very mark held: no change
                 applied += 1
+                moved |= self._held.get(m["instrument"], set())
             else:
                 stale += 1
-        return applied, stale
+        return applied, stale, moved
+
+    def _revalue(self, account_ids: set[str], now: float) -> list[dict[str, Any]]:
+        """Re-value ``account_ids`` on the latest marks at ``now``, in order of arrival here;
+        returns the breaches caused."""
+        breaches: list[dict[str, Any]] = []
+        for account_id in sorted(account_ids, key=self._seq.__getitem__):
+            acct = self.accounts[account_id]
+            caused, val = acct.revalue(self.latest, now)
+            breaches.extend(caused)
+            self._schedule(acct)
+            self._set_row(account_row(acct, self.latest, val))  # from the valuation just made
+        return breaches
+
+    # ------------------------------------------------------------------ consolidated risk
+    def _set_row(self, row: Row) -> None:
+        """Make ``row`` its account's current row in the rollups."""
+        account_id = row.account_id
+        self._dirty.discard(account_id)
+        old = self._rows.get(account_id)
+        challenge = self._challenges.get(row.challenge_id)
+        if challenge is None:
+            challenge = self._challenges[row.challenge_id] = Rollup()
+        if old is not None:
+            self._firm.remove(old)
+            challenge.remove(old)
+        self._rows[account_id] = row
+        self._firm.add(row)
+        challenge.add(row)
+        if challenge.updates > 4 * challenge.accounts + 1024:
+            self._challenges[row.challenge_id] = self._rebuilt(self._in_challenge[row.challenge_id])
+        if self._firm.updates > 4 * self._firm.accounts + 1024:
+            self._firm = self._rebuilt(self._rows)
+
+    def _rebuilt(self, account_ids) -> Rollup:
+        """A rollup summed afresh from the current rows (bounds the drift of the sums)."""
+        rollup = Rollup()
+        for a in account_ids:
+            row = self._rows.get(a)
+            if row is not None:  # an account without a row yet is added when it gets one
+                rollup.add(row)
+        rollup.updates = 0
+        return rollup
+
+    def _fresh_rows(self) -> None:
+        """Make the rows of the accounts changed since their row was made."""
+        for account_id in list(self._dirty):
+            self._set_row(account_row(self.accounts[account_id], self.latest))
+
+    def _due_by(self, at: float) -> list[Account]:
+        """The accounts here with a time-driven event due by ``at`` (a walk of the due heap
+        that visits only entries due by then)."""
+        heap, out, stack = self._due, [], [0]
+        while stack:
+            i = stack.pop()
+            if i < len(heap) and heap[i][0] <= at:
+                due, account_id = heap[i]
+                if self._due_at.get(account_id) == due:
+                    out.append(self.accounts[account_id])
+                stack.extend((2 * i + 1, 2 * i + 2))
+        return out
+
+    def rollup(self, scope: str, scope_id: str | None, top_n: int, now: float | None = None) -> dict[str, Any]:
+        """This host's part of the consolidated risk of ``scope`` (``firm``: every account
+        here; ``challenge``/``user``: ``scope_id``'s accounts here) as of ``max(now, clock)``,
+        from the rollups kept up to date (:mod:`riskactors.domain.rollup`; the supervisor
+        merges the parts). An account with an event due by then is projected on the side.
+        Changes nothing but the rows' cache."""
+        self._fence()
+        self._fresh_rows()
+        at = self._as_of(now)
+        due = [a for a in self._due_by(at) if scope == "firm" or (
+            a.challenge_id == scope_id if scope == "challenge" else a.user_id == scope_id)]
+        projected = {a.account_id: account_row(a.projected(at, self.latest), self.latest) for a in due}
+        if scope == "user":
+            rows = [projected.get(a) or self._rows[a] for a in sorted(self._by_user.get(scope_id, ()))]
+            return part_of(rows, at, top_n)
+        rollup = self._firm if scope == "firm" else self._challenges.get(scope_id)
+        if rollup is None:
+            return part_of([], at, top_n)
+        return rollup.part(self._rows, at, top_n, [(self._rows[a], row) for a, row in projected.items()])
 
     @journaled(when=lambda r: r["applied"] > 0 or r["advanced"] > 0)
     def apply_marks(self, marks: list[dict[str, Any]], now: float) -> dict[str, Any]:
-        """Move the clock to ``now``, store the marks, then re-value every account here with
-        positions; returns counts and the breaches caused."""
+        """Move the clock to ``now``, store the marks, then re-value the accounts whose equity
+        they move (positions in a marked instrument or converted through it; in order of
+        arrival here): a mark nobody here holds costs no account. Returns ``applied``,
+        ``stale``, ``advanced``, ``revalued`` (accounts) and the breaches caused."""
         advanced, breaches = self._move_clock(now)
-        applied, stale = self._apply_marks(marks)
-        if applied:
-            # only accounts with positions can change equity
-            for acct in self.accounts.values():
-                if acct.positions:
-                    breaches.extend(acct.on_market(self.latest, now))
-                    self._schedule(acct)
-        return {"applied": applied, "stale": stale, "advanced": advanced, "breaches": breaches}
+        applied, stale, moved = self._apply_marks(marks)
+        breaches.extend(self._revalue(moved, now))
+        return {"applied": applied, "stale": stale, "advanced": advanced, "revalued": len(moved),
+                "breaches": breaches}
 
     @journaled()
     def apply_calendar(self, events: list[dict[str, Any]]) -> int:
@@ -485,6 +609,7 @@ class AccountHost:
         targets = self._targets(account_ids)
         for acct in targets:
             acct.set_kill_switch(sw, now)
+        self._dirty.update(a.account_id for a in targets)
         return len(targets)
 
     @journaled()
@@ -492,8 +617,10 @@ class AccountHost:
                             account_ids: list[str] | None, now: float) -> int:
         """Release a switch on the given accounts. Returns how many had it active."""
         self._move_clock(now)
-        return sum(1 for acct in self._targets(account_ids)
-                   if acct.release_kill_switch(scope, scope_id, reason, by, now))
+        released = [acct for acct in self._targets(account_ids)
+                    if acct.release_kill_switch(scope, scope_id, reason, by, now)]
+        self._dirty.update(a.account_id for a in released)
+        return len(released)
 
     def _changed_view(self, acct: Account) -> dict[str, Any]:
         """The view after an ops change, with its before/after (see :func:`_with_change`)."""

@@ -158,8 +158,8 @@ RemoteLedger = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(Idemp
 #: are idempotent on ``order_id``/``fill_id``; cancels, marks and calendar events on their
 #: keys), so they are sent again while their actor restarts.
 IDEMPOTENT_CALLS = frozenset({
-    "ping", "stats", "locate", "host_list", "latest_marks", "remember_marks", "cluster", "front_seen",
-    "view", "events", "summaries", "recommendations", "closed_trades",
+    "ping", "stats", "locate", "host_list", "latest_marks", "route_marks", "expose", "cluster", "front_seen",
+    "view", "events", "summaries", "rollup", "recommendations", "closed_trades",
     "position_size", "breaches", "check", "check_many", "cancel", "fill", "fill_many", "apply_marks", "apply_calendar",
     "plans_list", "plan_versions", "consolidated", "analytics", "behaviour_config", "calendar_list", "audit",
     "advance_to", "begin", "finish",

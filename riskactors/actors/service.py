@@ -118,6 +118,10 @@ class RiskService:
         self._routes: dict[str, str] = {}
         self._hosts: dict[str, Any] = {shard_key(i): s for i, s in enumerate(self.shards)}
         self._batchers: dict[int, CheckBatcher] = {}
+        #: host key -> instruments whose marks the supervisor routes to it (this front told it,
+        #: or heard so): an order or fill in any other goes through :meth:`_expose` first
+        self._exposed: dict[str, set[str]] = {}
+        self._exposing: dict[str, asyncio.Lock] = {}
         self.max_breaches_listed = max_breaches_listed
         self.ledger = ledger if ledger is not None else IdempotencyLedger(
             {"max_keys": 100_000, "ttl_seconds": 86_400.0})
@@ -208,6 +212,40 @@ class RiskService:
         self._routes[account_id] = key
         self._hosts.setdefault(key, host)
         return key
+
+    async def _trading_host(self, account_id: str, instrument: str) -> Any:
+        """The account's host, once marks of ``instrument`` are routed to it (:meth:`_expose`;
+        a set look-up after the first time)."""
+        host = await self._host(account_id)
+        key = self._routes[account_id]
+        if instrument not in self._exposed.get(key, ()):
+            await self._expose(key, {instrument})
+        return host
+
+    async def _expose(self, key: str, instruments: set[str]) -> None:
+        """Before the first order or fill in ``instruments`` on host ``key`` reaches it: have
+        the supervisor route their marks there from now on, and hand the host the latest ones
+        (see :meth:`Supervisor.expose`). Raises ``ShardUnavailable`` when either does not
+        answer (the order is then not sent: fail closed)."""
+        known = self._exposed.setdefault(key, set())
+        lock = self._exposing.setdefault(key, asyncio.Lock())
+        async with lock:
+            missing = instruments - known
+            if not missing:
+                return
+            reply = await self.transport.call(self.supervisor, "expose", key, sorted(missing))
+            if reply["marks"]:
+                await self.transport.call(self._hosts[key], "apply_marks", reply["marks"],
+                                          max(m["ts"] for m in reply["marks"]))
+            known.update(reply["instruments"])
+
+    async def _hosts_of(self, keys: list[str]) -> list[Any]:
+        """The targets of host ``keys`` (the supervisor's host list is asked for ones this
+        front has not seen yet)."""
+        if any(k not in self._hosts for k in keys):
+            for key, host in await self.transport.call(self.supervisor, "host_list"):
+                self._hosts.setdefault(key, host)
+        return [self._hosts[k] for k in keys if k in self._hosts]
 
     async def _all_hosts(self) -> list[Any]:
         if self.placement == "sharded":
@@ -312,7 +350,7 @@ class RiskService:
     # ------------------------------------------------------------------ orders and fills
     async def check(self, order: dict[str, Any], now: float) -> dict[str, Any]:
         """Pre-trade check. Raises ``ShardUnavailable`` (fail closed) or a core error."""
-        host = await self._host(order["account_id"])
+        host = await self._trading_host(order["account_id"], order["instrument"])
         batcher = self._batchers.get(id(host))
         if batcher is None or batcher.host is not host:
             batcher = self._batchers[id(host)] = CheckBatcher(self.transport, host)
@@ -334,6 +372,7 @@ class RiskService:
 
     async def fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
         """Apply a fill (idempotent on ``fill_id``)."""
+        await self._trading_host(fill["account_id"], fill["instrument"])
         return await self._with_ticks(self._call_account(fill["account_id"], "fill", fill, now), now)
 
     async def fill_many(self, fills: list[dict[str, Any]], nows: list[float]) -> list[Any]:
@@ -349,6 +388,17 @@ class RiskService:
                 out[i] = exc
                 continue
             groups.setdefault(self._routes[fill["account_id"]], []).append(i)
+
+        async def expose(key: str, idx: list[int]) -> None:
+            try:
+                await self._expose(key, {fills[i]["instrument"] for i in idx})
+            except ShardUnavailable as exc:  # none of that host's fills is sent
+                for i in idx:
+                    out[i] = exc
+                del groups[key]
+
+        await asyncio.gather(*(expose(k, idx) for k, idx in list(groups.items())
+                               if any(fills[i]["instrument"] not in self._exposed.get(k, ()) for i in idx)))
 
         async def on_host(key: str, idx: list[int]) -> None:
             try:
@@ -367,18 +417,28 @@ class RiskService:
         return out
 
     async def marks(self, marks: list[dict[str, Any]]) -> dict[str, Any]:
-        """Broadcast marks to every host and to the supervisor (which hands the latest to accounts
-        registered later); returns counts and the breaches caused."""
+        """Send marks to the supervisor, which keeps the latest and names the hosts exposed to
+        them (:mod:`~riskactors.actors.markroutes`), then to those hosts only; returns counts
+        (``revalued``: accounts) and the breaches caused."""
         now = max(m["ts"] for m in marks)
-        self.clock.observe(now)  # every host receives the marks: they move together
-        hosts = await self._all_hosts()
-        fresh, *results = await asyncio.gather(self.transport.call(self.supervisor, "remember_marks", marks),
-                                               *(self.transport.call(h, "apply_marks", marks, now) for h in hosts))
+        moved = self.clock.observe(now)
+        route = await self.transport.call(self.supervisor, "route_marks", marks)
+        hosts = await self._hosts_of(route["hosts"])
+        calls = [self.transport.call(h, "apply_marks", marks, now) for h in hosts]
+        if moved:  # events: the hosts the marks do not go to are brought to the new clock too
+            others = [h for h in await self._all_hosts() if all(h is not t for t in hosts)]
+            calls.append(asyncio.gather(*self._ticks(now, others), return_exceptions=True))
+        results = await asyncio.gather(*calls)
+        if moved:
+            for failure in (o for o in results.pop() if isinstance(o, BaseException)):
+                log.warning("clock tick with marks failed: %s", failure)
+        fresh = route["fresh"]
         breaches = [b for r in results for b in r["breaches"]]
         by_code: dict[str, int] = {}
         for b in breaches:
             by_code[b["code"]] = by_code.get(b["code"], 0) + 1
         return {"received": len(marks), "applied": fresh, "stale": len(marks) - fresh,
+                "hosts": len(hosts), "revalued": sum(r.get("revalued", 0) for r in results),
                 "breaches": breaches[:self.max_breaches_listed], "breach_count": len(breaches),
                 "breaches_by_code": by_code}
 
@@ -419,6 +479,7 @@ class RiskService:
 
     # ------------------------------------------------------------------ sizing, analytics, recommendations
     async def position_size(self, account_id: str, request: dict[str, Any], at: float | None = None) -> dict[str, Any]:
+        await self._trading_host(account_id, request["instrument"])
         return await self._call_account(account_id, "position_size", account_id, request,
                                         self.now() if at is None else at)
 

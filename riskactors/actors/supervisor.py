@@ -18,19 +18,23 @@ from ..domain import (
     ClosedTrade,
     DomainError,
     DuplicateAccount,
+    ExposureMap,
+    InstrumentRegistry,
     KillScope,
     LimitsError,
     PlanRegistry,
     UnknownAccount,
     analyse,
+    default_registry,
     pooled,
 )
-from ..domain.aggregate import consolidate
 from ..domain.instruments import package_data
+from ..domain.rollup import merge
 from ..exceptions import ShardUnavailable
 from .deployment import check
 from .durable import acquire_fence, open_journal
 from .host import error_envelope, unavailable_envelope
+from .markroutes import MarkRoutes
 from .placement import host_key, shard_key
 from .transport import unwrap
 
@@ -83,9 +87,14 @@ class Supervisor:
         self.switches: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.calendar: dict[str, dict[str, Any]] = {}
         self._pending: set[str] = set()
-        #: latest mark per instrument (see :meth:`remember_marks`)
+        #: latest mark per instrument (see :meth:`route_marks`)
         self.marks: dict[str, dict[str, Any]] = {}
         self._marks_seeded = False
+        registry = (InstrumentRegistry.from_csv(host_config["instruments_file"])
+                    if host_config.get("instruments_file") else default_registry())
+        #: which hosts each mark goes to (see :mod:`~riskactors.actors.markroutes`)
+        self.routes = MarkRoutes(ExposureMap(registry))
+        self._exposure_tracked = False
         #: front id -> its last heartbeat (see :meth:`front_seen`)
         self.fronts: dict[str, dict[str, Any]] = {}
         #: the deployment's record (name, version, deployment-level settings), see ``deployment.py``
@@ -111,6 +120,8 @@ class Supervisor:
                     f"placement and shard count the journal was written with")
             log.info("supervisor recovered %d accounts, %d scope kill switches, %d audit entries (%d records)",
                      len(self.accounts), len(self.switches), len(self.audit_log), len(records))
+        if not self._exposure_tracked:  # a new root, or one written before marks were routed
+            self._change("exposure_tracked", sorted({m["host_key"] for m in self.accounts.values()}))
         wanted = host_config.get("deployment")
         if wanted is not None:
             if self.deployment is None:
@@ -130,6 +141,14 @@ class Supervisor:
             self.accounts[account_id] = meta
             self.by_user[meta["user_id"]].add(account_id)
             self.by_challenge[meta["challenge_id"]].add(account_id)
+            if "currency" in meta:
+                self.routes.account(meta["host_key"], meta["currency"])
+        elif op == "exposed":
+            key, instruments = args
+            self.routes.trade(key, instruments)
+        elif op == "exposure_tracked":
+            self._exposure_tracked = True
+            self.routes.unknown = set(args[0])
         elif op == "switch_set":
             scope, scope_id, switch = args
             self.switches[(scope, scope_id)] = switch
@@ -214,10 +233,15 @@ class Supervisor:
         wanted = {("firm", None), ("user", user_id), ("challenge", challenge_id)}
         return [sw for key, sw in self.switches.items() if key in wanted]
 
-    async def remember_marks(self, marks: list[dict[str, Any]]) -> int:
-        """Keep the latest mark per instrument (newer ``ts`` wins), for accounts registered
-        later on a new host; returns how many were newer. Not journaled: after a restart of the
-        supervisor the latest marks are taken again from a host (:meth:`_latest_marks`)."""
+    async def route_marks(self, marks: list[dict[str, Any]]) -> dict[str, Any]:
+        """Keep the latest mark per instrument (newer ``ts`` wins) and say where the marks go.
+
+        Returns ``fresh`` (how many were newer than the held ones) and ``hosts``: the sorted
+        keys of the hosts exposed to any of their instruments (see
+        :mod:`~riskactors.actors.markroutes`). No await between keeping and routing, so a
+        host exposed by :meth:`expose` either is routed these marks or got them from it.
+        The marks are not journaled: after a restart of the supervisor the latest are taken
+        again from the hosts (:meth:`_seed_marks`)."""
         await self._seed_marks()
         fresh = 0
         for m in marks:
@@ -225,15 +249,33 @@ class Supervisor:
             if held is None or m["ts"] >= held["ts"]:
                 self.marks[m["instrument"]] = m
                 fresh += 1
-        return fresh
+        return {"fresh": fresh, "hosts": sorted(self.routes.hosts_for({m["instrument"] for m in marks}))}
+
+    async def expose(self, key: str, instruments: list[str]) -> dict[str, Any]:
+        """Route the marks of ``instruments`` (and their conversions) to host ``key`` from now
+        on (journaled the first time). Returns ``instruments`` (those of the instrument
+        registry: an unknown one is not recorded) and ``marks``, the latest marks of their
+        symbols, which the caller hands to the host before its first order or fill in them:
+        a check is priced on the deployment's latest mark even on a host that was not
+        receiving it."""
+        await self._seed_marks()
+        known = [i for i in instruments if i in self.routes.exposure.registry]  # an unknown one is rejected anyway
+        new = frozenset(known) - self.routes.traded.get(key, set())
+        if new:
+            self._change("exposed", key, sorted(new))
+        return {"instruments": sorted(known),
+                "marks": [self.marks[s] for s in sorted(self.routes.symbols_of(key, known)) if s in self.marks]}
 
     async def _seed_marks(self) -> None:
-        """After a restart, the latest marks come back from a host (every host receives every
-        mark, and keeps the latest in its snapshots)."""
+        """After a restart, the latest marks come back from the hosts (each keeps the latest
+        it received in its snapshots; a mark reached only the hosts exposed to it, so every
+        host is asked and the newest per instrument wins)."""
         if self._marks_seeded:
             return
         self._marks_seeded = True
-        for key in list(self.hosts)[:1] or sorted({m["host_key"] for m in self.accounts.values()})[:1]:
+        keys = sorted(set(self.hosts) | {m["host_key"] for m in self.accounts.values()})
+
+        async def take(key: str) -> None:
             try:
                 for m in await self.transport.call(await self._host(key), "latest_marks"):
                     held = self.marks.get(m["instrument"])
@@ -241,6 +283,8 @@ class Supervisor:
                         self.marks[m["instrument"]] = m
             except Exception as exc:  # noqa: BLE001 - the next marks posted fill it in
                 log.warning("latest marks from host %s: %s", key, exc)
+
+        await asyncio.gather(*(take(k) for k in keys))
 
     async def register(self, spec: dict[str, Any], now: float, who: list | None = None) -> dict[str, Any]:
         """Place and create an account bound to the active version of ``spec["plan"]`` (or the
@@ -302,12 +346,15 @@ class Supervisor:
         try:
             host = self.hosts.get(key)
             spawned = host is None
-            marks: list[dict[str, Any]] = []
+            specs = [prepared[i] for i in idx]
+            await self._seed_marks()
+            # a new currency on the host: the conversions of what is traded there are routed
+            # to it from now on, and it gets their latest marks with the registration
+            gained = set().union(*(self.routes.account(key, str(s["currency"]).upper()) for s in specs))
+            marks = [self.marks[s] for s in sorted(gained) if s in self.marks]
             if spawned:
                 host = await self.transport.spawn_host(key, self.host_config)
-                await self._seed_marks()
                 marks = list(self.marks.values())
-            specs = [prepared[i] for i in idx]
             views = await self.transport.call(host, "register_many", specs,
                                               [self._switches_for(s["user_id"], s["challenge_id"]) for s in specs],
                                               marks, [nows[i] for i in idx], list(self.calendar.values()))
@@ -324,7 +371,7 @@ class Supervisor:
             results[i] = {"view": view, "host_key": key, "host": host}
             records.append((spec["account_id"], {
                 "user_id": spec["user_id"], "challenge_id": spec["challenge_id"], "host_key": key,
-                "initial_balance": float(spec["initial_balance"]), "overrides": dict(spec.get("limits") or {})}))
+                "currency": str(spec["currency"]).upper(), "initial_balance": float(spec["initial_balance"]), "overrides": dict(spec.get("limits") or {})}))
         if registered:
             self.hosts[key] = host
         elif spawned:
@@ -511,11 +558,12 @@ class Supervisor:
 
     # ------------------------------------------------------------------ consolidation
     async def consolidated(self, scope: str, scope_id: str | None, top_n: int, now: float) -> dict[str, Any]:
-        """Consolidated risk of a user, a challenge or the firm (see ``domain.aggregate``)."""
+        """Consolidated risk of a user, a challenge or the firm: each host's part from the rollups
+        it keeps up to date, merged (``domain.rollup``; the figures of ``domain.aggregate``)."""
         ids = self._accounts_in(scope, scope_id)
-        parts = await self._fan_out("summaries", self._hosts_for(scope, ids), after=(now,))
-        rows = [row for part in parts for row in unwrap(part)]
-        result = consolidate(rows, scope, scope_id, top_n)
+        hosts = [await self._host(k) for k in self._hosts_for(scope, ids)]
+        parts = await asyncio.gather(*(self.transport.call(h, "rollup", scope, scope_id, top_n, now) for h in hosts))
+        result = merge([unwrap(p) for p in parts], scope, scope_id, top_n)
         result["kill_switches"] = [sw for (s, i), sw in self.switches.items()
                                    if s == "firm" or (s == scope and i == scope_id)]
         return result

@@ -33,6 +33,7 @@ from .errors import (
                     UnknownOrder,
                     UnknownRecommendation,
 )
+from .exposure import ExposureMap
 from .instruments import Instrument, InstrumentRegistry, default_registry
 from .limits import LIMIT_FIELDS, Limits, LimitsError
 from .marks import LatestMarks, Rate
@@ -73,6 +74,7 @@ __all__ = [
                     "DecisionKind",
                     "DomainError",
                     "DuplicateAccount",
+                    "ExposureMap",
                     "Fill",
                     "FillConflict",
                     "Instrument",

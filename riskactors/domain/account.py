@@ -51,7 +51,7 @@ from .model import LOT_EPS, MONEY_EPS, ClosedTrade, Decision, Fill, KillSwitch, 
 from .news import NewsCalendar
 from .positions import apply_plan, plan_fill
 from .state import account_to_state, state_fields
-from .valuation import value, valued_position
+from .valuation import Valuation, max_loss_floor, value, valued_position
 
 __all__ = ["TRANSITIONS", "Account", "AccountConfig", "Cause", "account_from_state"]
 
@@ -455,15 +455,29 @@ class Account(AccountState):
         list of dict
             Breach events caused now (empty if none); a soft breach has ``"soft": True``.
         """
+        return self.revalue(latest, now)[0]
+
+    def revalue(self, latest: LatestMarks, now: float) -> tuple[list[dict[str, Any]], Valuation]:
+        """:meth:`on_market`, also returning the valuation after it (the high-water mark
+        moved: its max-loss floor is the new one), for callers that keep figures of it."""
         events = self.advance(now, latest)  # a TIME_LIMIT failure is a breach caused now too
         val = value(self, latest)
         for key, pv in val.positions.items():
             pos = self.positions[key]
             pos.last_price = pv.exit_price
             pos.last_conversion = pv.rate
-        self.high_water_mark = max(self.high_water_mark, val.equity)
+        checked = val  # the breaches are checked on the floors before the high-water mark moves
+        if val.equity > self.high_water_mark:
+            self.high_water_mark = val.equity
+            val = replace(val, max_loss_floor=max_loss_floor(self))
+        self._on_valued(checked, now, events)
+        return events, val
+
+    def _on_valued(self, val: Valuation, now: float, events: list[dict[str, Any]]) -> None:
+        """The breaches and the challenge pass of :meth:`on_market`, on ``val`` (its floors as
+        before the high-water mark moved)."""
         if self.status is not AccountStatus.ACTIVE:
-            return events
+            return
         loss = self.limits.loss
         if val.equity < val.daily_floor - MONEY_EPS:
             lost = val.daily_reference - val.equity
@@ -484,7 +498,6 @@ class Account(AccountState):
             if progress["all_met"]:
                 self._transition(AccountStatus.PASSED, Cause.OBJECTIVES_MET, now)
                 self._record("challenge_passed", now, objectives=progress)
-        return events
 
     # ================================================================== 6. status
     def _transition(self, to: AccountStatus, cause: Cause, at: float, code: str | None = None) -> None:

@@ -384,7 +384,8 @@ async def test_a_stale_mark_is_ignored_and_counted_and_historic_marks_are_applie
     api, _, now = pinned
     # years old: the first marks of their instruments (a replay) are applied
     r = await _post_marks(api, ("EURUSD", 1.05000, 1_577_836_800.0), ("XAUUSD", 1500.0, 1_577_836_800.0))
-    assert r.status_code == 200 and r.json() == {"received": 2, "applied": 2, "stale": 0, "breaches": [], "breach_count": 0, "breaches_by_code": {}}
+    # nothing is held yet: the marks go to no host
+    assert r.status_code == 200 and r.json() == {"received": 2, "applied": 2, "stale": 0, "breaches": [], "breach_count": 0, "breaches_by_code": {}, "hosts": 0, "revalued": 0}
     acct = await _register(api, now)
     r = await _post_marks(api, ("EURUSD", 1.10000, now - 5))
     assert r.json()["applied"] == 1
@@ -392,12 +393,12 @@ async def test_a_stale_mark_is_ignored_and_counted_and_historic_marks_are_applie
     before = await account_state(api, acct)
 
     r = await _post_marks(api, ("EURUSD", 1.00000, now - 60))
-    assert r.status_code == 200 and r.json() == {"received": 1, "applied": 0, "stale": 1, "breaches": [], "breach_count": 0, "breaches_by_code": {}}
+    assert r.status_code == 200 and r.json() == {"received": 1, "applied": 0, "stale": 1, "breaches": [], "breach_count": 0, "breaches_by_code": {}, "hosts": 1, "revalued": 0}
     assert await account_state(api, acct) == before  # a 1,000 loss was not taken
     assert (await api.view(acct))["positions"][0]["mark_price"] == pytest.approx(1.10000)
 
     r = await _post_marks(api, ("EURUSD", 1.00000, now - 50), ("EURUSD", 1.10050, now - 3))
-    assert r.json() == {"received": 2, "applied": 1, "stale": 1, "breaches": [], "breach_count": 0, "breaches_by_code": {}}
+    assert r.json() == {"received": 2, "applied": 1, "stale": 1, "breaches": [], "breach_count": 0, "breaches_by_code": {}, "hosts": 1, "revalued": 1}
     assert (await api.view(acct))["positions"][0]["mark_price"] == pytest.approx(1.10050)
     metrics = (await api.client.get("/metrics")).text
     assert "riskactors_marks_stale_total 2.0" in metrics

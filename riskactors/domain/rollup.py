@@ -1,0 +1,315 @@
+"""Consolidated risk kept up to date as accounts change, instead of recomputed per read.
+
+A :class:`Row` is one account's contribution (what :func:`riskactors.domain.views.account_summary`
+gives, in a compact form); a :class:`Rollup` holds the running sums of a set of rows (a
+challenge, or every account of a host) and two lazily pruned heaps: accounts by risk score
+(the maximum) and active accounts by breach headroom (the top-N closest to a breach). Adding
+and removing a row costs O(its instruments + log n); a read costs O(top-N · log n) plus the
+garbage the heaps shed since the last one. :func:`merge` combines the parts of several hosts
+into the answer of :func:`riskactors.domain.aggregate.consolidate`, which stays the
+definition (a property test holds the two equal).
+
+Two parts of a summary depend on the instant it is read at, not only on the account's
+state: the time-driven events due by then (a day roll resets the daily P&L, the time limit
+fails the account), which the host handles by projecting the few accounts due, and the
+weekend-holding warning, counted here per (weekly close, buffer) group of accounts and
+evaluated at the read's instant (:meth:`Rollup.part`).
+
+Sums are floating point: after many updates they drift from a fresh sum by rounding (about
+1e-16 relative per update); the owner rebuilds a rollup from its rows when its updates exceed
+a few times its rows (:attr:`Rollup.updates`), which bounds the drift.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .accountstate import AccountState
+from .checks import current_metrics
+from .marks import LatestMarks
+from .tradingday import WeeklyClose
+from .valuation import Valuation, position_floating, value
+
+__all__ = ["Rollup", "Row", "account_row", "merge", "part_of"]
+
+_STATUSES = ("active", "passed", "failed", "disabled")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One account's contribution to consolidated risk (money in account currency).
+
+    ``warned``: a limit warning (leverage, margin, daily or max loss near its limit) holds
+    now; ``weekend``: ``(weekly_close, buffer_minutes)`` when the account holds positions and
+    its plan warns before the weekly close (``WEEKEND_HOLDING_WARNING``), else ``None``;
+    ``exposure``: per instrument ``(symbol, quote_currency, net_lots, gross_lots,
+    net_notional, gross_notional)``, notional in quote currency at mid.
+    """
+
+    account_id: str
+    user_id: str
+    challenge_id: str
+    currency: str
+    status: str
+    balance: float
+    equity: float
+    daily_pnl: float
+    risk_score: float
+    warned: bool
+    weekend: tuple[str, float] | None
+    breached: bool
+    killed: bool
+    headroom: float
+    exposure: tuple[tuple[str, str, float, float, float, float], ...]
+
+    def in_warning(self, at: float) -> bool:
+        """True when a warning holds at ``at`` (a limit warning, or the weekend buffer)."""
+        if self.warned:
+            return True
+        return self.weekend is not None and _in_buffer(self.weekend, at)
+
+    def closest(self) -> dict[str, Any]:
+        """The ``closest_to_breach`` item of this account."""
+        return {"account_id": self.account_id, "user_id": self.user_id, "challenge_id": self.challenge_id,
+                "breach_headroom": self.headroom, "risk_score": self.risk_score, "equity": self.equity,
+                "currency": self.currency}
+
+
+def _in_buffer(weekend: tuple[str, float], at: float) -> bool:
+    close, minutes = weekend
+    return WeeklyClose.parse(close).minutes_to_close(at) <= minutes
+
+
+def account_row(acct: AccountState, latest: LatestMarks, val: Valuation | None = None) -> Row:
+    """The row of ``acct`` as it is now (no projection: the caller projects an account with
+    events due first), from ``val`` when the caller has valued it at ``latest`` already.
+
+    The same figures as :func:`riskactors.domain.views.account_summary` (headroom = min over
+    daily and max loss of (equity − floor) / limit, a fraction; 0 means at the floor).
+    """
+    val = value(acct, latest) if val is None else val
+    metrics = current_metrics(acct, val)
+    loss = acct.limits.loss
+    headroom = min((val.equity - val.daily_floor) / loss.daily_loss_limit,
+                   (val.equity - val.max_loss_floor) / loss.max_loss_limit)
+    exposure: dict[str, list] = {}
+    registry = latest.registry
+    for key, pos in acct.positions.items():
+        inst = registry.get(pos.instrument)
+        mark = latest.get(pos.instrument)
+        if mark is not None:
+            mid = mark.mid
+        else:  # the view's mark price: the exit price from the last known price
+            pv = val.positions.get(key) or position_floating(pos, inst, latest, acct.currency)
+            mid = pv.exit_price
+        q = pos.quantity
+        e = exposure.get(pos.instrument)
+        if e is None:
+            e = exposure[pos.instrument] = [pos.instrument, inst.quote_currency, 0.0, 0.0, 0.0, 0.0]
+        e[2] += q
+        e[3] += abs(q)
+        e[4] += q * inst.contract_size * mid
+        e[5] += abs(q) * inst.contract_size * mid
+    minutes = acct.limits.orders.weekend_buffer_minutes
+    weekend = (acct.limits.schedule.weekly_close, float(minutes)) if minutes is not None and acct.positions else None
+    return Row(acct.account_id, acct.user_id, acct.challenge_id, acct.currency, str(acct.status), acct.balance,
+               val.equity, val.equity - acct.day_start_balance, metrics["risk_score"], bool(metrics["warnings"]),
+               weekend, any(not b.get("soft") and b.get("type") == "breach" for b in acct.breaches),
+               bool(acct.switches) and acct.effective_kill_switch()["active"], headroom,
+               tuple(tuple(e) for e in exposure.values()))
+
+
+class Rollup:
+    """Running sums over a set of rows, and heaps for the maximum risk score and the top-N
+    closest to a breach. Rows are given by the owner, which keeps the current row of each
+    account (``rows``); a heap entry whose row is no longer current is dropped when met."""
+
+    def __init__(self) -> None:
+        self.accounts = 0
+        self.by_status: Counter[str] = Counter()
+        self.totals: dict[str, list[float]] = {}  # currency -> [balance, equity, daily_pnl, accounts]
+        self.exposure: dict[str, list] = {}  # symbol -> [net_lots, gross_lots, net_n, gross_n, quote, accounts]
+        self.warned = 0
+        self.weekend: Counter[tuple[str, float]] = Counter()  # rows not warned, by weekend group
+        self.breached = 0
+        self.killed = 0
+        self.risk_sum = 0.0
+        #: adds and removes since the sums were last rebuilt (drift bound, module docstring)
+        self.updates = 0
+        # (keys…, account id, push number, row): the push number keeps two entries of one
+        # account (a stale one and the current one) from comparing their rows
+        self._by_risk: list[tuple[float, str, int, Row]] = []
+        self._by_headroom: list[tuple[float, float, str, int, Row]] = []
+        self._pushes = itertools.count()
+
+    def add(self, row: Row, sign: int = 1) -> None:
+        """Add ``row`` (``sign=-1``: take it away; it must have been added)."""
+        self.updates += 1
+        self.accounts += sign
+        self.by_status[row.status] += sign
+        t = self.totals.get(row.currency)
+        if t is None:
+            t = self.totals[row.currency] = [0.0, 0.0, 0.0, 0]
+        t[0] += sign * row.balance
+        t[1] += sign * row.equity
+        t[2] += sign * row.daily_pnl
+        t[3] += sign
+        if not t[3]:
+            del self.totals[row.currency]
+        for sym, quote, net, gross, net_n, gross_n in row.exposure:
+            x = self.exposure.get(sym)
+            if x is None:
+                x = self.exposure[sym] = [0.0, 0.0, 0.0, 0.0, quote, 0]
+            x[0] += sign * net
+            x[1] += sign * gross
+            x[2] += sign * net_n
+            x[3] += sign * gross_n
+            x[5] += sign
+            if not x[5]:
+                del self.exposure[sym]
+        if row.warned:
+            self.warned += sign
+        elif row.weekend is not None:
+            self.weekend[row.weekend] += sign
+        self.breached += sign * row.breached
+        self.killed += sign * row.killed
+        self.risk_sum += sign * row.risk_score
+        if sign > 0:
+            n = next(self._pushes)
+            heapq.heappush(self._by_risk, (-row.risk_score, row.account_id, n, row))
+            if row.status == "active":
+                heapq.heappush(self._by_headroom, (row.headroom, -row.risk_score, row.account_id, n, row))
+
+    def remove(self, row: Row) -> None:
+        """Take ``row`` away."""
+        self.add(row, -1)
+
+    def _top(self, heap: list, rows: Mapping[str, Row], n: int, skip: set[str]) -> list:
+        """The first ``n`` current entries of ``heap`` (their accounts not in ``skip``), in
+        order; stale entries met on the way are dropped for good."""
+        found: list = []
+        kept: list = []
+        while heap and len(found) < n:
+            entry = heapq.heappop(heap)
+            row = entry[-1]
+            if rows.get(row.account_id) is not row:
+                continue  # superseded or gone
+            kept.append(entry)
+            if row.account_id not in skip:
+                found.append(entry)
+        for entry in kept:
+            heapq.heappush(heap, entry)
+        if len(heap) > 4 * max(self.accounts, 16):  # mostly garbage: rebuild from the current rows
+            self._compact(rows)
+        return found
+
+    def _compact(self, rows: Mapping[str, Row]) -> None:
+        self._by_risk = [e for e in self._by_risk if rows.get(e[-1].account_id) is e[-1]]
+        self._by_headroom = [e for e in self._by_headroom if rows.get(e[-1].account_id) is e[-1]]
+        heapq.heapify(self._by_risk)
+        heapq.heapify(self._by_headroom)
+
+    def part(self, rows: Mapping[str, Row], at: float, top_n: int,
+             swaps: Iterable[tuple[Row, Row]] = ()) -> dict[str, Any]:
+        """This rollup as one host's part of a consolidated answer, as of ``at``.
+
+        Parameters
+        ----------
+        rows : mapping
+            Account id → its current row (what the heaps are checked against).
+        at : float
+            Epoch seconds the answer is as of (the weekend warning is evaluated at it).
+        top_n : int
+            How many accounts closest to a breach to give.
+        swaps : iterable of (Row, Row)
+            Rows replaced for this read only: (current row, row projected at ``at``).
+
+        Returns
+        -------
+        dict
+            ``accounts``, ``by_status``, ``totals``, ``exposure``, ``in_warning``,
+            ``breached``, ``killed``, ``risk_sum``, ``risk_max`` (``None`` when empty) and
+            ``closest`` (at most ``top_n`` items, closest first); see :func:`merge`.
+        """
+        swaps = list(swaps)
+        if swaps:
+            other = Rollup()
+            other.__dict__.update({k: (v.copy() if isinstance(v, (Counter, dict)) else v)
+                                   for k, v in self.__dict__.items() if not k.startswith("_")})
+            other.totals = {c: list(t) for c, t in self.totals.items()}
+            other.exposure = {s: list(x) for s, x in self.exposure.items()}
+            for old, new in swaps:
+                other.remove(old)
+                other.add(new)
+            sums = other
+        else:
+            sums = self
+        skip = {old.account_id for old, _ in swaps}
+        risk = [e[-1] for e in self._top(self._by_risk, rows, 1 + len(skip), skip)][:1]
+        risk += [new for _, new in swaps]
+        near = [e[-1] for e in self._top(self._by_headroom, rows, top_n + len(skip), skip)]
+        near += [new for _, new in swaps if new.status == "active"]
+        near = heapq.nsmallest(top_n, near, key=lambda r: (r.headroom, -r.risk_score, r.account_id))
+        weekend = sum(n for group, n in sums.weekend.items() if n and _in_buffer(group, at))
+        return {"accounts": sums.accounts, "by_status": {s: sums.by_status.get(s, 0) for s in _STATUSES},
+                "totals": {c: list(t) for c, t in sums.totals.items()},
+                "exposure": {s: list(x) for s, x in sums.exposure.items()},
+                "in_warning": sums.warned + weekend, "breached": sums.breached, "killed": sums.killed,
+                "risk_sum": sums.risk_sum, "risk_max": max((r.risk_score for r in risk), default=None),
+                "closest": [r.closest() for r in near]}
+
+
+def part_of(rows: Iterable[Row], at: float, top_n: int) -> dict[str, Any]:
+    """A part (see :meth:`Rollup.part`) computed afresh from ``rows`` (a user's few accounts)."""
+    rows = list(rows)
+    rollup = Rollup()
+    for r in rows:
+        rollup.add(r)
+    return rollup.part({r.account_id: r for r in rows}, at, top_n)
+
+
+def merge(parts: Iterable[Mapping[str, Any]], scope: str, scope_id: str | None, top_n: int) -> dict[str, Any]:
+    """Combine hosts' parts into the consolidated answer of
+    :func:`riskactors.domain.aggregate.consolidate` (same keys, same meaning)."""
+    accounts = in_warning = breached = killed = 0
+    by_status: Counter[str] = Counter()
+    totals: dict[str, list[float]] = {}
+    exposure: dict[str, list] = {}
+    risk_sum = 0.0
+    risk_max: float | None = None
+    closest: list[dict[str, Any]] = []
+    for p in parts:
+        accounts += p["accounts"]
+        in_warning += p["in_warning"]
+        breached += p["breached"]
+        killed += p["killed"]
+        by_status.update(p["by_status"])
+        risk_sum += p["risk_sum"]
+        if p["risk_max"] is not None:
+            risk_max = p["risk_max"] if risk_max is None else max(risk_max, p["risk_max"])
+        for c, t in p["totals"].items():
+            held = totals.setdefault(c, [0.0, 0.0, 0.0, 0])
+            for i in range(4):
+                held[i] += t[i]
+        for s, x in p["exposure"].items():
+            held = exposure.setdefault(s, [0.0, 0.0, 0.0, 0.0, x[4], 0])
+            for i in (0, 1, 2, 3, 5):
+                held[i] += x[i]
+        closest.extend(p["closest"])
+    closest = heapq.nsmallest(top_n, closest, key=lambda r: (r["breach_headroom"], -r["risk_score"], r["account_id"]))
+    return {
+        "scope": scope, "id": scope_id, "accounts": accounts,
+        "accounts_by_status": {s: by_status.get(s, 0) for s in _STATUSES},
+        "totals_by_currency": {c: {"balance": t[0], "equity": t[1], "daily_pnl": t[2], "accounts": t[3]}
+                               for c, t in sorted(totals.items())},
+        "exposure": {s: {"net_lots": x[0], "gross_lots": x[1], "net_notional": x[2], "gross_notional": x[3],
+                         "quote_currency": x[4], "accounts": x[5]} for s, x in sorted(exposure.items())},
+        "in_warning": in_warning, "breached": breached, "killed": killed,
+        "risk_score": {"mean": risk_sum / accounts if accounts else 0.0, "max": risk_max or 0.0},
+        "closest_to_breach": closest,
+    }
