@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     snapshot_every_events, snapshot_every_seconds : int, float
         A host snapshots its accounts after this many journal frames or this many seconds
         (whichever comes first, checked after each call); the journal before it is compacted.
+    snapshot_mode : {"fork", "inline"} or None
+        ``fork``: the host forks and the child writes the snapshot while the host answers
+        (a copy-on-write consistent cut; ``actors/durable.py``); ``inline``: written inside the
+        call that made it due. Default: ``fork`` on a local or mounted root, ``inline`` on an
+        object store.
     api_keys : list of ApiKey
         Hashed API keys with their role (``router``, ``ops``, ``admin``), from the environment
         (``RISKACTORS_API_KEYS`` as JSON) or ``api_keys_file`` (JSON list). Empty: auth is off
@@ -136,6 +141,7 @@ class Settings(BaseSettings):
     fsync_interval_seconds: float = Field(1.0, gt=0)
     snapshot_every_events: int = Field(10_000, ge=1)
     snapshot_every_seconds: float = Field(300.0, gt=0)
+    snapshot_mode: Literal["fork", "inline"] | None = None
     api_keys: list[ApiKey] = Field(default_factory=list)
     api_keys_file: str | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024)
@@ -198,4 +204,4 @@ class Settings(BaseSettings):
             root = os.path.abspath(root)
         return {"root": root, "fsync": self.fsync, "fsync_interval_seconds": self.fsync_interval_seconds,
                 "snapshot_every_events": self.snapshot_every_events,
-                "snapshot_every_seconds": self.snapshot_every_seconds}
+                "snapshot_every_seconds": self.snapshot_every_seconds, "snapshot_mode": self.snapshot_mode}

@@ -223,23 +223,28 @@ class AccountHost:
 
     def _commit(self) -> None:
         self._store.commit()
+        self._store.reap()
         if self._store.snapshot_due():
-            self.snapshot()
+            self._store.snapshot_in_background(self._snapshot_state)
+
+    def _snapshot_state(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        return ([account_to_state(a) for a in self.accounts.values()],
+                {"marks": marks_to_state(self.latest), "news": news_to_state(self.news), "clock": self.clock})
 
     def snapshot(self) -> dict[str, Any]:
-        """Write a snapshot of every account here now and compact the journal (no-op without
-        storage). Returns the path and the journal ``seq`` it includes."""
+        """Write a snapshot of every account here now (waiting for one being written in the
+        background first) and compact the journal (no-op without storage). Returns the path
+        and the journal ``seq`` it includes."""
         if self._store is None:
             return {"path": None, "seq": None}
         self._store.commit()
-        path = self._store.snapshot([account_to_state(a) for a in self.accounts.values()],
-                                    {"marks": marks_to_state(self.latest), "news": news_to_state(self.news),
-                                     "clock": self.clock})
+        path = self._store.snapshot(*self._snapshot_state())
         return {"path": path, "seq": self._store.journal.seq}
 
     def close(self) -> None:
-        """Flush and close the journal (orderly shutdown)."""
+        """Wait for a background snapshot, flush and close the journal (orderly shutdown)."""
         if self._store is not None:
+            self._store.reap(wait=True)
             self._store.journal.close()
 
     # ------------------------------------------------------------------ the clock
@@ -330,6 +335,7 @@ class AccountHost:
         self._fence()
         if self._store is not None:
             self._store.commit()  # the interval fsync policy forces written frames when due
+            self._store.reap()  # a background snapshot finished: compact now, not at the next call
         return {"host_id": self.host_id, "accounts": len(self.accounts), "marks": len(self.latest),
                 "epoch": self._store.fence.epoch if self._store is not None else None,
                 "clock": self.clock, "journal_seq": self._store.journal.seq if self._store is not None else None,

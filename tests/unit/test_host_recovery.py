@@ -83,6 +83,7 @@ def test_rebuilt_host_equals_the_one_that_crashed_and_a_host_without_storage(tmp
 def test_snapshots_compact_the_journal_and_recovery_is_unchanged(tmp_path):
     host = AccountHost("shard-0", _cfg(tmp_path, every=5))
     _session(host)
+    host.close()  # waits for the snapshot being written in the background, which then compacts
     rebuilt = AccountHost("shard-0", _cfg(tmp_path, every=5))
     assert _state(rebuilt) == _state(host)
     assert rebuilt.recovery["snapshot_seq"] is not None and rebuilt.recovery["replayed"] < 5

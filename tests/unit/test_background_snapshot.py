@@ -1,0 +1,133 @@
+"""Snapshots off the hot path: the host forks and the child writes the snapshot while the host
+answers (``actors/durable.py``, ``RISKACTORS_SNAPSHOT_MODE=fork``, the default on a local root).
+
+A snapshot taken during traffic is a consistent cut: the state it restores, with the journal
+after it, equals the state of the host that kept working; a crash while it is written (or a
+child that fails) loses nothing, since the journal is compacted only after a good one.
+"""
+
+from __future__ import annotations
+
+import os
+
+from unitkit import T0, make_limits
+
+from riskactors.actors import AccountHost
+from riskactors.domain import account_to_state, marks_to_state
+from riskactors.persistence.fence import Fenced
+
+N_ACCOUNTS = 1_500  # enough that the child runs well past the parent's next calls
+
+
+def _cfg(root, every: int, mode: str | None = None) -> dict:
+    return {"storage": {"root": str(root), "fsync": "batch", "fsync_interval_seconds": 1.0,
+                        "snapshot_every_events": every, "snapshot_every_seconds": 1e9, "snapshot_mode": mode}}
+
+
+def _state(host: AccountHost) -> dict:
+    return {"accounts": {a: account_to_state(x) for a, x in sorted(host.accounts.items())},
+            "marks": marks_to_state(host.latest), "clock": host.clock}
+
+
+def _loaded(host: AccountHost) -> None:
+    limits = make_limits("moderate", 100_000, max_orders_per_second=1_000, max_position_lots=100).to_dict()
+    specs = [{"account_id": f"a{i}", "user_id": f"u{i}", "challenge_id": "c1", "currency": "USD",
+              "initial_balance": 100_000.0, "plan": "moderate", "plan_version": 1, "resolved_limits": limits}
+             for i in range(N_ACCOUNTS)]
+    host.apply_marks([{"instrument": "EURUSD", "bid": 1.1, "ask": 1.1001, "ts": T0}], T0)
+    host.register_many(specs, [[] for _ in specs], [], [T0] * len(specs))
+    host.fill_many([{"fill_id": f"f{i}", "account_id": f"a{i}", "instrument": "EURUSD", "side": "buy",
+                     "quantity": 0.1, "price": 1.1001, "ts": T0} for i in range(N_ACCOUNTS)], [T0] * N_ACCOUNTS)
+
+
+def _traffic(host: AccountHost, k: int) -> None:
+    now = T0 + 1 + k
+    host.check_many([{"order_id": f"o{k}", "account_id": f"a{k % N_ACCOUNTS}", "instrument": "EURUSD",
+                      "side": "buy", "quantity": 0.01, "ts": now}], [now])
+    host.apply_marks([{"instrument": "EURUSD", "bid": 1.1 + 1e-5 * (k % 7), "ask": 1.1001 + 1e-5 * (k % 7),
+                       "ts": now}], now)
+
+
+def test_calls_go_on_while_the_snapshot_is_written_and_it_restores_the_same_state(tmp_path):
+    host = AccountHost("shard-0", _cfg(tmp_path, every=10))
+    assert host._store.background
+    _loaded(host)
+    k, during = 0, 0
+    while not host._store.snapshot_running:  # traffic until a snapshot falls due and forks
+        _traffic(host, k)
+        k += 1
+    cut = host._store._child[1]
+    while host._store.snapshot_running and during < 10_000:
+        _traffic(host, k)  # answered while the child writes (each call reaps it when done)
+        k += 1
+        during += 1
+    assert during > 0
+    host._store.reap(wait=True)
+    assert host._store.failed_snapshots == 0 and host._store.snapshots_written >= 1
+    snapshots = sorted(os.listdir(tmp_path / "hosts" / "shard-0" / "snapshots"))
+    assert f"{cut:020d}.arrow" in snapshots
+    rebuilt = AccountHost("shard-0", _cfg(tmp_path, every=10 ** 9))  # no close: as after a crash
+    assert rebuilt.recovery["snapshot_seq"] >= cut
+    assert rebuilt.recovery["replayed"] < during + 20  # the snapshot is used, not the whole journal
+    assert _state(rebuilt) == _state(host)
+
+
+def test_a_crash_while_the_snapshot_is_written_loses_nothing(tmp_path):
+    host = AccountHost("shard-0", _cfg(tmp_path, every=10))
+    _loaded(host)
+    k = 0
+    while not host._store.snapshot_running:
+        _traffic(host, k)
+        k += 1
+    for _ in range(5):
+        _traffic(host, k)
+        k += 1
+    expected = _state(host)
+    # a new instance takes over (the old one "crashed"): its epoch fences the child, which
+    # either finished first or writes nothing; the journal was not compacted under either
+    rebuilt = AccountHost("shard-0", _cfg(tmp_path, every=10 ** 9))
+    assert _state(rebuilt) == expected
+    try:  # the old instance's child ends one way or the other; the old instance compacts nothing
+        host._store.reap(wait=True)
+    except Fenced:
+        pass
+    again = AccountHost("shard-0", _cfg(tmp_path, every=10 ** 9))
+    assert _state(again) == expected
+
+
+def test_a_failed_child_keeps_the_journal_whole_and_is_retried(tmp_path, monkeypatch):
+    host = AccountHost("shard-0", _cfg(tmp_path, every=10))
+    _loaded(host)
+    host.close()
+    host = AccountHost("shard-0", _cfg(tmp_path, every=3))
+    from riskactors.actors import durable
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(durable, "write_snapshot", broken)  # the child inherits the patch
+    k = 0
+    while host._store.failed_snapshots == 0 and k < 200:
+        _traffic(host, k)
+        k += 1
+        host._store.reap(wait=True)
+    assert host._store.failed_snapshots >= 1
+    monkeypatch.undo()
+    while host._store.snapshots_written == 0 and k < 400:  # due again: a good one this time
+        _traffic(host, k)
+        k += 1
+        host._store.reap(wait=True)
+    assert host._store.snapshots_written >= 1
+    rebuilt = AccountHost("shard-0", _cfg(tmp_path, every=10 ** 9))
+    assert _state(rebuilt) == _state(host)
+
+
+def test_inline_mode_writes_the_snapshot_inside_the_call(tmp_path):
+    host = AccountHost("shard-0", _cfg(tmp_path, every=10, mode="inline"))
+    assert not host._store.background
+    _loaded(host)
+    for k in range(12):
+        _traffic(host, k)
+        assert not host._store.snapshot_running
+    assert host._store.snapshots_written >= 1
+    assert _state(AccountHost("shard-0", _cfg(tmp_path, every=10 ** 9))) == _state(host)
