@@ -115,6 +115,8 @@ class Account(AccountState):
         ``netting`` (default) or ``hedging``.
     """
 
+    __slots__ = ()  # behaviour only: every field is AccountState's (slots: no per-account dict)
+
     def __init__(self, account_id: str, user_id: str, challenge_id: str, currency: str,
                  initial_balance: float, plan: str, limits: Limits, now: float,
                  config: AccountConfig | None = None, position_mode: str = "netting",
@@ -129,7 +131,7 @@ class Account(AccountState):
             trading_day=calendar.day_of(now), day_start_balance=balance, day_start_equity=balance,
             high_water_mark=balance, eod_high_water_mark=balance, config=config, calendar=calendar)
         self._record("account_opened", now, initial_balance=balance, plan=plan, plan_version=plan_version,
-                     position_mode=str(self.position_mode), limits=limits.to_dict())
+                     position_mode=str(self.position_mode), limits=limits.shared_dict())
 
     def _record(self, kind: str, at: float, **data: Any) -> dict[str, Any]:
         self.event_seq += 1

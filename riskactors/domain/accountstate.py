@@ -103,7 +103,7 @@ def _derived(**kw: Any) -> Any:
     return field(metadata={"derived": True}, repr=False, compare=False, **kw)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class AccountState:
     """Every attribute of one account (module docstring). Build accounts with
     :class:`~riskactors.domain.account.Account`; this class only holds and reads state.

@@ -71,8 +71,11 @@ class ExposureMap:
     def of_account(self, acct: AccountState) -> frozenset[str]:
         """The symbols whose marks can change ``acct``'s equity (its positions' instruments and
         their conversions). Empty for an account without positions."""
+        held = {p.instrument for p in acct.positions.values()}
+        if len(held) == 1:  # the common case: the cached set itself, shared by every such account
+            return self.of_symbol(held.pop(), acct.currency)
         out: frozenset[str] = frozenset()
-        for sym in {p.instrument for p in acct.positions.values()}:
+        for sym in held:
             out = out | self.of_symbol(sym, acct.currency)
         return out
 

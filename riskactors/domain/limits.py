@@ -17,6 +17,7 @@ Each rule's meaning and source are in :mod:`riskactors.domain.checks`,
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -379,8 +380,29 @@ class Limits:
         Raises
         ------
         LimitsError
+
+        Notes
+        -----
+        Equal inputs give the same (immutable) object, so the accounts of one plan share one
+        ``Limits`` instead of a copy each (at most :data:`_INTERNED` distinct ones are kept).
         """
-        return _DEFAULT.with_overrides(data)
+        try:
+            key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in data.items())
+            held = _INTERN.get(key)
+        except TypeError:  # an unhashable value: validated (and refused) below
+            key, held = None, None
+        if held is None:
+            held = _DEFAULT.with_overrides(data)
+            if key is not None:
+                if len(_INTERN) >= _INTERNED:
+                    _INTERN.clear()
+                _INTERN[key] = held
+        return held
+
+    def shared_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict`, one dict for every caller with equal limits (what an account's
+        ``account_opened`` event keeps: 100,000 accounts of one plan hold one). Never change it."""
+        return _shared_dict(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Flat plain dict of every parameter (enums as strings), in :data:`LIMIT_FIELDS` order."""
@@ -392,6 +414,16 @@ class Limits:
                 out[name] = str(v) if isinstance(v, StrEnum) else v
         out["warning_fraction"] = self.warning_fraction
         return {name: out[name] for name in LIMIT_FIELDS}
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_dict(limits: Limits) -> dict[str, Any]:
+    return limits.to_dict()
+
+
+#: Distinct limits kept by :meth:`Limits.from_dict` (plans × versions × override sets in use).
+_INTERNED = 4096
+_INTERN: dict[tuple, Limits] = {}
 
 
 def _number(name: str, value: Any, low: float, allow_zero: bool = False) -> None:

@@ -110,8 +110,9 @@ def msgpack_round_trip(state):
 
 def assert_same_attributes(a: Account, b: Account) -> None:
     """Attribute-by-attribute equality, mapping order, container types and deque maxlen included."""
-    assert vars(a).keys() == vars(b).keys()
-    for name, va in vars(a).items():
+    names = [f.name for f in dataclasses.fields(a)]
+    assert names == [f.name for f in dataclasses.fields(b)]
+    for name, va in ((n, getattr(a, n)) for n in names):
         vb = getattr(b, name)
         assert type(va) is type(vb), name
         assert va == vb, name
@@ -438,8 +439,10 @@ def test_every_account_attribute_is_stored_or_explicitly_derived(scenario):
     # fails when Account gains an attribute that is not a declared field of AccountState
     acct, _, _ = scenario
     declared = {f.name for f in dataclasses.fields(AccountState)}
-    assert set(vars(acct)) == declared
-    assert set(vars(make_account())) == declared
+    # slots: an account has exactly the declared fields and cannot be given another
+    assert not hasattr(acct, "__dict__") and set(AccountState.__slots__) == declared
+    with pytest.raises(AttributeError):
+        acct.undeclared = 1
     derived = {f.name for f in dataclasses.fields(AccountState) if f.metadata.get("derived")}
     assert derived == {"config", "calendar"}
     assert set(account_to_state(acct)) == declared - derived | {"version"}
