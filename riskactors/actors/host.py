@@ -177,6 +177,9 @@ class AccountHost:
         self._firm = Rollup()
         self._challenges: dict[str, Rollup] = {}
         self._in_challenge: dict[str, set[str]] = {}
+        #: audit entries of the admin actions applied here, not yet in the supervisor's audit
+        #: log (see ``_to_outbox``): kept in the journal record of the action and in snapshots
+        self.outbox: dict[str, dict[str, Any]] = {}
         #: the deployment clock as this host has seen it (epoch seconds; never goes back)
         self.clock = 0.0
         self._due: list[tuple[float, str]] = []  # (next due instant, account id), lazily pruned
@@ -199,6 +202,7 @@ class AccountHost:
                 self._add(acct)
             self.latest = marks_from_state(snap.host.get("marks", snap.host.get("book")), self.registry)  # v1: "book"
             self.news = news_from_state(snap.host["news"])
+            self.outbox = {e["key"]: e for e in snap.host.get("outbox", [])}
             self.clock = float(snap.host.get("clock", max((a.clock for a in self.accounts.values()), default=0.0)))
         self._replaying = True
         try:
@@ -229,7 +233,8 @@ class AccountHost:
 
     def _snapshot_state(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         return ([account_to_state(a) for a in self.accounts.values()],
-                {"marks": marks_to_state(self.latest), "news": news_to_state(self.news), "clock": self.clock})
+                {"marks": marks_to_state(self.latest), "news": news_to_state(self.news), "clock": self.clock,
+                 "outbox": list(self.outbox.values())})
 
     def snapshot(self) -> dict[str, Any]:
         """Write a snapshot of every account here now (waiting for one being written in the
@@ -608,53 +613,101 @@ class AccountHost:
                                            e.get("impact") or "high") for e in events)
 
     @journaled()
-    def set_kill_switch(self, switch: dict[str, Any], account_ids: list[str] | None, now: float) -> int:
-        """Activate ``switch`` on ``account_ids`` (``None``: every account here). Returns count."""
+    def set_kill_switch(self, switch: dict[str, Any], account_ids: list[str] | None, now: float,
+                        audit: dict[str, Any] | None = None) -> int:
+        """Activate ``switch`` on ``account_ids`` (``None``: every account here). Returns count.
+        ``audit`` (an account-scope switch, whose only record is this one): its audit entry,
+        put in the outbox with ``accounts_affected``."""
         self._move_clock(now)
         sw = KillSwitch.from_dict(switch)
         targets = self._targets(account_ids)
         for acct in targets:
             acct.set_kill_switch(sw, now)
         self._dirty.update(a.account_id for a in targets)
+        if audit is not None and targets:
+            self._outboxed(targets[0], {**audit, "after": {**audit["after"], "accounts_affected": len(targets)}})
         return len(targets)
 
     @journaled()
     def release_kill_switch(self, scope: str, scope_id: str | None, reason: str, by: str,
-                            account_ids: list[str] | None, now: float) -> int:
-        """Release a switch on the given accounts. Returns how many had it active."""
+                            account_ids: list[str] | None, now: float, audit: dict[str, Any] | None = None) -> int:
+        """Release a switch on the given accounts. Returns how many had it active. ``audit``:
+        as for :meth:`set_kill_switch` (``accounts_released``), when one was released."""
         self._move_clock(now)
         released = [acct for acct in self._targets(account_ids)
                     if acct.release_kill_switch(scope, scope_id, reason, by, now)]
         self._dirty.update(a.account_id for a in released)
+        if audit is not None and released:
+            self._outboxed(released[0], {**audit, "after": {"accounts_released": len(released)}})
         return len(released)
 
-    def _changed_view(self, acct: Account) -> dict[str, Any]:
-        """The view after an ops change, with its before/after (see :func:`_with_change`)."""
+    def _changed_view(self, acct: Account, action: str, who: list | None, by: str, reason: str,
+                      now: float) -> dict[str, Any]:
+        """The view after an ops change, with its before/after (see :func:`_with_change`); with
+        ``who``, ``audit`` is the action's whole audit entry, put in the outbox."""
         self._schedule(acct)
-        return _with_change(account_view(acct, self.latest, self.clock), acct.events[-1])
+        view = _with_change(account_view(acct, self.latest, self.clock), acct.events[-1])
+        entry = self._to_outbox(action, acct, who, by, reason, now, view["audit"]["before"], view["audit"]["after"])
+        if entry is not None:
+            view["audit"] = entry
+        return view
+
+    def _to_outbox(self, action: str, acct: Account, who: list | None, by: str | None, reason: str, now: float,
+                   before: Any, after: Any, scope: str = "account", scope_id: str | None = None
+                   ) -> dict[str, Any] | None:
+        """The audit entry of an admin action applied here now, kept in :attr:`outbox` until
+        the supervisor's audit log has it (:meth:`audit_delivered`). It is made from the call's
+        own arguments, so re-running the journal record makes it again: an applied action
+        never loses its entry, whatever fails after. Keyed by host, account and event number
+        (the supervisor ignores a key it has). ``who`` (actor name and role) ``None``: a record
+        journaled before 0.3, whose front wrote the entry itself."""
+        if who is None:
+            return None
+        name, role = who
+        return self._outboxed(acct, {"at": now, "actor": name, "role": role, "by": by, "action": action,
+                                     "account_id": acct.account_id, "scope": scope,
+                                     "scope_id": acct.account_id if scope_id is None else scope_id,
+                                     "reason": reason, "before": before, "after": after})
+
+    def _outboxed(self, acct: Account, entry: dict[str, Any]) -> dict[str, Any]:
+        entry = {"key": f"{self.host_id}/{acct.account_id}/{acct.event_seq}", **entry}
+        self.outbox[entry["key"]] = entry
+        return entry
+
+    def audit_outbox(self) -> list[dict[str, Any]]:
+        """The audit entries not yet acknowledged by the supervisor, oldest first."""
+        self._fence()
+        return list(self.outbox.values())
+
+    def audit_delivered(self, keys: list[str]) -> int:
+        """Forget the entries the supervisor's audit log now holds; returns how many. Not
+        journaled: after a restart they are delivered again, and the supervisor skips them."""
+        return sum(1 for k in keys if self.outbox.pop(k, None) is not None)
 
     @journaled()
     def patch_limits(self, account_id: str, overrides: dict[str, Any], by: str, reason: str,
-                     now: float) -> dict[str, Any]:
-        """Apply limit overrides to an account (recorded) and return its view."""
+                     now: float, who: list | None = None) -> dict[str, Any]:
+        """Apply limit overrides to an account (recorded; audit entry ``limits_changed``) and
+        return its view."""
         try:
             acct = self._account(account_id)
             self._move_clock(now)
             limits: Limits = acct.limits.with_overrides(overrides)
             acct.set_limits(limits, by, reason, now)
-            return self._changed_view(acct)
+            return self._changed_view(acct, "limits_changed", who, by, reason, now)
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
     @journaled()
     def bind_plan(self, account_id: str, plan: str, version: int | None, limits: dict[str, Any], by: str,
-                  reason: str, now: float) -> dict[str, Any]:
-        """Rebind an account to a plan version with its resolved limits (recorded); returns the view."""
+                  reason: str, now: float, who: list | None = None) -> dict[str, Any]:
+        """Rebind an account to a plan version with its resolved limits (recorded; audit entry
+        ``plan_bound``); returns the view."""
         try:
             acct = self._account(account_id)
             self._move_clock(now)
             acct.bind_plan(plan, version, Limits.from_dict(limits), by, reason, now)
-            return self._changed_view(acct)
+            return self._changed_view(acct, "plan_bound", who, by, reason, now)
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
@@ -680,14 +733,21 @@ class AccountHost:
 
     @journaled()
     def decide_recommendation(self, account_id: str, rec_id: str, apply: bool, by: str, reason: str,
-                              now: float) -> dict[str, Any]:
-        """Apply or dismiss a pending recommendation; returns it and the account view."""
+                              now: float, who: list | None = None) -> dict[str, Any]:
+        """Apply or dismiss a pending recommendation (audit entry ``recommendation_applied`` or
+        ``_dismissed``, under ``audit``); returns it and the account view."""
         try:
             acct = self._account(account_id)
             self._move_clock(now)
             rec = acct.decide_recommendation(rec_id, apply, by, reason, now)
             self._schedule(acct)
-            return {"recommendation": rec, "account": account_view(acct, self.latest, self.clock)}
+            entry = self._to_outbox("recommendation_" + rec["status"], acct, who, by, reason, now,
+                                    {"status": "pending"}, {"status": rec["status"], "proposed": rec.get("proposed")},
+                                    scope="recommendation", scope_id=rec_id)
+            out = {"recommendation": rec, "account": account_view(acct, self.latest, self.clock)}
+            if entry is not None:
+                out["audit"] = entry
+            return out
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
@@ -723,13 +783,15 @@ class AccountHost:
         return out
 
     @journaled()
-    def set_status(self, account_id: str, status: str, by: str, reason: str, now: float) -> dict[str, Any]:
-        """Ops status change (``active``/``disabled``/``failed``); returns the view."""
+    def set_status(self, account_id: str, status: str, by: str, reason: str, now: float,
+                   who: list | None = None) -> dict[str, Any]:
+        """Ops status change (``active``/``disabled``/``failed``; audit entry
+        ``status_changed``); returns the view."""
         try:
             acct = self._account(account_id)
             self._move_clock(now)
             acct.set_status(AccountStatus(status), by, reason, now)
-            return self._changed_view(acct)
+            return self._changed_view(acct, "status_changed", who, by, reason, now)
         except DomainError as exc:
             return error_envelope(exc)
 

@@ -162,7 +162,7 @@ IDEMPOTENT_CALLS = frozenset({
     "view", "events", "summaries", "rollup", "recommendations", "closed_trades",
     "position_size", "breaches", "check", "check_many", "cancel", "fill", "fill_many", "apply_marks", "apply_calendar",
     "plans_list", "plan_versions", "consolidated", "analytics", "behaviour_config", "calendar_list", "audit",
-    "advance_to", "begin", "finish",
+    "advance_to", "begin", "finish", "audit_outbox", "audit_delivered", "audit_append_many", "deliver_audits",
 })
 
 

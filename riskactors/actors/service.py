@@ -258,37 +258,31 @@ class RiskService:
         host = await self._host(account_id)
         return unwrap(await self.transport.call(host, method, *args))
 
-    async def _audit(self, action: str, at: float, *, by: str | None = None, reason: str = "",
-                     account_id: str | None = None, scope: str | None = None, scope_id: str | None = None,
-                     before: Any = None, after: Any = None) -> None:
-        """Append an ops/admin action to the audit log: who (the authenticated actor and the
-        ``by`` named in the request), when, what, why, before and after."""
-        await self.transport.call(self.supervisor, "audit_append", self._audit_entry(
-            action, at, by=by, reason=reason, account_id=account_id, scope=scope, scope_id=scope_id, before=before,
-            after=after))
+    async def _audited_account_call(self, account_id: str, method: str, *args: Any) -> dict[str, Any]:
+        """An account-level admin call: the host applies it and keeps its audit entry (made from
+        the call, journaled with it: the request's actor goes along), which is then delivered."""
+        result = await self._call_account(account_id, method, account_id, *args, list(ACTOR.get()))
+        return await self._delivered(result, account_id)
 
-    @staticmethod
-    def _audit_entry(action: str, at: float, *, by: str | None = None, reason: str = "",
-                     account_id: str | None = None, scope: str | None = None, scope_id: str | None = None,
-                     before: Any = None, after: Any = None) -> dict[str, Any]:
-        """An audit entry of ``action`` by the request's actor (see :data:`ACTOR`)."""
-        name, role = ACTOR.get()
-        return {"at": at, "actor": name, "role": role, "by": by, "action": action, "account_id": account_id,
-                "scope": scope, "scope_id": scope_id, "reason": reason, "before": before, "after": after}
-
-    async def _audited_account_call(self, action: str, account_id: str, method: str, by: str, reason: str,
-                                    now: float, *args: Any) -> dict[str, Any]:
-        """An account-level admin call whose host reply carries ``audit`` (before/after)."""
-        result = await self._call_account(account_id, method, account_id, *args)
-        return await self._audit_account_change(action, result, account_id, by, reason, now)
-
-    async def _audit_account_change(self, action: str, result: dict[str, Any], account_id: str, by: str,
-                                    reason: str, now: float) -> dict[str, Any]:
-        """Log the before/after a host reply carries under ``audit``; return the reply without it."""
-        change = result.pop("audit", None) or {}
-        await self._audit(action, now, by=by, reason=reason, account_id=account_id, scope="account",
-                          scope_id=account_id, before=change.get("before"), after=change.get("after"))
+    async def _delivered(self, result: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """Move the audit entry a host reply carries (``audit``) into the audit log and return the
+        reply without it. The action is done whatever happens here: when the supervisor does not
+        answer, the entry waits in the host's outbox for a front's heartbeat
+        (:meth:`drain_audits`), and the caller still gets its answer."""
+        entry = result.pop("audit", None)
+        if entry is not None:
+            try:
+                await self.transport.call(self.supervisor, "audit_append_many", [entry])
+                await self.transport.call(await self._host(account_id), "audit_delivered", [entry["key"]])
+            except ShardUnavailable as exc:
+                log.warning("audit entry %s not delivered yet: %s", entry["key"], exc)
         return result
+
+    async def drain_audits(self) -> int:
+        """Deliver every host's audit outbox (entries left by a front or supervisor that failed
+        before delivering them); returns how many were new."""
+        keys = [k for k, _ in await self.transport.call(self.supervisor, "host_list")]
+        return sum(await asyncio.gather(*(self.transport.call(self.supervisor, "deliver_audits", k) for k in keys)))
 
     # ------------------------------------------------------------------ accounts
     async def register(self, spec: dict[str, Any], now: float) -> dict[str, Any]:
@@ -340,12 +334,10 @@ class RiskService:
 
     async def patch_limits(self, account_id: str, overrides: dict[str, Any], by: str, reason: str,
                            now: float) -> dict[str, Any]:
-        return await self._audited_account_call("limits_changed", account_id, "patch_limits", by, reason, now,
-                                                overrides, by, reason, now)
+        return await self._audited_account_call(account_id, "patch_limits", overrides, by, reason, now)
 
     async def set_status(self, account_id: str, status: str, by: str, reason: str, now: float) -> dict[str, Any]:
-        return await self._audited_account_call("status_changed", account_id, "set_status", by, reason, now,
-                                                status, by, reason, now)
+        return await self._audited_account_call(account_id, "set_status", status, by, reason, now)
 
     # ------------------------------------------------------------------ orders and fills
     async def check(self, order: dict[str, Any], now: float) -> dict[str, Any]:
@@ -444,9 +436,7 @@ class RiskService:
 
     async def calendar(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Store calendar events (by ``event_id``, in the supervisor) and send them to every host."""
-        result = await self.transport.call(self.supervisor, "calendar_add", events)
-        await self._audit("calendar_updated", self.now(), after={"events": events})
-        return result
+        return await self.transport.call(self.supervisor, "calendar_add", events, self.now(), list(ACTOR.get()))
 
     async def calendar_events(self) -> list[dict[str, Any]]:
         """Every calendar event, in time order."""
@@ -460,22 +450,19 @@ class RiskService:
         return unwrap(await self.transport.call(self.supervisor, "plan_versions", plan_id))
 
     async def create_plan(self, doc: dict[str, Any], now: float) -> dict[str, Any]:
-        created = unwrap(await self.transport.call(self.supervisor, "plan_create", doc, now))
-        await self._audit("plan_created", now, scope="plan", scope_id=doc["id"], after=created)
-        return created
+        return unwrap(await self.transport.call(self.supervisor, "plan_create", doc, now, list(ACTOR.get())))
 
     async def activate_plan(self, plan_id: str, version: int | None, now: float) -> dict[str, Any]:
-        active = unwrap(await self.transport.call(self.supervisor, "plan_activate", plan_id, version, now))
-        await self._audit("plan_activated", now, scope="plan", scope_id=plan_id,
-                          before={"active_version": active.pop("superseded_version", None)},
-                          after={"active_version": active["version"]})
+        active = unwrap(await self.transport.call(self.supervisor, "plan_activate", plan_id, version, now,
+                                                  list(ACTOR.get())))
+        active.pop("superseded_version", None)
         return active
 
     async def bind_plan(self, account_id: str, plan_id: str, version: int | None, keep_overrides: bool, by: str,
                         reason: str, now: float) -> dict[str, Any]:
         result = unwrap(await self.transport.call(self.supervisor, "bind_plan", account_id, plan_id, version,
-                                                  keep_overrides, by, reason, now))
-        return await self._audit_account_change("plan_bound", result, account_id, by, reason, now)
+                                                  keep_overrides, by, reason, now, list(ACTOR.get())))
+        return await self._delivered(result, account_id)
 
     # ------------------------------------------------------------------ sizing, analytics, recommendations
     async def position_size(self, account_id: str, request: dict[str, Any], at: float | None = None) -> dict[str, Any]:
@@ -493,9 +480,7 @@ class RiskService:
         before = await self.transport.call(self.supervisor, "behaviour_config")
         if updates is None:
             return before
-        after = unwrap(await self.transport.call(self.supervisor, "update_behaviour_config", updates))
-        await self._audit("analytics_config_changed", self.now(), before=before, after=after)
-        return after
+        return unwrap(await self.transport.call(self.supervisor, "update_behaviour_config", updates, list(ACTOR.get())))
 
     async def recommendations(self, account_id: str | None, status: str | None,
                               now: float | None = None) -> list[dict[str, Any]]:
@@ -510,34 +495,21 @@ class RiskService:
             raise UnknownRecommendation(rec_id, "not a recommendation id (R<seq>-<account_id>)")
         try:
             result = await self._call_account(account_id, "decide_recommendation", account_id, rec_id, apply, by,
-                                              reason, now)
+                                              reason, now, list(ACTOR.get()))
         except UnknownAccount:
             raise UnknownRecommendation(rec_id, "recommendation unknown") from None
-        rec = result["recommendation"]
-        await self._audit("recommendation_" + rec["status"], now, by=by, reason=reason, account_id=account_id,
-                          scope="recommendation", scope_id=rec_id, before={"status": "pending"},
-                          after={"status": rec["status"], "proposed": rec.get("proposed")})
-        return result
+        return await self._delivered(result, account_id)
 
     # ------------------------------------------------------------------ ops
     async def set_kill_switch(self, scope: str, scope_id: str | None, mode: str, reason: str, by: str,
                               now: float) -> dict[str, Any]:
-        result = unwrap(await self.transport.call(self.supervisor, "set_kill_switch", scope, scope_id, mode, reason,
-                                                  by, now))
-        await self._audit("kill_switch_set", now, by=by, reason=reason, scope=scope, scope_id=scope_id,
-                          account_id=scope_id if scope == "account" else None, before=result.get("replaced"),
-                          after=result["switch"] | {"accounts_affected": result["accounts_affected"]})
-        return result
+        return unwrap(await self.transport.call(self.supervisor, "set_kill_switch", scope, scope_id, mode, reason,
+                                                by, now, list(ACTOR.get())))
 
     async def release_kill_switch(self, scope: str, scope_id: str | None, reason: str, by: str,
                                   now: float) -> dict[str, Any]:
-        result = unwrap(await self.transport.call(self.supervisor, "release_kill_switch", scope, scope_id, reason,
-                                                  by, now))
-        if result["released"]:
-            await self._audit("kill_switch_released", now, by=by, reason=reason, scope=scope, scope_id=scope_id,
-                              account_id=scope_id if scope == "account" else None, before=result.get("switch"),
-                              after={"accounts_released": result["accounts_released"]})
-        return result
+        return unwrap(await self.transport.call(self.supervisor, "release_kill_switch", scope, scope_id, reason,
+                                                by, now, list(ACTOR.get())))
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
         """Audit entries (ops/admin actions and breaches) in time order; filters: ``account_id``,
@@ -565,6 +537,7 @@ class RiskService:
         while True:
             try:
                 await self.transport.call(self.supervisor, "front_seen", front, time.time())
+                await self.drain_audits()
             except Exception as exc:  # noqa: BLE001 - the supervisor restarting: the next beat
                 log.debug("front heartbeat failed: %s", exc)
             await asyncio.sleep(every)

@@ -9,7 +9,9 @@ import asyncio
 import bisect
 import logging
 import time
+import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from ..domain import (
@@ -104,11 +106,19 @@ class Supervisor:
         self._journal = open_journal(storage, "supervisor", "journal", fence=self.fence) if storage else None
         self._audit_journal = open_journal(storage, "supervisor", "audit", fence=self.fence) if storage else None
         self.audit_log: list[dict[str, Any]] = []
+        self._audit_keys: set[str] = set()  # keys of the entries in the log (deliveries are repeated)
         if self._journal is not None:
             records = self._journal.recover()
-            for _, (op, args) in records:
+            audited: list[dict[str, Any]] = []
+            for _, (op, args, *entry) in records:
                 self._apply(op, *args)
+                audited.extend(entry)  # the audit entry journaled with its action
             self.audit_log = [entry for _, entry in self._audit_journal.recover()]
+            self._audit_keys = {e["key"] for e in self.audit_log if "key" in e}
+            missing = [e for e in audited if e["key"] not in self._audit_keys]
+            if missing:  # a crash between an action's commit and its audit entry's: derived now
+                log.warning("deriving %d audit entries from their actions' journal records", len(missing))
+                self.audit_append_many(missing)
             self._derive_registration_audit()
             moved = [a for a, m in self.accounts.items() if m["host_key"] != self._host_key(m["user_id"])]
             if moved:
@@ -172,13 +182,33 @@ class Supervisor:
             raise ValueError(f"unknown supervisor journal record {op!r}")
         return None
 
-    def _change(self, op: str, *args: Any) -> Any:
-        """Apply a change and journal it (committed before the caller replies)."""
+    def _change(self, op: str, *args: Any, audit: dict[str, Any] | Callable[[Any], dict] | None = None) -> Any:
+        """Apply a change and journal it (committed before the caller replies). ``audit``: the
+        action's audit entry (or a function of the change's result giving it), journaled in the
+        same record and then appended to the audit log; a crash between the two commits gets it
+        back from the record on recovery. A change that raises journals nothing."""
         result = self._apply(op, *args)
+        if callable(audit):
+            audit = audit(result)
+        if audit is not None:
+            audit = {"key": f"supervisor/{uuid.uuid4().hex}", **audit}
         if self._journal is not None:
-            self._journal.append([op, list(args)])
+            self._journal.append([op, list(args)] if audit is None else [op, list(args), audit])
             self._journal.commit()
+        if audit is not None:
+            self.audit_append_many([audit])
         return result
+
+    def _change_with_audit(self, op: str, *args: Any, audit: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`_change` whose audit entry the caller appends itself once it knows the outcome
+        (the journaled one, derived on recovery if it never was, has what was known before).
+        Returns the keyed entry."""
+        audit = {"key": f"supervisor/{uuid.uuid4().hex}", **audit}
+        self._apply(op, *args)
+        if self._journal is not None:
+            self._journal.append([op, list(args), audit])
+            self._journal.commit()
+        return audit
 
     def _derive_registration_audit(self) -> None:
         """An account whose registration is journaled but whose audit entry is not (a crash
@@ -211,6 +241,32 @@ class Supervisor:
         self.audit_log.append(entry)
         return entry
 
+    def _entry(self, who: list | None, action: str, at: float, *, by: str | None = None, reason: str = "",
+               account_id: str | None = None, scope: str | None = None, scope_id: str | None = None,
+               before: Any = None, after: Any = None) -> dict[str, Any]:
+        """An audit entry of ``action`` by ``who`` (the request's actor name and role)."""
+        name, role = who or ("service", None)
+        return {"at": at, "actor": name, "role": role, "by": by, "action": action, "account_id": account_id,
+                "scope": scope, "scope_id": scope_id, "reason": reason, "before": before, "after": after}
+
+    async def _deliver_soon(self, key: str) -> None:
+        """:meth:`deliver_audits` now; if the host does not answer, a front's heartbeat will."""
+        try:
+            await self.deliver_audits(key)
+        except ShardUnavailable as exc:
+            log.warning("audit entries of host %s not delivered yet: %s", key, exc)
+
+    async def deliver_audits(self, key: str) -> int:
+        """Move host ``key``'s audit outbox into the audit log (entries it has are skipped) and
+        acknowledge it; returns how many were new. Any front's heartbeat does this for every
+        host, so an entry outlives a front or supervisor that failed before delivering it."""
+        host = await self._host(key)
+        entries = await self.transport.call(host, "audit_outbox")
+        if not entries:
+            return 0
+        added = self.audit_append_many(entries)
+        await self.transport.call(host, "audit_delivered", [e["key"] for e in entries])
+        return added
     def deployment_info(self) -> dict[str, Any] | None:
         """The deployment's record: ``name``, ``version`` (of riskactors that created it) and
         ``settings`` (its deployment-level settings); ``None`` for a supervisor built without one."""
@@ -526,9 +582,13 @@ class Supervisor:
 
     # ------------------------------------------------------------------ kill switches
     async def set_kill_switch(self, scope: str, scope_id: str | None, mode: str, reason: str, by: str,
-                              now: float) -> dict[str, Any]:
+                              now: float, who: list | None = None) -> dict[str, Any]:
         """Activate a switch for a scope; reaches every affected account. Returns the switch and
-        ``accounts_affected``."""
+        ``accounts_affected``. Its ``kill_switch_set`` audit entry (by ``who``) is journaled in
+        the switch's own record (user, challenge, firm) or in the host's (account), never by a
+        separate call: with ``accounts_affected`` once every host answered, ``None`` when one
+        did not (the call then raises ``ShardUnavailable``: a 503 that may have set it, which
+        ``GET /v1/kill-switches`` shows)."""
         KillScope(scope)
         try:
             ids = self._accounts_in(scope, scope_id)
@@ -537,22 +597,55 @@ class Supervisor:
         switch = {"active": True, "scope": scope, "id": scope_id, "mode": mode, "reason": reason, "by": by,
                   "at": now, "breach": False}
         replaced = self.switches.get((scope, scope_id))
-        if scope != "account":
-            self._change("switch_set", scope, scope_id, switch)
-        counts = await self._fan_out("set_kill_switch", self._hosts_for(scope, ids), switch, after=(now,))
+        entry = self._entry(who, "kill_switch_set", now, by=by, reason=reason, scope=scope, scope_id=scope_id,
+                            account_id=scope_id if scope == "account" else None, before=replaced,
+                            after=switch | {"accounts_affected": None})
+        if scope == "account":
+            counts = await self._fan_out("set_kill_switch", self._hosts_for(scope, ids), switch, after=(now, entry))
+            await self._deliver_soon(self.accounts[scope_id]["host_key"])
+            return {"switch": switch, "accounts_affected": sum(counts), "replaced": replaced}
+        entry = self._change_with_audit("switch_set", scope, scope_id, switch, audit=entry)
+        try:
+            counts = await self._fan_out("set_kill_switch", self._hosts_for(scope, ids), switch, after=(now,))
+        except ShardUnavailable:
+            self.audit_append_many([entry])
+            raise
+        self.audit_append_many([{**entry, "after": switch | {"accounts_affected": sum(counts)}}])
         return {"switch": switch, "accounts_affected": sum(counts), "replaced": replaced}
 
     async def release_kill_switch(self, scope: str, scope_id: str | None, reason: str, by: str,
-                                  now: float) -> dict[str, Any]:
-        """Release a scope's switch on every affected account."""
+                                  now: float, who: list | None = None) -> dict[str, Any]:
+        """Release a scope's switch on every affected account (audit entry
+        ``kill_switch_released`` as for :meth:`set_kill_switch`, when one was released)."""
         KillScope(scope)
         try:
             ids = self._accounts_in(scope, scope_id)
         except UnknownAccount as exc:
             return error_envelope(exc)
-        switch = self._change("switch_released", scope, scope_id) if (scope, scope_id) in self.switches else None
-        released = sum(await self._fan_out("release_kill_switch", self._hosts_for(scope, ids), scope, scope_id,
-                                           reason, by, after=(now,)))
+        held = self.switches.get((scope, scope_id))
+        entry = self._entry(who, "kill_switch_released", now, by=by, reason=reason, scope=scope, scope_id=scope_id,
+                            account_id=scope_id if scope == "account" else None, before=held,
+                            after={"accounts_released": None})
+        if scope == "account":
+            released = sum(await self._fan_out("release_kill_switch", self._hosts_for(scope, ids), scope, scope_id,
+                                               reason, by, after=(now, {**entry, "before": None})))
+            await self._deliver_soon(self.accounts[scope_id]["host_key"])
+            switch = None
+        else:
+            switch = None
+            if held is not None:
+                entry = self._change_with_audit("switch_released", scope, scope_id, audit=entry)
+                switch = held
+            try:
+                released = sum(await self._fan_out("release_kill_switch", self._hosts_for(scope, ids), scope,
+                                                   scope_id, reason, by, after=(now,)))
+            except ShardUnavailable:
+                if held is not None:
+                    self.audit_append_many([entry])
+                raise
+            if held is not None or released:
+                keyed = entry if held is not None else {"key": f"supervisor/{uuid.uuid4().hex}", **entry}
+                self.audit_append_many([{**keyed, "after": {"accounts_released": released}}])
         return {"scope": scope, "id": scope_id, "released": bool(switch is not None or released),
                 "accounts_released": released, "reason": reason, "by": by, "at": now, "switch": switch}
 
@@ -569,10 +662,13 @@ class Supervisor:
         return result
 
     # ------------------------------------------------------------------ news calendar
-    async def calendar_add(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        """Add or replace calendar events (by ``event_id``), journaled, and send them to every
-        host (rule ``NEWS_BLACKOUT``); accounts registered later receive the whole calendar."""
-        self._change("calendar", events)
+    async def calendar_add(self, events: list[dict[str, Any]], now: float | None = None,
+                           who: list | None = None) -> dict[str, Any]:
+        """Add or replace calendar events (by ``event_id``), journaled with their
+        ``calendar_updated`` audit entry, and send them to every host (rule ``NEWS_BLACKOUT``);
+        accounts registered later receive the whole calendar."""
+        self._change("calendar", events, audit=self._entry(who, "calendar_updated", time.time() if now is None else now,
+                                                           after={"events": events}))
         hosts = [await self._host(k) for k in self._hosts_for("firm", [])]
         await asyncio.gather(*(self.transport.call(h, "apply_calendar", events) for h in hosts))
         return {"received": len(events), "events": len(self.calendar)}
@@ -587,15 +683,23 @@ class Supervisor:
         return self._audit(entry)
 
     def audit_append_many(self, entries: list[dict[str, Any]]) -> int:
-        """Append several audit entries with one commit; returns how many."""
+        """Append several audit entries with one commit; an entry with a ``key`` already in the
+        log is skipped (a delivery repeated after a failure). Returns how many were added."""
+        added = 0
         for entry in entries:
+            key = entry.get("key")
+            if key is not None:
+                if key in self._audit_keys:
+                    continue
+                self._audit_keys.add(key)
             entry = {"audit_id": len(self.audit_log) + 1, **entry}
             if self._audit_journal is not None:
                 self._audit_journal.append(entry)
             self.audit_log.append(entry)
-        if self._audit_journal is not None and entries:
+            added += 1
+        if self._audit_journal is not None and added:
             self._audit_journal.commit()
-        return len(entries)
+        return added
 
     async def audit(self, account_id: str | None = None, actor: str | None = None, action: str | None = None,
                     since: float | None = None, until: float | None = None, limit: int | None = None
@@ -631,25 +735,32 @@ class Supervisor:
         except DomainError as exc:
             return error_envelope(exc)
 
-    def plan_create(self, doc: dict[str, Any], now: float) -> dict[str, Any]:
-        """Add a plan version as a draft (a new id starts at version 1)."""
+    def plan_create(self, doc: dict[str, Any], now: float, who: list | None = None) -> dict[str, Any]:
+        """Add a plan version as a draft (a new id starts at version 1); audit entry
+        ``plan_created`` in the same journal record."""
         try:
-            return self._change("plan_create", doc, now).to_dict()
+            return self._change("plan_create", doc, now, audit=lambda pv: self._entry(
+                who, "plan_created", now, scope="plan", scope_id=doc["id"], after=pv.to_dict())).to_dict()
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
 
-    def plan_activate(self, plan_id: str, version: int | None, now: float) -> dict[str, Any]:
-        """Activate a draft version (the previously active one is superseded)."""
+    def plan_activate(self, plan_id: str, version: int | None, now: float, who: list | None = None) -> dict[str, Any]:
+        """Activate a draft version (the previously active one is superseded); audit entry
+        ``plan_activated`` in the same journal record."""
         try:
             before = self.plans.active(plan_id) if plan_id in self.plans else None
-            active = self._change("plan_activate", plan_id, version, now).to_dict()
-            return active | {"superseded_version": before.version if before is not None else None}
+            was = before.version if before is not None else None
+            active = self._change("plan_activate", plan_id, version, now, audit=lambda pv: self._entry(
+                who, "plan_activated", now, scope="plan", scope_id=plan_id, before={"active_version": was},
+                after={"active_version": pv.version})).to_dict()
+            return active | {"superseded_version": was}
         except DomainError as exc:
             return error_envelope(exc)
 
     async def bind_plan(self, account_id: str, plan_id: str, version: int | None, keep_overrides: bool, by: str,
-                        reason: str, now: float) -> dict[str, Any]:
-        """Rebind an account to an active plan version (an explicit, recorded action)."""
+                        reason: str, now: float, who: list | None = None) -> dict[str, Any]:
+        """Rebind an account to an active plan version (an explicit, recorded action; its
+        ``plan_bound`` audit entry comes from the host, see ``AccountHost._to_outbox``)."""
         meta = self.accounts.get(account_id)
         if meta is None:
             return error_envelope(UnknownAccount(account_id, "account not registered"))
@@ -659,7 +770,7 @@ class Supervisor:
         except (DomainError, LimitsError) as exc:
             return error_envelope(exc)
         view = await self.transport.call(await self._host(meta["host_key"]), "bind_plan", account_id, plan_id,
-                                         pv.version, limits.to_dict(), by, reason, now)
+                                         pv.version, limits.to_dict(), by, reason, now, who)
         if not (isinstance(view, dict) and "error" in view) and not keep_overrides:
             self._change("overrides", account_id, {})
         return view
@@ -669,11 +780,14 @@ class Supervisor:
         """Thresholds and weights of the behaviour analytics."""
         return self.behaviour.to_dict()
 
-    def update_behaviour_config(self, updates: dict[str, Any]) -> dict[str, Any]:
-        """Change thresholds (``POST /admin/update-config``); returns the new config or an error."""
+    def update_behaviour_config(self, updates: dict[str, Any], who: list | None = None) -> dict[str, Any]:
+        """Change thresholds (``POST /admin/update-config``; audit entry
+        ``analytics_config_changed`` in the same record); returns the new config or an error."""
         try:
-            self.behaviour.with_updates(updates)  # validate before journaling
-            self._change("behaviour", updates)
+            before = self.behaviour.to_dict()
+            after = self.behaviour.with_updates(updates).to_dict()  # validate before journaling
+            self._change("behaviour", updates, audit=self._entry(who, "analytics_config_changed", time.time(),
+                                                                 before=before, after=after))
         except AnalyticsConfigError as exc:
             return {"error": {"type": "LimitsError", "code": "INVALID_CONFIG", "subject": exc.field,
                               "field": f"config.{exc.field}", "message": exc.message}}
