@@ -184,10 +184,41 @@ class Rollup:
             heapq.heappush(self._by_risk, (-row.risk_score, row.account_id, n, row))
             if row.status == "active":
                 heapq.heappush(self._by_headroom, (row.headroom, -row.risk_score, row.account_id, n, row))
+            if len(self._by_risk) > 8 * self.accounts + 64:  # mostly superseded rows: shed them
+                self._shed()
 
     def remove(self, row: Row) -> None:
         """Take ``row`` away."""
         self.add(row, -1)
+
+    def replace(self, old: Row, new: Row) -> None:
+        """``remove(old)`` then ``add(new)``, in one pass when they differ only in figures (the
+        same currency, status, flags and instruments: what a mark changes)."""
+        if (old.currency != new.currency or old.status != new.status or old.warned != new.warned
+                or old.weekend != new.weekend or old.breached != new.breached or old.killed != new.killed
+                or len(old.exposure) != len(new.exposure)
+                or any(a[0] != b[0] for a, b in zip(old.exposure, new.exposure))):
+            self.add(old, -1)
+            self.add(new)
+            return
+        self.updates += 2
+        t = self.totals[new.currency]
+        t[0] += new.balance - old.balance
+        t[1] += new.equity - old.equity
+        t[2] += new.daily_pnl - old.daily_pnl
+        for a, b in zip(old.exposure, new.exposure):
+            x = self.exposure[b[0]]
+            x[0] += b[2] - a[2]
+            x[1] += b[3] - a[3]
+            x[2] += b[4] - a[4]
+            x[3] += b[5] - a[5]
+        self.risk_sum += new.risk_score - old.risk_score
+        n = next(self._pushes)
+        heapq.heappush(self._by_risk, (-new.risk_score, new.account_id, n, new))
+        if new.status == "active":
+            heapq.heappush(self._by_headroom, (new.headroom, -new.risk_score, new.account_id, n, new))
+        if len(self._by_risk) > 8 * self.accounts + 64:
+            self._shed()
 
     def _top(self, heap: list, rows: Mapping[str, Row], n: int, skip: set[str]) -> list:
         """The first ``n`` current entries of ``heap`` (their accounts not in ``skip``), in
@@ -207,6 +238,20 @@ class Rollup:
         if len(heap) > 4 * max(self.accounts, 16):  # mostly garbage: rebuild from the current rows
             self._compact(rows)
         return found
+
+    def _shed(self) -> None:
+        """Drop every entry but the newest of each account (the current row is the newest one
+        added, when it is current at all; reads check the rest). O(entries), once per
+        7 × rows adds."""
+        for name in ("_by_risk", "_by_headroom"):
+            newest: dict[str, tuple] = {}
+            for e in getattr(self, name):
+                held = newest.get(e[-3])
+                if held is None or e[-2] > held[-2]:
+                    newest[e[-3]] = e
+            heap = list(newest.values())
+            heapq.heapify(heap)
+            setattr(self, name, heap)
 
     def _compact(self, rows: Mapping[str, Row]) -> None:
         self._by_risk = [e for e in self._by_risk if rows.get(e[-1].account_id) is e[-1]]

@@ -322,6 +322,13 @@ def risk_score(utilisation: dict[str, float], failed: bool = False) -> float:
     """
     if failed:
         return 100.0
-    u = {k: min(1.0, max(0.0, float(utilisation.get(k, 0.0)))) for k in RISK_SCORE_WEIGHTS}
-    mean = sum(RISK_SCORE_WEIGHTS[k] * u[k] for k in RISK_SCORE_WEIGHTS)
-    return round(100.0 * (0.5 * max(u.values()) + 0.5 * mean), 1)
+    get = utilisation.get
+    mean = top = 0.0
+    for k, w in _WEIGHTS:  # the weights' order: the same sum, term by term, as before
+        u = min(1.0, max(0.0, float(get(k, 0.0))))
+        mean += w * u
+        top = max(top, u)
+    return round(100.0 * (0.5 * top + 0.5 * mean), 1)
+
+
+_WEIGHTS = tuple(RISK_SCORE_WEIGHTS.items())
