@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 FP_TRADES := $(DATA)/fundingpips-trades-short/test_task_trades_short.csv
 
-.PHONY: venv install install-test run test unit bench bench-fronts lint clean
+.PHONY: venv install install-test run test unit bench bench-fronts bench-scale lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: install-test
 ## make bench-fronts: order checks with 1, 2 and 4 fronts (--workers) beside the bare baseline
 bench-fronts: install-test
 	$(BIN)/python load_tests/bench_fronts.py
+
+## make bench-scale: the scale table of issue 11 at 1,000, 10,000 and 100,000 accounts (long: see load_tests/README.md)
+bench-scale: install-test
+	$(BIN)/python load_tests/scale.py
 
 ## make lint: ruff with the settings in pyproject.toml
 lint: | $(BIN)/python

@@ -12,6 +12,9 @@
 -- is closed loop: without the variables it sends as fast as the connections allow.
 -- Latency is measured by wrk from the write of a request to its response (after the delay).
 --
+-- Auth (optional): with RISKACTORS_WRK_API_KEY=KEY in the environment every request carries
+-- "Authorization: Bearer KEY" (a router key; load_tests/scale.py runs the server with keys).
+--
 -- done() prints one line "WRK_JSON {...}" with exact percentiles in microseconds.
 
 local rate = tonumber(os.getenv("RISKACTORS_WRK_RATE") or "0") or 0
@@ -31,6 +34,10 @@ local n_accounts = 1
 local counter = 0
 local path = "/v1/orders/check"
 local headers = {["Content-Type"] = "application/json"}
+local api_key = os.getenv("RISKACTORS_WRK_API_KEY")
+if api_key and api_key ~= "" then
+   headers["Authorization"] = "Bearer " .. api_key
+end
 accepts = 0
 rejects = 0
 others = 0
