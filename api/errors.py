@@ -156,7 +156,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ShardUnavailable)
     async def _unavailable(request: Request, exc: ShardUnavailable):
-        return JSONResponse(status_code=503, content={"detail": {"code": "SERVICE_UNAVAILABLE", "message": str(exc)}})
+        return JSONResponse(status_code=503, headers={"Retry-After": "1"},
+                            content={"detail": {"code": "SERVICE_UNAVAILABLE", "message": str(exc)}})
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):  # pragma: no cover - a bug by definition

@@ -39,7 +39,7 @@ async def check_order(body: OrderCheck, service: ServiceDep, metrics: MetricsDep
         decision = await service.check(order, now)
     except ShardUnavailable as exc:
         metrics.unavailable.inc()
-        return JSONResponse(status_code=503, content={
+        return JSONResponse(status_code=503, headers={"Retry-After": "1"}, content={
             "order_id": body.order_id, "account_id": body.account_id, "decision": "reject",
             "reasons": [{"code": "SERVICE_UNAVAILABLE", "limit": None, "value": None,
                          "message": f"risk host unavailable, failing closed: {exc}"}],

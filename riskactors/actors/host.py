@@ -58,7 +58,7 @@ from ..domain import (
     peers_of,
     size_position,
 )
-from ..domain.rollup import Rollup, Row, account_row, part_of
+from ..domain.rollup import Rollup, Row, account_row, combine, part_of
 from .durable import HostStore
 
 __all__ = ["AccountHost", "error_envelope", "unavailable_envelope"]
@@ -175,10 +175,9 @@ class AccountHost:
         self._deps: dict[str, frozenset[str]] = {}  # account id -> its symbols in ``_held``
         self._seq: dict[str, int] = {}  # account id -> order of arrival (revaluation order)
         #: consolidated risk kept up to date (see ``domain.rollup``): each account's row, the
-        #: accounts changed since their row was made, the host's rollup and one per challenge
+        #: accounts changed since their row was made, and one rollup per challenge
         self._rows: dict[str, Row] = {}
         self._dirty: set[str] = set()
-        self._firm = Rollup()
         self._challenges: dict[str, Rollup] = {}
         self._in_challenge: dict[str, set[str]] = {}
         #: audit entries of the admin actions applied here, not yet in the supervisor's audit
@@ -536,15 +535,11 @@ class AccountHost:
             challenge = self._challenges[row.challenge_id] = Rollup()
         self._rows[account_id] = row
         if old is None:
-            self._firm.add(row)
             challenge.add(row)
         else:
-            self._firm.replace(old, row)
             challenge.replace(old, row)
         if challenge.updates > _REBUILD_EVERY * (challenge.accounts + 16):
             self._challenges[row.challenge_id] = self._rebuilt(self._in_challenge[row.challenge_id])
-        if self._firm.updates > _REBUILD_EVERY * (self._firm.accounts + 16):
-            self._firm = self._rebuilt(self._rows)
 
     def _rebuilt(self, account_ids) -> Rollup:
         """A rollup summed afresh from the current rows (bounds the drift of the sums)."""
@@ -589,10 +584,14 @@ class AccountHost:
         if scope == "user":
             rows = [projected.get(a) or self._rows[a] for a in sorted(self._by_user.get(scope_id, ()))]
             return part_of(rows, at, top_n)
-        rollup = self._firm if scope == "firm" else self._challenges.get(scope_id)
+        swaps = [(self._rows[a], row) for a, row in projected.items()]
+        if scope == "firm":
+            return combine([r.part(self._rows, at, top_n, [w for w in swaps if w[0].challenge_id == c])
+                            for c, r in self._challenges.items()], top_n)
+        rollup = self._challenges.get(scope_id)
         if rollup is None:
             return part_of([], at, top_n)
-        return rollup.part(self._rows, at, top_n, [(self._rows[a], row) for a, row in projected.items()])
+        return rollup.part(self._rows, at, top_n, swaps)
 
     @journaled(when=lambda r: r["applied"] > 0 or r["advanced"] > 0)
     def apply_marks(self, marks: list[dict[str, Any]], now: float) -> dict[str, Any]:

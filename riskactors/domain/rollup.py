@@ -2,10 +2,11 @@
 
 A :class:`Row` is one account's contribution (what :func:`riskactors.domain.views.account_summary`
 gives, in a compact form); a :class:`Rollup` holds the running sums of a set of rows (a
-challenge, or every account of a host) and two lazily pruned heaps: accounts by risk score
+challenge on one host) and two lazily pruned heaps: accounts by risk score
 (the maximum) and active accounts by breach headroom (the top-N closest to a breach). Adding
 and removing a row costs O(its instruments + log n); a read costs O(top-N · log n) plus the
-garbage the heaps shed since the last one. :func:`merge` combines the parts of several hosts
+garbage the heaps shed since the last one. A host's firm part is the :func:`combine` of its
+challenges' parts (one rollup per row to keep, not two). :func:`merge` combines the parts of several hosts
 into the answer of :func:`riskactors.domain.aggregate.consolidate`, which stays the
 definition (a property test holds the two equal).
 
@@ -35,7 +36,7 @@ from .marks import LatestMarks
 from .tradingday import WeeklyClose
 from .valuation import Valuation, position_floating, value
 
-__all__ = ["Rollup", "Row", "account_row", "merge", "part_of"]
+__all__ = ["Rollup", "Row", "account_row", "combine", "merge", "part_of"]
 
 _STATUSES = ("active", "passed", "failed", "disabled")
 
@@ -318,9 +319,9 @@ def part_of(rows: Iterable[Row], at: float, top_n: int) -> dict[str, Any]:
     return rollup.part({r.account_id: r for r in rows}, at, top_n)
 
 
-def merge(parts: Iterable[Mapping[str, Any]], scope: str, scope_id: str | None, top_n: int) -> dict[str, Any]:
-    """Combine hosts' parts into the consolidated answer of
-    :func:`riskactors.domain.aggregate.consolidate` (same keys, same meaning)."""
+def combine(parts: Iterable[Mapping[str, Any]], top_n: int) -> dict[str, Any]:
+    """Several parts (see :meth:`Rollup.part`) as one: sums added, the ``top_n`` closest of
+    all, the greatest risk score."""
     accounts = in_warning = breached = killed = 0
     by_status: Counter[str] = Counter()
     totals: dict[str, list[float]] = {}
@@ -346,15 +347,25 @@ def merge(parts: Iterable[Mapping[str, Any]], scope: str, scope_id: str | None, 
             for i in (0, 1, 2, 3, 5):
                 held[i] += x[i]
         closest.extend(p["closest"])
-    closest = heapq.nsmallest(top_n, closest, key=lambda r: (r["breach_headroom"], -r["risk_score"], r["account_id"]))
+    return {"accounts": accounts, "by_status": {s: by_status.get(s, 0) for s in _STATUSES}, "totals": totals,
+            "exposure": exposure, "in_warning": in_warning, "breached": breached, "killed": killed,
+            "risk_sum": risk_sum, "risk_max": risk_max,
+            "closest": heapq.nsmallest(top_n, closest,
+                                       key=lambda r: (r["breach_headroom"], -r["risk_score"], r["account_id"]))}
+
+
+def merge(parts: Iterable[Mapping[str, Any]], scope: str, scope_id: str | None, top_n: int) -> dict[str, Any]:
+    """Combine hosts' parts into the consolidated answer of
+    :func:`riskactors.domain.aggregate.consolidate` (same keys, same meaning)."""
+    c = combine(parts, top_n)
+    accounts = c["accounts"]
     return {
-        "scope": scope, "id": scope_id, "accounts": accounts,
-        "accounts_by_status": {s: by_status.get(s, 0) for s in _STATUSES},
-        "totals_by_currency": {c: {"balance": t[0], "equity": t[1], "daily_pnl": t[2], "accounts": t[3]}
-                               for c, t in sorted(totals.items())},
+        "scope": scope, "id": scope_id, "accounts": accounts, "accounts_by_status": c["by_status"],
+        "totals_by_currency": {cur: {"balance": t[0], "equity": t[1], "daily_pnl": t[2], "accounts": t[3]}
+                               for cur, t in sorted(c["totals"].items())},
         "exposure": {s: {"net_lots": x[0], "gross_lots": x[1], "net_notional": x[2], "gross_notional": x[3],
-                         "quote_currency": x[4], "accounts": x[5]} for s, x in sorted(exposure.items())},
-        "in_warning": in_warning, "breached": breached, "killed": killed,
-        "risk_score": {"mean": risk_sum / accounts if accounts else 0.0, "max": risk_max or 0.0},
-        "closest_to_breach": closest,
+                         "quote_currency": x[4], "accounts": x[5]} for s, x in sorted(c["exposure"].items())},
+        "in_warning": c["in_warning"], "breached": c["breached"], "killed": c["killed"],
+        "risk_score": {"mean": c["risk_sum"] / accounts if accounts else 0.0, "max": c["risk_max"] or 0.0},
+        "closest_to_breach": c["closest"],
     }
