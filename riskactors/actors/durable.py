@@ -8,6 +8,7 @@ same root (a shared mount or an object store) finds its state there.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -136,6 +137,7 @@ class HostStore:
         self.fence.check()
         self.journal.rotate()
         seq = self.journal.seq
+        gc.freeze()  # the child's collector then leaves the parent's pages alone (fewer copied)
         pid = os.fork()
         if pid == 0:  # the child: write and leave, touching nothing the parent shares
             code = 1

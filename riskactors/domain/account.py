@@ -459,10 +459,16 @@ class Account(AccountState):
         """
         return self.revalue(latest, now)[0]
 
-    def revalue(self, latest: LatestMarks, now: float) -> tuple[list[dict[str, Any]], Valuation]:
+    def revalue(self, latest: LatestMarks, now: float, advance: bool = True) -> tuple[list[dict[str, Any]], Valuation]:
         """:meth:`on_market`, also returning the valuation after it (the high-water mark
-        moved: its max-loss floor is the new one), for callers that keep figures of it."""
-        events = self.advance(now, latest)  # a TIME_LIMIT failure is a breach caused now too
+        moved: its max-loss floor is the new one), for callers that keep figures of it.
+        ``advance=False``: the caller has applied every time-driven event due by ``now``
+        already (a host whose clock is at ``now``), so only the account's clock moves."""
+        if advance:
+            events = self.advance(now, latest)  # a TIME_LIMIT failure is a breach caused now too
+        else:
+            events = []
+            self.clock = max(self.clock, now)
         val = value(self, latest)
         for key, pv in val.positions.items():
             pos = self.positions[key]

@@ -82,41 +82,66 @@ def limit_warnings(limits: Limits, leverage: float, margin: float, margin_allowe
     wf = limits.warning_fraction
     max_leverage = limits.exposure.max_leverage
     daily_limit, max_limit = limits.loss.daily_loss_limit, limits.loss.max_loss_limit
+    lev, mar, day, mx = _limit_hits(limits, leverage, margin, margin_allowed, daily_loss, max_loss)
     out: list[Reason] = []
-    if leverage != math.inf and leverage >= wf * max_leverage - 1e-12 and leverage > 0:
+    if lev:
         out.append(Reason(WarningCode.LEVERAGE_WARNING, f"leverage {leverage:.2f}x ≥ {wf:.0%} of max {max_leverage:g}x",
                           max_leverage, leverage))
-    if margin > 0 and margin >= wf * margin_allowed - MONEY_EPS:
+    if mar:
         out.append(Reason(WarningCode.MARGIN_WARNING,
                           f"margin {_fmt(margin)} {ccy} ≥ {wf:.0%} of allowed {_fmt(margin_allowed)} {ccy}",
                           margin_allowed, margin))
-    if daily_loss > 0 and daily_loss >= wf * daily_limit - MONEY_EPS:
+    if day:
         out.append(Reason(WarningCode.DAILY_LOSS_WARNING,
                           f"daily loss {_fmt(daily_loss)} {ccy} ≥ {wf:.0%} of limit {_fmt(daily_limit)} {ccy}",
                           daily_limit, daily_loss))
-    if max_loss > 0 and max_loss >= wf * max_limit - MONEY_EPS:
+    if mx:
         out.append(Reason(WarningCode.MAX_LOSS_WARNING,
                           f"max loss {_fmt(max_loss)} {ccy} ≥ {wf:.0%} of limit {_fmt(max_limit)} {ccy}",
                           max_limit, max_loss))
     return out
 
 
-def current_metrics(acct: AccountState, val: Valuation) -> dict[str, Any]:
-    """Risk score, warnings and utilisation (0–1 per limit) of the positions held now (no
-    order, no reservations): ``{"risk_score", "warnings", "utilisation"}``."""
+def _limit_hits(limits: Limits, leverage: float, margin: float, margin_allowed: float, daily_loss: float,
+                max_loss: float) -> tuple[bool, bool, bool, bool]:
+    """Which of leverage, margin, daily and max loss reach ``warning_fraction`` of their limit
+    (the conditions of :func:`limit_warnings`)."""
+    wf = limits.warning_fraction
+    return (leverage != math.inf and leverage >= wf * limits.exposure.max_leverage - 1e-12 and leverage > 0,
+            margin > 0 and margin >= wf * margin_allowed - MONEY_EPS,
+            daily_loss > 0 and daily_loss >= wf * limits.loss.daily_loss_limit - MONEY_EPS,
+            max_loss > 0 and max_loss >= wf * limits.loss.max_loss_limit - MONEY_EPS)
+
+
+def _utilisation(acct: AccountState, val: Valuation) -> tuple[dict[str, float], float]:
     limits = acct.limits
     allowed = val.margin_allowed
     leverage = val.notional / val.equity if val.equity > 0 else math.inf
-    util = {
+    return {
         "leverage": leverage / limits.exposure.max_leverage,
         "margin": (val.margin / allowed) if allowed > 0 else (1.0 if val.margin > 0 else 0.0),
         "daily_loss": val.daily_loss / limits.loss.daily_loss_limit,
         "max_loss": val.max_loss / limits.loss.max_loss_limit,
         "positions": len(acct.positions) / limits.exposure.max_open_positions,
-    }
-    warnings = limit_warnings(limits, leverage, val.margin, allowed, val.daily_loss, val.max_loss, acct.currency)
+    }, leverage
+
+
+def current_metrics(acct: AccountState, val: Valuation) -> dict[str, Any]:
+    """Risk score, warnings and utilisation (0–1 per limit) of the positions held now (no
+    order, no reservations): ``{"risk_score", "warnings", "utilisation"}``."""
+    util, leverage = _utilisation(acct, val)
+    warnings = limit_warnings(acct.limits, leverage, val.margin, val.margin_allowed, val.daily_loss, val.max_loss,
+                              acct.currency)
     return {"risk_score": risk_score(util, acct.status is AccountStatus.FAILED), "warnings": warnings,
             "utilisation": util}
+
+
+def risk_and_warned(acct: AccountState, val: Valuation) -> tuple[float, bool]:
+    """:func:`current_metrics`'s risk score, and whether it has any warning, without making
+    the warnings (the consolidation rows need only that much)."""
+    util, leverage = _utilisation(acct, val)
+    return (risk_score(util, acct.status is AccountStatus.FAILED),
+            any(_limit_hits(acct.limits, leverage, val.margin, val.margin_allowed, val.daily_loss, val.max_loss)))
 
 
 def _valid_number(x) -> bool:

@@ -2,11 +2,10 @@
 
 A :class:`Row` is one account's contribution (what :func:`riskactors.domain.views.account_summary`
 gives, in a compact form); a :class:`Rollup` holds the running sums of a set of rows (a
-challenge on one host) and two lazily pruned heaps: accounts by risk score
-(the maximum) and active accounts by breach headroom (the top-N closest to a breach). Adding
-and removing a row costs O(its instruments + log n); a read costs O(top-N · log n) plus the
-garbage the heaps shed since the last one. A host's firm part is the :func:`combine` of its
-challenges' parts (one rollup per row to keep, not two). :func:`merge` combines the parts of several hosts
+challenge on one host). Adding, removing or replacing a row costs O(its instruments); a read
+costs the sums plus one bounded-heap selection over the scope's rows for the greatest risk
+score and the top-N closest to a breach (:meth:`Rollup.part`). A host's firm part is the
+:func:`combine` of its challenges' parts. :func:`merge` combines the parts of several hosts
 into the answer of :func:`riskactors.domain.aggregate.consolidate`, which stays the
 definition (a property test holds the two equal).
 
@@ -18,20 +17,19 @@ evaluated at the read's instant (:meth:`Rollup.part`).
 
 Sums are floating point: after many updates they drift from a fresh sum by rounding (about
 1e-16 relative per update); the owner rebuilds a rollup from its rows when its updates exceed
-a few times its rows (:attr:`Rollup.updates`), which bounds the drift.
+a few hundred times its rows (:attr:`Rollup.updates`), which bounds the drift.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .accountstate import AccountState
-from .checks import current_metrics
+from .checks import risk_and_warned
 from .marks import LatestMarks
 from .tradingday import WeeklyClose
 from .valuation import Valuation, position_floating, value
@@ -94,7 +92,7 @@ def account_row(acct: AccountState, latest: LatestMarks, val: Valuation | None =
     daily and max loss of (equity − floor) / limit, a fraction; 0 means at the floor).
     """
     val = value(acct, latest) if val is None else val
-    metrics = current_metrics(acct, val)
+    risk, warned = risk_and_warned(acct, val)
     loss = acct.limits.loss
     headroom = min((val.equity - val.daily_floor) / loss.daily_loss_limit,
                    (val.equity - val.max_loss_floor) / loss.max_loss_limit)
@@ -119,16 +117,16 @@ def account_row(acct: AccountState, latest: LatestMarks, val: Valuation | None =
     minutes = acct.limits.orders.weekend_buffer_minutes
     weekend = (acct.limits.schedule.weekly_close, float(minutes)) if minutes is not None and acct.positions else None
     return Row(acct.account_id, acct.user_id, acct.challenge_id, acct.currency, str(acct.status), acct.balance,
-               val.equity, val.equity - acct.day_start_balance, metrics["risk_score"], bool(metrics["warnings"]),
+               val.equity, val.equity - acct.day_start_balance, risk, warned,
                weekend, any(not b.get("soft") and b.get("type") == "breach" for b in acct.breaches),
                bool(acct.switches) and acct.effective_kill_switch()["active"], headroom,
                tuple(tuple(e) for e in exposure.values()))
 
 
 class Rollup:
-    """Running sums over a set of rows, and heaps for the maximum risk score and the top-N
-    closest to a breach. Rows are given by the owner, which keeps the current row of each
-    account (``rows``); a heap entry whose row is no longer current is dropped when met."""
+    """Running sums over a set of rows (one challenge's accounts on one host). The owner keeps
+    the current row of each account and hands them to :meth:`part` for the two figures that
+    are a selection, not a sum: the greatest risk score and the top-N closest to a breach."""
 
     def __init__(self) -> None:
         self.accounts = 0
@@ -142,11 +140,6 @@ class Rollup:
         self.risk_sum = 0.0
         #: adds and removes since the sums were last rebuilt (drift bound, module docstring)
         self.updates = 0
-        # (keys…, account id, push number, row): the push number keeps two entries of one
-        # account (a stale one and the current one) from comparing their rows
-        self._by_risk: list[tuple[float, str, int, Row]] = []
-        self._by_headroom: list[tuple[float, float, str, int, Row]] = []
-        self._pushes = itertools.count()
 
     def add(self, row: Row, sign: int = 1) -> None:
         """Add ``row`` (``sign=-1``: take it away; it must have been added)."""
@@ -180,13 +173,6 @@ class Rollup:
         self.breached += sign * row.breached
         self.killed += sign * row.killed
         self.risk_sum += sign * row.risk_score
-        if sign > 0:
-            n = next(self._pushes)
-            heapq.heappush(self._by_risk, (-row.risk_score, row.account_id, n, row))
-            if row.status == "active":
-                heapq.heappush(self._by_headroom, (row.headroom, -row.risk_score, row.account_id, n, row))
-            if len(self._by_risk) > 8 * self.accounts + 64:  # mostly superseded rows: shed them
-                self._shed()
 
     def remove(self, row: Row) -> None:
         """Take ``row`` away."""
@@ -214,60 +200,15 @@ class Rollup:
             x[2] += b[4] - a[4]
             x[3] += b[5] - a[5]
         self.risk_sum += new.risk_score - old.risk_score
-        n = next(self._pushes)
-        heapq.heappush(self._by_risk, (-new.risk_score, new.account_id, n, new))
-        if new.status == "active":
-            heapq.heappush(self._by_headroom, (new.headroom, -new.risk_score, new.account_id, n, new))
-        if len(self._by_risk) > 8 * self.accounts + 64:
-            self._shed()
 
-    def _top(self, heap: list, rows: Mapping[str, Row], n: int, skip: set[str]) -> list:
-        """The first ``n`` current entries of ``heap`` (their accounts not in ``skip``), in
-        order; stale entries met on the way are dropped for good."""
-        found: list = []
-        kept: list = []
-        while heap and len(found) < n:
-            entry = heapq.heappop(heap)
-            row = entry[-1]
-            if rows.get(row.account_id) is not row:
-                continue  # superseded or gone
-            kept.append(entry)
-            if row.account_id not in skip:
-                found.append(entry)
-        for entry in kept:
-            heapq.heappush(heap, entry)
-        if len(heap) > 4 * max(self.accounts, 16):  # mostly garbage: rebuild from the current rows
-            self._compact(rows)
-        return found
-
-    def _shed(self) -> None:
-        """Drop every entry but the newest of each account (the current row is the newest one
-        added, when it is current at all; reads check the rest). O(entries), once per
-        7 × rows adds."""
-        for name in ("_by_risk", "_by_headroom"):
-            newest: dict[str, tuple] = {}
-            for e in getattr(self, name):
-                held = newest.get(e[-3])
-                if held is None or e[-2] > held[-2]:
-                    newest[e[-3]] = e
-            heap = list(newest.values())
-            heapq.heapify(heap)
-            setattr(self, name, heap)
-
-    def _compact(self, rows: Mapping[str, Row]) -> None:
-        self._by_risk = [e for e in self._by_risk if rows.get(e[-1].account_id) is e[-1]]
-        self._by_headroom = [e for e in self._by_headroom if rows.get(e[-1].account_id) is e[-1]]
-        heapq.heapify(self._by_risk)
-        heapq.heapify(self._by_headroom)
-
-    def part(self, rows: Mapping[str, Row], at: float, top_n: int,
+    def part(self, rows: Iterable[Row], at: float, top_n: int,
              swaps: Iterable[tuple[Row, Row]] = ()) -> dict[str, Any]:
         """This rollup as one host's part of a consolidated answer, as of ``at``.
 
         Parameters
         ----------
-        rows : mapping
-            Account id → its current row (what the heaps are checked against).
+        rows : iterable of Row
+            The current rows of this rollup's accounts.
         at : float
             Epoch seconds the answer is as of (the weekend warning is evaluated at it).
         top_n : int
@@ -281,33 +222,40 @@ class Rollup:
             ``accounts``, ``by_status``, ``totals``, ``exposure``, ``in_warning``,
             ``breached``, ``killed``, ``risk_sum``, ``risk_max`` (``None`` when empty) and
             ``closest`` (at most ``top_n`` items, closest first); see :func:`merge`.
+
+        Notes
+        -----
+        The sums are read as kept; the maximum and the top-N are a bounded-heap selection
+        over the rows (``heapq.nsmallest``: O(rows · log top-N), no sort), which costs less
+        than keeping a heap through every revaluation (measured in ``load_tests/scale.py``:
+        a lazily pruned heap cost about 3 µs per revalued account and 1 KB per account).
         """
         swaps = list(swaps)
+        sums = self
         if swaps:
-            other = Rollup()
-            other.__dict__.update({k: (v.copy() if isinstance(v, (Counter, dict)) else v)
-                                   for k, v in self.__dict__.items() if not k.startswith("_")})
-            other.totals = {c: list(t) for c, t in self.totals.items()}
-            other.exposure = {s: list(x) for s, x in self.exposure.items()}
+            sums = Rollup()
+            sums.__dict__.update({k: (v.copy() if isinstance(v, Counter) else v) for k, v in self.__dict__.items()})
+            sums.totals = {c: list(t) for c, t in self.totals.items()}
+            sums.exposure = {s: list(x) for s, x in self.exposure.items()}
             for old, new in swaps:
-                other.remove(old)
-                other.add(new)
-            sums = other
-        else:
-            sums = self
-        skip = {old.account_id for old, _ in swaps}
-        risk = [e[-1] for e in self._top(self._by_risk, rows, 1 + len(skip), skip)][:1]
-        risk += [new for _, new in swaps]
-        near = [e[-1] for e in self._top(self._by_headroom, rows, top_n + len(skip), skip)]
-        near += [new for _, new in swaps if new.status == "active"]
-        near = heapq.nsmallest(top_n, near, key=lambda r: (r.headroom, -r.risk_score, r.account_id))
+                sums.remove(old)
+                sums.add(new)
+            projected = {old.account_id: new for old, new in swaps}
+            rows = [projected.get(r.account_id, r) for r in rows]
+        elif not isinstance(rows, list):
+            rows = list(rows)
+        risk_max = max((r.risk_score for r in rows), default=None)
+        near = heapq.nsmallest(top_n, (r for r in rows if r.status == "active"), key=_closeness)
         weekend = sum(n for group, n in sums.weekend.items() if n and _in_buffer(group, at))
         return {"accounts": sums.accounts, "by_status": {s: sums.by_status.get(s, 0) for s in _STATUSES},
                 "totals": {c: list(t) for c, t in sums.totals.items()},
                 "exposure": {s: list(x) for s, x in sums.exposure.items()},
                 "in_warning": sums.warned + weekend, "breached": sums.breached, "killed": sums.killed,
-                "risk_sum": sums.risk_sum, "risk_max": max((r.risk_score for r in risk), default=None),
-                "closest": [r.closest() for r in near]}
+                "risk_sum": sums.risk_sum, "risk_max": risk_max, "closest": [r.closest() for r in near]}
+
+
+def _closeness(r: Row) -> tuple[float, float, str]:
+    return r.headroom, -r.risk_score, r.account_id
 
 
 def part_of(rows: Iterable[Row], at: float, top_n: int) -> dict[str, Any]:
@@ -316,7 +264,7 @@ def part_of(rows: Iterable[Row], at: float, top_n: int) -> dict[str, Any]:
     rollup = Rollup()
     for r in rows:
         rollup.add(r)
-    return rollup.part({r.account_id: r for r in rows}, at, top_n)
+    return rollup.part(rows, at, top_n)
 
 
 def combine(parts: Iterable[Mapping[str, Any]], top_n: int) -> dict[str, Any]:
