@@ -61,6 +61,7 @@ from ..domain import (
 )
 from ..domain.rollup import Rollup, Row, account_row, combine, part_of
 from .durable import HostStore
+from .scopeswitches import ScopeSwitches
 
 __all__ = ["AccountHost", "error_envelope", "unavailable_envelope"]
 
@@ -194,6 +195,8 @@ class AccountHost:
         #: audit entries of the admin actions applied here, not yet in the supervisor's audit
         #: log (see ``_to_outbox``): kept in the journal record of the action and in snapshots
         self.outbox: dict[str, dict[str, Any]] = {}
+        #: user, challenge and firm kill switches, applied to an account when next touched
+        self.scope_switches = ScopeSwitches()
         #: the deployment clock as this host has seen it (epoch seconds; never goes back)
         self.clock = 0.0
         self._due: list[tuple[float, str]] = []  # (next due instant, account id), lazily pruned
@@ -218,6 +221,8 @@ class AccountHost:
             self.latest = marks_from_state(snap.host.get("marks", snap.host.get("book")), self.registry)  # v1: "book"
             self.news = news_from_state(snap.host["news"])
             self.outbox = {e["key"]: e for e in snap.host.get("outbox", [])}
+            self.scope_switches.active = {(sw["scope"], sw["id"]): KillSwitch.from_dict(sw)
+                                          for sw in snap.host.get("scope_switches", [])}
             self.clock = float(snap.host.get("clock", max((a.clock for a in self.accounts.values()), default=0.0)))
         self._replaying = True
         try:
@@ -247,9 +252,14 @@ class AccountHost:
             self._store.snapshot_in_background(self._snapshot_state)
 
     def _snapshot_state(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Every account brought up to date with the scope switches (so the snapshot needs no
+        log), and the host-level state. In a snapshot's child this changes the child's copy."""
+        for acct in self.accounts.values():
+            self._sync(acct)
         return ([account_to_state(a) for a in self.accounts.values()],
                 {"marks": marks_to_state(self.latest), "news": news_to_state(self.news), "clock": self.clock,
-                 "outbox": list(self.outbox.values())})
+                 "outbox": list(self.outbox.values()),
+                 "scope_switches": [sw.to_dict() for sw in self.scope_switches.active.values()]})
 
     def snapshot(self) -> dict[str, Any]:
         """Write a snapshot of every account here now (waiting for one being written in the
@@ -286,7 +296,7 @@ class AccountHost:
             if self._due_at.get(account_id) != due:
                 continue  # refiled under a later instant since
             del self._due_at[account_id]
-            acct = self.accounts[account_id]
+            acct = self._sync(self.accounts[account_id])
             breaches.extend(acct.advance(self.clock, self.latest))
             advanced += 1
             self._schedule(acct)
@@ -301,9 +311,24 @@ class AccountHost:
         self._seq.setdefault(acct.account_id, len(self._seq))
         self._in_challenge.setdefault(acct.challenge_id, set()).add(acct.account_id)
         self._by_user.setdefault(acct.user_id, set()).add(acct.account_id)
+        self.scope_switches.joined(acct.account_id)  # registered with the switches in force, or restored
         self._schedule(acct)
         self._reindex(acct)
 
+    def _sync(self, acct: Account) -> Account:
+        """``acct`` brought up to date with the scope switches set or released since it was
+        last touched (see :mod:`~riskactors.actors.scopeswitches`); every path that reads or
+        changes an account goes through here first."""
+        if self.scope_switches.sync(acct):
+            self._dirty.add(acct.account_id)
+        return acct
+
+    def _in_scope(self, scope: str, scope_id: str | None) -> int:
+        """How many accounts here a user, challenge or firm switch applies to."""
+        if scope == "firm":
+            return len(self.accounts)
+        held = self._in_challenge if scope == "challenge" else self._by_user
+        return len(held.get(scope_id, ()))
     def _reindex(self, acct: Account) -> None:
         """File ``acct`` under the symbols whose marks move its equity (its positions and their
         conversions, :meth:`~riskactors.domain.ExposureMap.of_account`); a mark revalues only
@@ -340,13 +365,13 @@ class AccountHost:
         acct = self.accounts.get(account_id)
         if acct is None:
             raise UnknownAccount(account_id, "account not registered")
-        return acct
+        return self._sync(acct)
 
     def _targets(self, account_ids: list[str] | None) -> list[Account]:
         self._fence()
         if account_ids is None:
-            return list(self.accounts.values())
-        return [self.accounts[a] for a in account_ids if a in self.accounts]
+            return [self._sync(a) for a in self.accounts.values()]
+        return [self._sync(self.accounts[a]) for a in account_ids if a in self.accounts]
 
     # ------------------------------------------------------------------ calls
     def ping(self) -> dict[str, Any]:
@@ -403,6 +428,7 @@ class AccountHost:
         try:
             held = self.accounts.get(spec["account_id"])
             if held is not None:
+                self._sync(held)
                 # a retry of a registration this host applied but the supervisor never recorded
                 # (it failed in between) gets the account back; anything else is a duplicate
                 if (held.user_id, held.challenge_id, held.currency, held.initial_balance) == (
@@ -485,6 +511,7 @@ class AccountHost:
                 acct = next((a for a in self.accounts.values() if a.knows_order(order_id)), None)
                 if acct is None:
                     return None
+                self._sync(acct)
             result = acct.cancel(order_id, now)
             self._schedule(acct)
             return result
@@ -534,7 +561,7 @@ class AccountHost:
         if now > self.clock:  # callers move the clock first; this keeps "nothing here is due by now" true
             breaches.extend(self._move_clock(now)[1])
         for account_id in sorted(account_ids, key=self._seq.__getitem__):
-            acct = self.accounts[account_id]
+            acct = self._sync(self.accounts[account_id])
             status = acct.status
             caused, val = acct.revalue(self.latest, now, advance=False)
             if caused or acct.status is not status:  # a breach or a pass: its due instants changed
@@ -595,6 +622,13 @@ class AccountHost:
         merges the parts). An account with an event due by then is projected on the side.
         Changes nothing but the rows' cache."""
         self._fence()
+        if self.scope_switches.log:  # bring the scope's accounts up to date (their rows' killed flag)
+            ids = (self.accounts if scope == "firm" else
+                   self._in_challenge.get(scope_id, ()) if scope == "challenge" else self._by_user.get(scope_id, ()))
+            for a in ids:
+                self._sync(self.accounts[a])
+            if scope == "firm":
+                self.scope_switches.trim()
         self._fresh_rows()
         at = self._as_of(now)
         due = [a for a in self._due_by(at) if scope == "firm" or (
@@ -641,10 +675,15 @@ class AccountHost:
     def set_kill_switch(self, switch: dict[str, Any], account_ids: list[str] | None, now: float,
                         audit: dict[str, Any] | None = None) -> int:
         """Activate ``switch`` on ``account_ids`` (``None``: every account here). Returns count.
+        A user, challenge or firm switch is logged and reaches each account of its scope when
+        that account is next touched (:mod:`~riskactors.actors.scopeswitches`): O(1) here.
         ``audit`` (an account-scope switch, whose only record is this one): its audit entry,
         put in the outbox with ``accounts_affected``."""
         self._move_clock(now)
         sw = KillSwitch.from_dict(switch)
+        if sw.scope != "account":  # logged here, applied to each account when next touched
+            self.scope_switches.set(sw, now)
+            return self._in_scope(str(sw.scope), sw.scope_id)
         targets = self._targets(account_ids)
         for acct in targets:
             acct.set_kill_switch(sw, now)
@@ -659,6 +698,10 @@ class AccountHost:
         """Release a switch on the given accounts. Returns how many had it active. ``audit``:
         as for :meth:`set_kill_switch` (``accounts_released``), when one was released."""
         self._move_clock(now)
+        if scope != "account" and (scope, scope_id) in self.scope_switches.active:
+            self.scope_switches.release(scope, scope_id, reason, by, now)
+            return self._in_scope(scope, scope_id)
+        # an account switch, or a scope switch not set through the log (a state of 0.2): now
         released = [acct for acct in self._targets(account_ids)
                     if acct.release_kill_switch(scope, scope_id, reason, by, now)]
         self._dirty.update(a.account_id for a in released)
