@@ -24,7 +24,7 @@ challenge of the file, and of the account when the file holds one (see ``report.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,6 +126,7 @@ class _Driver:
                                    max_mark_age=options.max_mark_age)
         self.opened: set[str] = set()
         self.open_count: Counter = Counter()
+        self.held: defaultdict[str, Counter] = defaultdict(Counter)  # account -> open positions per symbol
         self.overlapped: set[tuple[str, str]] = set()
         self._iso = options.timestamps == "iso"
         self.progress = progress
@@ -248,6 +249,7 @@ class _Driver:
             self.opened.add(t.trade_id)
             key = (t.account_id, t.symbol)
             self.open_count[key] += 1
+            self.held[t.account_id][t.symbol] += 1
             if self.open_count[key] > 1:
                 self.overlapped.add(key)
 
@@ -255,36 +257,100 @@ class _Driver:
         r = await self._post("/v1/fills", fill)
         if r.status_code != 200:
             detail = r.json().get("detail")
-            code = detail.get("code") if isinstance(detail, dict) else str(r.status_code)
-            self.report.fill_errors[code] += 1
+            return self._filled(None, detail if isinstance(detail, dict) else {"code": str(r.status_code)})
+        return self._filled(r.json(), None)
+
+    def _filled(self, result: dict[str, Any] | None, error: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Count a fill's answer: ``result`` (applied) or ``error`` (its ``code``)."""
+        if result is None:
+            self.report.fill_errors[(error or {}).get("code") or "error"] += 1
             return None
         self.report.fills += 1
-        result = r.json()
         if result.get("closed_trade") is not None:
             self.report.closed_trades.append(result["closed_trade"])
         self._breaches(result["breach"])
         return result
 
+    def _close_fill(self, t: Trade) -> dict[str, Any]:
+        fill = {"fill_id": f"{t.trade_id}:close", "account_id": t.account_id, "instrument": t.symbol,
+                "side": "sell" if t.side == "buy" else "buy", "quantity": t.lots, "price": t.close_price,
+                "commission": t.commission, "swap": t.swap, "ts": self._ts(t.close_ts)}
+        if self.hedging:
+            fill["position_id"] = t.trade_id
+        return fill
+
     async def close(self, t: Trade) -> None:
         if t.trade_id not in self.opened:
             return
         await self.marks(t.close_ts, self._prices(t, t.close_price))
-        side = "sell" if t.side == "buy" else "buy"
+        overlapped = (t.account_id, t.symbol) in self.overlapped
+        self._closed(t, await self._fill(self._close_fill(t)), overlapped)
+
+    def _closed(self, t: Trade, result: dict[str, Any] | None, overlapped: bool) -> None:
+        """The bookkeeping after a close's fill (``result`` ``None``: refused)."""
         key = (t.account_id, t.symbol)
-        overlapped = key in self.overlapped
-        fill = {"fill_id": f"{t.trade_id}:close", "account_id": t.account_id, "instrument": t.symbol,
-                "side": side, "quantity": t.lots, "price": t.close_price, "commission": t.commission,
-                "swap": t.swap, "ts": self._ts(t.close_ts)}
-        if self.hedging:
-            fill["position_id"] = t.trade_id
-        result = await self._fill(fill)
         self.open_count[key] -= 1
+        self.held[t.account_id][t.symbol] -= 1
         if self.open_count[key] == 0:
             self.overlapped.discard(key)
         if result is None:
             return
         self._compare(t, result["net_pnl"] if t.profit_is_net else result["realized_pnl"],
                       overlapped and not self.hedging)
+
+    def _depends_on(self, account_id: str) -> set[str]:
+        """The symbols whose marks value ``account_id``'s open positions (as this replay opened
+        them): their instruments and the FX pairs converting their quote currencies."""
+        out: set[str] = set()
+        for sym, n in self.held[account_id].items():
+            if n > 0:
+                out.add(sym)
+                quote = self.registry.get(sym).quote_currency
+                if quote != self.currency:
+                    conv = _conversion_mark(self.registry, quote, self.currency, 1.0)
+                    if conv is not None:
+                        out.add(conv[0])
+        return out
+
+    async def close_many(self, trades: list[Trade]) -> None:
+        """Closes of one instant, as few requests as exactness allows. Done one by one, each
+        close posts its marks then its fill; together, the marks of the group go in one request
+        and the fills in one ``POST /v1/fills/batch`` (in order, so one account's fills keep
+        theirs). That is the same replay only if no fill of the group is valued on a mark that
+        a later member brings: a member is added only when its marks neither change a price the
+        group has, nor touch what an earlier member's account holds (its positions and their
+        conversion pairs); else the group so far is sent and a new one begins."""
+        trades = [t for t in trades if t.trade_id in self.opened]
+        group: list[Trade] = []
+        prices: dict[str, float] = {}
+        deps: list[tuple[set[str], set[str]]] = []  # per member: (depends on, its own symbols)
+        for t in trades:
+            own = dict(self._prices(t, t.close_price))
+            clash = any(s in prices and prices[s] != p for s, p in own.items()) or any(
+                d & (own.keys() - mine) for d, mine in deps)
+            if clash:
+                await self._close_group(group, prices)
+                group, prices, deps = [], {}, []
+            group.append(t)
+            prices.update(own)
+            deps.append((self._depends_on(t.account_id) | own.keys(), set(own)))
+        await self._close_group(group, prices)
+
+    async def _close_group(self, group: list[Trade], prices: dict[str, float]) -> None:
+        if len(group) <= 1:
+            for t in group:
+                await self.close(t)
+            return
+        await self.marks(group[0].close_ts, list(prices.items()))
+        overlapped = [(t.account_id, t.symbol) in self.overlapped for t in group]
+        for start in range(0, len(group), BATCH_ITEMS):
+            chunk = group[start:start + BATCH_ITEMS]
+            r = await self._post("/v1/fills/batch", {"fills": [self._close_fill(t) for t in chunk]})
+            if r.status_code != 200:
+                raise RuntimeError(f"{len(chunk)} closes: {r.status_code} {r.text[:300]}")
+            for t, item, lapped in zip(chunk, r.json()["results"], overlapped[start:]):
+                self._closed(t, self._filled(item.get("fill") if item["status"] == 200 else None,
+                                             item.get("error")), lapped)
 
     def _compare(self, t: Trade, pnl: float, overlapped: bool) -> None:
         equal = abs(pnl - t.profit) <= PNL_TOLERANCE + 1e-9
@@ -324,9 +390,24 @@ class _Driver:
         pending: list[tuple[str, float]] = []
         pending_ts = None
         accounts: list[Trade] = []  # registrations with nothing between them: one batch
+        closing: list[Trade] = []  # closes of one instant with nothing between them
+        closing_at: tuple[float, int] | None = None
         for done, (ts, kind, _, payload) in enumerate(events, 1):
             if self.progress is not None:
                 self.progress(done, len(events))
+            if closing and (ts, kind) != closing_at:
+                await self.close_many(closing)
+                closing = []
+            if kind in (1, 3):
+                if accounts:
+                    await self.register(accounts)
+                    accounts = []
+                if pending:
+                    await self.marks(pending_ts, pending)
+                    pending = []
+                closing.append(payload)
+                closing_at = (ts, kind)
+                continue
             if kind == -1:
                 if pending:
                     await self.marks(pending_ts, pending)
@@ -346,10 +427,9 @@ class _Driver:
             if pending:
                 await self.marks(pending_ts, pending)
                 pending = []
-            if kind == 2:
-                await self.open(payload)
-            else:
-                await self.close(payload)
+            await self.open(payload)
+        if closing:
+            await self.close_many(closing)
         if accounts:
             await self.register(accounts)
         if pending:
