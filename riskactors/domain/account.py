@@ -30,7 +30,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from .accountstate import AccountConfig, AccountState
+from .accountstate import MAX_CLOSED_TRADES, MAX_EVENTS, AccountConfig, AccountState, bounded_append
 from .challenge import objectives, recommendation
 from .checks import check_order
 from .codes import AccountStatus, DailyLossMode, KillMode, KillScope, PositionMode, ReasonCode, Side
@@ -136,7 +136,7 @@ class Account(AccountState):
     def _record(self, kind: str, at: float, **data: Any) -> dict[str, Any]:
         self.event_seq += 1
         event = {"seq": self.event_seq, "type": kind, "at": at, **data}
-        self.events.append(event)
+        bounded_append(self.events, event, MAX_EVENTS)
         return event
 
     # ================================================================== 2. time passes
@@ -418,7 +418,7 @@ class Account(AccountState):
                        take_profit=fill.take_profit if fill.take_profit is not None else tp)
 
     def _on_close(self, trade: ClosedTrade, now: float) -> None:
-        self.closed_trades.append(trade)
+        bounded_append(self.closed_trades, trade, MAX_CLOSED_TRADES)
         if self.hedging:
             self.closed_ids[trade.position_id] = None
             if len(self.closed_ids) > _MAX_REMEMBERED_FILLS:

@@ -17,7 +17,7 @@ seconds, trading days as ``datetime.date``.
 from __future__ import annotations
 
 import bisect
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
@@ -35,6 +35,15 @@ __all__ = ["AccountConfig", "AccountState", "Codec", "collect_codecs", "stored_f
 MAX_CLOSED_TRADES = 100_000
 #: Events kept per account (``GET /v1/accounts/{id}/events``; oldest dropped first).
 MAX_EVENTS = 2_000
+
+
+def bounded_append(items: list, item: Any, limit: int) -> None:
+    """Append ``item``; once ``items`` grows 5 % past ``limit`` the oldest are dropped in one
+    go, so the newest ``limit`` are always kept and at most ``limit + limit // 20`` are held
+    (amortised O(1); a plain list costs an account a few hundred bytes less than a deque)."""
+    items.append(item)
+    if len(items) > limit + limit // 20:
+        del items[: len(items) - limit]
 
 
 @dataclass(frozen=True)
@@ -86,9 +95,9 @@ _SWITCHES = Codec(
     lambda s: {(scope, sid): KillSwitch(KillScope(sw["scope"]), sw["id"], KillMode(sw["mode"]), sw["reason"],
                                         sw["by"], sw["at"], sw["breach"]) for (scope, sid), sw in s})
 _CLOSED_TRADES = Codec(
-    lambda q: {"maxlen": q.maxlen, "items": [fields_of(t) for t in q]},
-    lambda s: deque((dataclass_from(ClosedTrade, t, "closed_trades") for t in s["items"]), maxlen=s["maxlen"]))
-_EVENTS = Codec(lambda q: {"maxlen": q.maxlen, "items": list(q)}, lambda s: deque(s["items"], maxlen=s["maxlen"]))
+    lambda q: {"maxlen": MAX_CLOSED_TRADES, "items": [fields_of(t) for t in q]},
+    lambda s: [dataclass_from(ClosedTrade, t, "closed_trades") for t in s["items"]])
+_EVENTS = Codec(lambda q: {"maxlen": MAX_EVENTS, "items": list(q)}, lambda s: list(s["items"]))
 _DECISIONS = Codec(lambda d: [[k, fp, r] for k, (fp, r) in d.items()],
                    lambda s: OrderedDict((k, (tuples(fp), r)) for k, fp, r in s))
 _FILL_RESULTS = Codec(lambda d: [[k, fp, r] for k, (fp, r) in d.items()], lambda s: {k: (tuples(fp), r) for k, fp, r in s})
@@ -151,14 +160,15 @@ class AccountState:
         Trading day (ISO) → closed result that day (realized + commission + swap).
     hft_count : int
     last_losing_close : float or None
-    closed_trades : deque of ClosedTrade
+    closed_trades : list of ClosedTrade
+        The newest :data:`MAX_CLOSED_TRADES`, oldest first (see :func:`bounded_append`).
     closed_ids : OrderedDict
         Hedging tickets already closed (a fill cannot reopen one).
     recommendations : OrderedDict
     losing_days : int
         Losing trading days in a row since the last recommendation.
     breaches : list of dict
-    events : deque of dict
+    events : list of dict
     event_seq : int
     orders, fills : dict
         Idempotency memories: id → (fingerprint, answer).
@@ -196,13 +206,12 @@ class AccountState:
     day_results: dict[str, float] = _stored(_PAIRS, default_factory=dict)
     hft_count: int = _stored(_PLAIN, default=0)
     last_losing_close: float | None = _stored(_PLAIN, default=None)
-    closed_trades: deque[ClosedTrade] = _stored(_CLOSED_TRADES,
-                                                default_factory=lambda: deque(maxlen=MAX_CLOSED_TRADES))
+    closed_trades: list[ClosedTrade] = _stored(_CLOSED_TRADES, default_factory=list)
     closed_ids: OrderedDict[str, None] = _stored(_KEYS, default_factory=OrderedDict)
     recommendations: OrderedDict[str, dict[str, Any]] = _stored(_ORDERED_PAIRS, default_factory=OrderedDict)
     losing_days: int = _stored(_PLAIN, default=0)
     breaches: list[dict[str, Any]] = _stored(_PLAIN, default_factory=list)
-    events: deque[dict[str, Any]] = _stored(_EVENTS, default_factory=lambda: deque(maxlen=MAX_EVENTS))
+    events: list[dict[str, Any]] = _stored(_EVENTS, default_factory=list)
     event_seq: int = _stored(_PLAIN, default=0)
     orders: OrderedDict[str, tuple[tuple, dict[str, Any]]] = _stored(_DECISIONS, default_factory=OrderedDict)
     fills: dict[str, tuple[tuple, dict[str, Any]]] = _stored(_FILL_RESULTS, default_factory=dict)

@@ -466,7 +466,7 @@ def test_stored_dataclasses_carry_every_field():
     assert all(list(p) == names for _, p in state["positions"])
     assert all(list(r) == [f.name for f in dataclasses.fields(Reservation)] for _, r in state["reservations"])
     assert all(list(t) == [f.name for f in dataclasses.fields(ClosedTrade)] for t in state["closed_trades"]["items"])
-    assert state["events"]["maxlen"] == acct.events.maxlen and state["closed_trades"]["maxlen"] == 100_000
+    assert state["events"]["maxlen"] == 2_000 and state["closed_trades"]["maxlen"] == 100_000
 
 
 @pytest.mark.parametrize("version", [0, 3, "1", None])
@@ -596,3 +596,21 @@ def test_public_api_exports_the_state_functions():
     assert "account_from_state" in domain.__all__
     restored = account_from_state(account_to_state(make_account()), CFG)
     assert type(restored.orders) is OrderedDict and type(restored.recommendations) is OrderedDict
+
+
+def test_bounded_histories_keep_the_newest_limit_and_never_more_than_five_per_cent_over():
+    from riskactors.domain.accountstate import MAX_EVENTS, bounded_append
+
+    items: list[int] = []
+    for i in range(MAX_EVENTS + MAX_EVENTS // 20):  # just inside: nothing dropped yet
+        bounded_append(items, i, MAX_EVENTS)
+    assert len(items) == MAX_EVENTS + MAX_EVENTS // 20 and items[0] == 0
+    bounded_append(items, -1, MAX_EVENTS)  # just outside: the oldest go in one step
+    assert len(items) == MAX_EVENTS and items[-1] == -1 and items[0] == MAX_EVENTS // 20 + 1
+    acct = make_account()
+    for k in range(MAX_EVENTS + 200):
+        acct.set_status(AccountStatus.DISABLED if k % 2 else AccountStatus.ACTIVE, "ops", "flip", acct.clock + 1)
+    assert MAX_EVENTS <= len(acct.events) <= MAX_EVENTS + MAX_EVENTS // 20
+    assert acct.events[-1]["seq"] == acct.event_seq  # the newest kept
+    restored = account_from_state(account_to_state(acct), CFG)
+    assert restored.events == acct.events  # exact: the bound is kept as events are added
