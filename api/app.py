@@ -19,6 +19,7 @@ from riskactors.settings import Settings
 from .auth import document_roles, load_keys
 from .bodysize import BodySizeMiddleware
 from .errors import ERROR_RESPONSES, install_error_handlers
+from .fastcheck import FastCheckMiddleware
 from .idempotency import IdempotencyMiddleware, document_idempotency
 from .metrics import FrontMetrics
 from .msgpack import MsgpackMiddleware
@@ -92,6 +93,8 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
                        wait_seconds=2 * settings.call_timeout_seconds)
     app.add_middleware(BodySizeMiddleware, max_body_bytes=settings.max_body_bytes,
                        batch_max_body_bytes=settings.max_batch_body_bytes)
+    if settings.fast_check:  # outermost: the plain check is answered before the rest (api/fastcheck.py)
+        app.add_middleware(FastCheckMiddleware, max_body_bytes=settings.max_body_bytes)
     document_idempotency(app)
     return app
 

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
         and the server binds to loopback only.
     api_keys_file : str or None
         JSON file with a list of ``{"name", "role", "sha256"}``; merged with ``api_keys``.
+    fast_check : bool
+        Answer the plain pre-trade check (JSON, no ``Idempotency-Key``, valid, authorised)
+        without FastAPI's routing and the body middlewares (``api/fastcheck.py``); anything
+        else takes the route. ``RISKACTORS_FAST_CHECK=false`` sends every check the route's way.
     max_body_bytes : int
         Requests with a larger body are refused with 413.
     max_batch_body_bytes : int
@@ -145,6 +149,7 @@ class Settings(BaseSettings):
     api_keys: list[ApiKey] = Field(default_factory=list)
     api_keys_file: str | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    fast_check: bool = True
     max_batch_body_bytes: int = Field(32 * 1_048_576, ge=1024)
     clock: Literal["wall", "events"] = "wall"
     drain_timeout_seconds: float = Field(30.0, gt=0, le=3600)
