@@ -35,7 +35,7 @@ from .bodysize import header, replay_body
 from .deps import future_error
 from .schemas import OrderCheck
 
-__all__ = ["FastCheckMiddleware"]
+__all__ = ["FastCheckMiddleware", "run_check"]
 
 _PATH = "/v1/orders/check"
 _ROLES = frozenset({"router", "admin"})
@@ -101,30 +101,36 @@ class FastCheckMiddleware:
         if order.ts is not None and future_error(request, order.ts, ["body", "ts"]) is not None:
             return False
         ACTOR.set((principal.name, principal.role if principal.authenticated else None))
-        service, metrics = app.state.service, app.state.metrics
-        t0 = time.perf_counter()
-        fields = order.model_dump()
-        now = order.ts if order.ts is not None else service.now()
-        fields["ts"] = now
         try:
-            decision = await service.check(fields, now)
-        except ShardUnavailable as exc:
-            metrics.unavailable.inc()
-            await _send(send, 503, {
-                "order_id": order.order_id, "account_id": order.account_id, "decision": "reject",
-                "reasons": [{"code": "SERVICE_UNAVAILABLE", "limit": None, "value": None,
-                             "message": f"risk host unavailable, failing closed: {exc}"}],
-                "warnings": [], "risk_score": 100.0, "reduces_position": False, "late": False},
-                [(b"retry-after", b"1")])
-            return True
+            status, content = await run_check(app.state.service, app.state.metrics, order)
         except Exception:  # noqa: BLE001 - a core error (unknown account…): the route maps it
             return False
-        metrics.checks.labels(decision["decision"]).inc()
-        for r in decision["reasons"]:
-            metrics.reasons.labels(r["code"]).inc()
-        metrics.check_seconds.observe(time.perf_counter() - t0)
-        await _send(send, 200, decision)
+        await _send(send, status, content, [(b"retry-after", b"1")] if status == 503 else None)
         return True
+
+
+async def run_check(service: Any, metrics: Any, order: OrderCheck) -> tuple[int, dict[str, Any]]:
+    """The pre-trade check of a validated ``order``, as both paths answer it: ``(200, decision)``,
+    or ``(503, a fail-closed reject)`` when the host cannot be reached (send ``Retry-After``).
+    Counts the decision, its reasons and the front's latency. Raises the core's errors (an
+    unknown account…), which the route maps."""
+    t0 = time.perf_counter()
+    fields = order.model_dump()
+    now = order.ts if order.ts is not None else service.now()
+    fields["ts"] = now
+    try:
+        decision = await service.check(fields, now)
+    except ShardUnavailable as exc:
+        metrics.unavailable.inc()
+        return 503, {"order_id": order.order_id, "account_id": order.account_id, "decision": "reject",
+                     "reasons": [{"code": "SERVICE_UNAVAILABLE", "limit": None, "value": None,
+                                  "message": f"risk host unavailable, failing closed: {exc}"}],
+                     "warnings": [], "risk_score": 100.0, "reduces_position": False, "late": False}
+    metrics.checks.labels(decision["decision"]).inc()
+    for r in decision["reasons"]:
+        metrics.reasons.labels(r["code"]).inc()
+    metrics.check_seconds.observe(time.perf_counter() - t0)
+    return 200, decision
 
 
 async def _send(send: Any, status: int, content: Any, extra: list | None = None) -> None:
