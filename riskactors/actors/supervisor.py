@@ -83,6 +83,7 @@ class Supervisor:
         self.hosts: dict[str, Any] = {shard_key(i): s for i, s in enumerate(shards)}
         self.n_shards = len(shards)
         self.accounts: dict[str, dict[str, str]] = {}
+        self._account_hosts: set[str] = set()  # the host keys that hold accounts
         self._sorted_ids: list[str] = []  # every account id, sorted (paging)
         self.by_user: dict[str, set[str]] = defaultdict(set)
         self.by_challenge: dict[str, set[str]] = defaultdict(set)
@@ -131,7 +132,7 @@ class Supervisor:
             log.info("supervisor recovered %d accounts, %d scope kill switches, %d audit entries (%d records)",
                      len(self.accounts), len(self.switches), len(self.audit_log), len(records))
         if not self._exposure_tracked:  # a new root, or one written before marks were routed
-            self._change("exposure_tracked", sorted({m["host_key"] for m in self.accounts.values()}))
+            self._change("exposure_tracked", sorted(self._account_hosts))
         wanted = host_config.get("deployment")
         if wanted is not None:
             if self.deployment is None:
@@ -149,6 +150,7 @@ class Supervisor:
             if account_id not in self.accounts:
                 bisect.insort(self._sorted_ids, account_id)
             self.accounts[account_id] = meta
+            self._account_hosts.add(meta["host_key"])
             self.by_user[meta["user_id"]].add(account_id)
             self.by_challenge[meta["challenge_id"]].add(account_id)
             if "currency" in meta:
@@ -329,7 +331,7 @@ class Supervisor:
         if self._marks_seeded:
             return
         self._marks_seeded = True
-        keys = sorted(set(self.hosts) | {m["host_key"] for m in self.accounts.values()})
+        keys = sorted(set(self.hosts) | self._account_hosts)
 
         async def take(key: str) -> None:
             try:
@@ -490,7 +492,7 @@ class Supervisor:
 
     async def host_list(self) -> list[tuple[str, Any]]:
         """Every host (key, target)."""
-        for key in {m["host_key"] for m in self.accounts.values()} - set(self.hosts):
+        for key in self._account_hosts - set(self.hosts):
             await self._host(key)
         return list(self.hosts.items())
 
@@ -516,7 +518,7 @@ class Supervisor:
         """Nodes, shards per node (with their accounts, epoch and process), the fronts attached.
 
         A host that does not answer is listed with ``"available": False`` (fail closed)."""
-        for key in {m["host_key"] for m in self.accounts.values()} - set(self.hosts):
+        for key in self._account_hosts - set(self.hosts):
             await self._host(key)
         keys = sorted(self.hosts)
         pings = await asyncio.gather(*(self.transport.call(self.hosts[k], "ping") for k in keys),
@@ -547,13 +549,15 @@ class Supervisor:
 
     def stats(self) -> dict[str, Any]:
         """Counts for readiness and the firm page."""
-        return {"accounts": len(self.accounts), "hosts": len({m["host_key"] for m in self.accounts.values()}
+        return {"accounts": len(self.accounts), "hosts": len(self._account_hosts
                                                                | set(self.hosts)), "placement": self.placement,
                 "switches": [sw for sw in self.switches.values()]}
 
     def _accounts_in(self, scope: str, scope_id: str | None) -> list[str]:
+        """The account ids of a scope, for :meth:`_hosts_for`; the firm's is empty (every host
+        is asked), so a firm-wide call builds no list of every account."""
         if scope == "firm":
-            return list(self.accounts)
+            return []
         if scope == "user":
             return sorted(self.by_user.get(scope_id, ()))
         if scope == "challenge":
@@ -567,7 +571,7 @@ class Supervisor:
     def _hosts_for(self, scope: str, account_ids: list[str]) -> dict[str, list[str] | None]:
         """Host key → the scope's account ids on it; ``None`` (every account there) for the firm."""
         if scope == "firm":
-            return {k: None for k in sorted(set(self.hosts) | {m["host_key"] for m in self.accounts.values()})}
+            return {k: None for k in sorted(set(self.hosts) | self._account_hosts)}
         groups: dict[str, list[str]] = defaultdict(list)
         for a in account_ids:
             groups[self.accounts[a]["host_key"]].append(a)
