@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 FP_TRADES := $(DATA)/fundingpips-trades-short/test_task_trades_short.csv
 
-.PHONY: venv install install-test run test unit bench bench-fronts bench-scale lint clean
+.PHONY: venv install install-test run test unit bench bench-fronts bench-scale bench-hotpath lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-fronts: install-test
 ## make bench-scale: the scale table of issue 11 at 1,000, 10,000 and 100,000 accounts (long: see load_tests/README.md)
 bench-scale: install-test
 	$(BIN)/python load_tests/scale.py
+
+## make bench-hotpath: the hot path of issue 11 (bare vs server at 32/4/1 connections, Ray hop, fsync, check, journal; targets and latency budget)
+bench-hotpath: install-test
+	$(BIN)/python load_tests/bench_hotpath.py
 
 ## make lint: ruff with the settings in pyproject.toml
 lint: | $(BIN)/python
