@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds, idempotency_max_keys : float, int
         How long and how many ``Idempotency-Key`` responses the deployment's ledger remembers
         (deployment-level: set when the ledger is created).
+    check_calls_in_flight : int
+        Pre-trade check calls each front keeps in flight per host (default 1): the checks that
+        arrive meanwhile go together in the next call. 2 sends a check that arrives during a
+        call at once: measured (2 shards, wrk, alternated) 14 % fewer checks/s at 32
+        connections with a lower p99 (18-21 against 27-35 ms), no gain at 4 or 1.
     max_breaches_listed : int
         A ``POST /v1/marks`` answer lists at most this many of the breaches it caused (100);
         ``breach_count`` and ``breaches_by_code`` count them all, and every one is in the audit
@@ -161,6 +166,7 @@ class Settings(BaseSettings):
     idempotency_max_keys: int = Field(100_000, ge=1)
     idempotency_lease_seconds: float = Field(60.0, gt=0)
     max_breaches_listed: int = Field(100, ge=0)
+    check_calls_in_flight: int = Field(1, ge=1, le=16)
 
     @field_validator("trading_day_timezone")
     @classmethod

@@ -391,7 +391,8 @@ def start(settings: Settings) -> RayRuntime:
     for n, h in zip(shard_names, handles):
         transport.pin(n, h)  # embedded: the shards live while this front holds their handles
     service = RiskService(transport, supervisor, shards, settings.placement,
-                          clock, settings.tick_seconds, ledger, settings.max_breaches_listed)
+                          clock, settings.tick_seconds, ledger, settings.max_breaches_listed,
+                          settings.check_calls_in_flight)
     return RayRuntime(service=service, supervisor=supervisor, shards=shards, started_ray=started,
                       owns_actors=not settings.address, ledger=ledger, settings=settings)
 

@@ -38,25 +38,27 @@ ACTOR: ContextVar[tuple[str, str | None]] = ContextVar("riskactors_actor", defau
 class CheckBatcher:
     """Coalesces the checks bound for one host into ``check_many`` actor calls.
 
-    At most one call per host is in flight from this front; checks that arrive while it is
-    in flight go together in the next call (in arrival order, so the host still applies them
-    one at a time in order). At low load a check is sent at once, alone; under load one actor
-    round trip serves many checks. Ray runs an actor's calls from one caller in submission
-    order, and a batch is one call, so ordering per account is kept.
+    At most ``in_flight`` calls per host are in flight from this front (default 1, setting
+    ``check_calls_in_flight``); checks that arrive while they all are go together in the next
+    call (in arrival order, so the host still applies them one at a time in order). At low
+    load a check is sent at once, alone; under load one actor round trip serves many checks.
+    Ray runs an actor's calls from one caller in submission order, and each call is submitted
+    as its batch is taken, so the host applies the batches in the order they were taken.
     """
 
-    def __init__(self, transport: Any, host: Any, max_batch: int = 512):
+    def __init__(self, transport: Any, host: Any, max_batch: int = 512, in_flight: int = 1):
         self.transport = transport
         self.host = host
         self.max_batch = max_batch
+        self.in_flight = in_flight
         self._pending: list[tuple[dict[str, Any], float, asyncio.Future]] = []
-        self._running = False
+        self._running = 0
 
     async def check(self, order: dict[str, Any], now: float) -> Any:
         fut = asyncio.get_running_loop().create_future()
         self._pending.append((order, now, fut))
-        if not self._running:
-            self._running = True
+        if self._running < self.in_flight:
+            self._running += 1
             asyncio.ensure_future(self._drain())
         return await fut
 
@@ -77,7 +79,7 @@ class CheckBatcher:
                     if not fut.done():
                         fut.set_result(result)
         finally:
-            self._running = False
+            self._running -= 1
 
 
 class RiskService:
@@ -104,11 +106,13 @@ class RiskService:
     max_breaches_listed : int
         A marks answer lists at most this many breaches (it always gives their count, and the
         count per code; every breach is in the audit log and the accounts' events).
+    check_calls_in_flight : int
+        ``check_many`` calls per host this front keeps in flight (:class:`CheckBatcher`).
     """
 
     def __init__(self, transport: Any, supervisor: Any, shards: list[Any], placement: str,
                  clock: DeploymentClock | None = None, tick_seconds: float = 1.0, ledger: Any = None,
-                 max_breaches_listed: int = 100):
+                 max_breaches_listed: int = 100, check_calls_in_flight: int = 1):
         self.transport = transport
         self.supervisor = supervisor
         self.shards = list(shards)
@@ -123,6 +127,8 @@ class RiskService:
         self._exposed: dict[str, set[str]] = {}
         self._exposing: dict[str, asyncio.Lock] = {}
         self.max_breaches_listed = max_breaches_listed
+        #: ``check_many`` calls in flight per host from this front (see :class:`CheckBatcher`)
+        self.check_calls_in_flight = check_calls_in_flight
         self.ledger = ledger if ledger is not None else IdempotencyLedger(
             {"max_keys": 100_000, "ttl_seconds": 86_400.0})
         self.clock = clock or DeploymentClock("wall")
@@ -345,7 +351,7 @@ class RiskService:
         host = await self._trading_host(order["account_id"], order["instrument"])
         batcher = self._batchers.get(id(host))
         if batcher is None or batcher.host is not host:
-            batcher = self._batchers[id(host)] = CheckBatcher(self.transport, host)
+            batcher = self._batchers[id(host)] = CheckBatcher(self.transport, host, in_flight=self.check_calls_in_flight)
         if self.clock.kind == "wall":  # the hot path: a wall clock never moves with an event
             return unwrap(await batcher.check(order, now))
         return unwrap(await self._with_ticks(batcher.check(order, now), now))
