@@ -33,8 +33,11 @@ def test_calls_in_flight_are_bounded_and_every_check_is_answered_in_order(in_fli
     async def go():
         transport = _SlowHost()
         batcher = CheckBatcher(transport, "host", in_flight=in_flight)
-        answers = await asyncio.gather(*(batcher.check({"order_id": f"o{i}"}, 0.0) for i in range(20)))
-        return transport, answers
+        tasks = []
+        for i in range(20):  # a check every 2 ms while each call takes 10 ms
+            tasks.append(asyncio.ensure_future(batcher.check({"order_id": f"o{i}"}, 0.0)))
+            await asyncio.sleep(0.002)
+        return transport, await asyncio.gather(*tasks)
 
     transport, answers = asyncio.run(go())
     assert [a["order_id"] for a in answers] == [f"o{i}" for i in range(20)]
