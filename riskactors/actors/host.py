@@ -649,16 +649,22 @@ class AccountHost:
         return rollup.part([rows[a] for a in self._in_challenge[scope_id]], at, top_n, swaps)
 
     @journaled(when=lambda r: r["applied"] > 0 or r["advanced"] > 0)
-    def apply_marks(self, marks: list[dict[str, Any]], now: float) -> dict[str, Any]:
+    def apply_marks(self, marks: list[dict[str, Any]], now: float, listed: int | None = None) -> dict[str, Any]:
         """Move the clock to ``now``, store the marks, then re-value the accounts whose equity
         they move (positions in a marked instrument or converted through it; in order of
         arrival here): a mark nobody here holds costs no account. Returns ``applied``,
-        ``stale``, ``advanced``, ``revalued`` (accounts) and the breaches caused."""
+        ``stale``, ``advanced``, ``revalued`` (accounts), ``breaches`` (the breaches caused;
+        the first ``listed`` of them when given: a mark that fails 12,500 accounts here need
+        not ship 12,500 records to the front), ``breach_count`` and ``breaches_by_code``."""
         advanced, breaches = self._move_clock(now)
         applied, stale, moved = self._apply_marks(marks)
         breaches.extend(self._revalue(moved, now))
+        by_code: dict[str, int] = {}
+        for b in breaches:
+            by_code[b["code"]] = by_code.get(b["code"], 0) + 1
         return {"applied": applied, "stale": stale, "advanced": advanced, "revalued": len(moved),
-                "breaches": breaches}
+                "breaches": breaches if listed is None else breaches[:listed], "breach_count": len(breaches),
+                "breaches_by_code": by_code}
 
     @journaled()
     def apply_calendar(self, events: list[dict[str, Any]]) -> int:

@@ -422,7 +422,7 @@ class RiskService:
         moved = self.clock.observe(now)
         route = await self.transport.call(self.supervisor, "route_marks", marks)
         hosts = await self._hosts_of(route["hosts"])
-        calls = [self.transport.call(h, "apply_marks", marks, now) for h in hosts]
+        calls = [self.transport.call(h, "apply_marks", marks, now, self.max_breaches_listed) for h in hosts]
         if moved:  # events: the hosts the marks do not go to are brought to the new clock too
             others = [h for h in await self._all_hosts() if all(h is not t for t in hosts)]
             calls.append(asyncio.gather(*self._ticks(now, others), return_exceptions=True))
@@ -433,11 +433,12 @@ class RiskService:
         fresh = route["fresh"]
         breaches = [b for r in results for b in r["breaches"]]
         by_code: dict[str, int] = {}
-        for b in breaches:
-            by_code[b["code"]] = by_code.get(b["code"], 0) + 1
+        for r in results:
+            for code, n in r["breaches_by_code"].items():
+                by_code[code] = by_code.get(code, 0) + n
         return {"received": len(marks), "applied": fresh, "stale": len(marks) - fresh,
                 "hosts": len(hosts), "revalued": sum(r.get("revalued", 0) for r in results),
-                "breaches": breaches[:self.max_breaches_listed], "breach_count": len(breaches),
+                "breaches": breaches[:self.max_breaches_listed], "breach_count": sum(r["breach_count"] for r in results),
                 "breaches_by_code": by_code}
 
     async def calendar(self, events: list[dict[str, Any]]) -> dict[str, Any]:
