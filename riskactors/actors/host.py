@@ -127,8 +127,8 @@ def _settle() -> None:
     """Move every object alive now out of the cyclic garbage collector's sight (``gc.freeze``):
     a host holds millions of long-lived objects, and each full collection walked them all
     (tens of ms per mark at 12,500 accounts, measured). Done once accounts are loaded or
-    registered in bulk, and before a snapshot's fork (the child then touches fewer pages,
-    too). Frozen objects are still freed by reference counting; only a reference cycle among
+    registered in bulk, after bulk fills and marks that revalue many accounts, and before
+    a snapshot's fork (the child then touches fewer pages, too). Frozen objects are still freed by reference counting; only a reference cycle among
     them would wait (accounts hold none)."""
     gc.freeze()
 
@@ -527,7 +527,10 @@ class AccountHost:
     def fill_many(self, fills: list[dict[str, Any]], nows: list[float]) -> list[dict[str, Any]]:
         """Several fills in order (one actor call, one journal record and one fsync); one
         result or error envelope per fill."""
-        return [self._fill(f, n) for f, n in zip(fills, nows)]
+        out = [self._fill(f, n) for f, n in zip(fills, nows)]
+        if len(fills) >= 100:
+            _settle()
+        return out
 
     def _fill(self, fill: dict[str, Any], now: float) -> dict[str, Any]:
         try:
@@ -659,6 +662,8 @@ class AccountHost:
         advanced, breaches = self._move_clock(now)
         applied, stale, moved = self._apply_marks(marks)
         breaches.extend(self._revalue(moved, now))
+        if len(moved) >= 1000:
+            _settle()  # the rows just made: out of the next full collections' way
         by_code: dict[str, int] = {}
         for b in breaches:
             by_code[b["code"]] = by_code.get(b["code"], 0) + 1
