@@ -23,6 +23,9 @@ __all__ = ["HostStore", "acquire_fence", "open_journal"]
 
 log = logging.getLogger("riskactors.actors")
 
+#: Added to a background snapshot's niceness: on a busy machine the calls of the hosts keep the
+#: CPU and the snapshot takes longer (measured: load_tests, checks' p99 with snapshots running).
+_CHILD_NICENESS = 19
 #: How long :meth:`HostStore.reap` waits for a background snapshot before it kills it.
 _CHILD_TIMEOUT_SECONDS = 600
 
@@ -142,6 +145,7 @@ class HostStore:
         if pid == 0:  # the child: write and leave, touching nothing the parent shares
             code = 1
             try:
+                os.nice(_CHILD_NICENESS)  # the host's calls first: the child takes the CPU they leave
                 accounts, host = collect()
                 self.fence.check()  # a newer writer holds the journal: no snapshot of the old one
                 write_snapshot(self.storage, self.snapshot_dir, seq, accounts, host)
