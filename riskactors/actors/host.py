@@ -563,14 +563,18 @@ class AccountHost:
         breaches: list[dict[str, Any]] = []
         if now > self.clock:  # callers move the clock first; this keeps "nothing here is due by now" true
             breaches.extend(self._move_clock(now)[1])
+        latest, accounts, set_row = self.latest, self.accounts, self._set_row
+        sync = self._sync if self.scope_switches.log else None  # nothing logged: nothing to bring up
         for account_id in sorted(account_ids, key=self._seq.__getitem__):
-            acct = self._sync(self.accounts[account_id])
+            acct = accounts[account_id]
+            if sync is not None:
+                sync(acct)
             status = acct.status
-            caused, val = acct.revalue(self.latest, now, advance=False)
+            caused, val = acct.revalue(latest, now, advance=False)
             if caused or acct.status is not status:  # a breach or a pass: its due instants changed
                 breaches.extend(caused)
                 self._schedule(acct)
-            self._set_row(account_row(acct, self.latest, val))  # from the valuation just made
+            set_row(account_row(acct, latest, val))  # from the valuation just made
         return breaches
 
     # ------------------------------------------------------------------ consolidated risk
