@@ -521,11 +521,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.connections} connections, {args.shards} shards, {os.cpu_count()} CPUs, py-spy "
           f"{spy_exe or 'not found'}; logs in {run_dir.relative_to(ROOT)}")
 
-    # SIGTERM on the bench: stop what it started, as on Ctrl-C
-    def _on_term(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _on_term)
+    rb.interrupt_on_sigterm()
     rows: list[dict] = []
     servers_info: dict[str, Any] = {}
     profile: dict[str, Any] | None = None

@@ -48,7 +48,6 @@ import math
 import os
 import platform
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -293,10 +292,7 @@ def ray_hop_child(out: Path, calls: int, warmup: int) -> int:
     """In the subprocess: a local Ray, one actor, ``calls`` awaited no-op calls; write the µs
     figures to ``out`` as JSON. Ray is ended by ``ray.shutdown()`` here, also on SIGTERM."""
 
-    def _on_term(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _on_term)
+    rb.interrupt_on_sigterm()
     os.environ.setdefault("RAY_worker_niceness", "0")  # as ``riskactors serve`` runs its actors
     import ray
 
@@ -651,10 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk not found (apt-get install -y wrk)", file=sys.stderr)
         return 2
 
-    def _on_term(*_):  # SIGTERM on the benchmark: stop what it started, as on Ctrl-C
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _on_term)
+    rb.interrupt_on_sigterm()
     report = run(args)
     if not report["complete"]:
         return 2

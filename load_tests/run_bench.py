@@ -73,6 +73,16 @@ LIMITS = {"max_leverage": 1e6, "account_leverage": 1e6, "max_position_lots": 1e6
 
 
 # --------------------------------------------------------------------------- processes
+def interrupt_on_sigterm() -> None:
+    """SIGTERM on a benchmark stops what it started, as Ctrl-C does: it raises
+    ``KeyboardInterrupt`` in the main thread, so every ``finally`` that stops a server runs."""
+
+    def _on_term(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _on_term)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))

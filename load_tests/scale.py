@@ -55,7 +55,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -759,10 +758,7 @@ def main(argv: list[str] | None = None) -> int:
         print("psutil not installed in this environment (it is in .[load])", file=sys.stderr)
         return 2
 
-    def _on_term(*_):  # SIGTERM on the benchmark: stop what it started, as on Ctrl-C
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _on_term)
+    rb.interrupt_on_sigterm()
     report = run(args)
     if not report["complete"]:
         return 2
