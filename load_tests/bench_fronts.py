@@ -505,11 +505,7 @@ def _quiet(servers: list[rb.Server], limit: float) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if psutil is None:
-        print("psutil not installed in this environment (it is in .[load])", file=sys.stderr)
-        return 2
-    if not shutil.which("wrk"):
-        print("wrk not found (apt-get install -y wrk)", file=sys.stderr)
+    if rb.tools_missing(wrk=True):
         return 2
     started = dt.datetime.now(dt.UTC)
     stamp = started.strftime("%Y%m%d-%H%M%S")

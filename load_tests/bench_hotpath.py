@@ -640,11 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.ray_hop_child is not None:
         return ray_hop_child(args.ray_hop_child, args.calls, args.warmup_calls)
-    if psutil is None:
-        print("psutil not installed in this environment (it is in .[test])", file=sys.stderr)
-        return 2
-    if not shutil.which("wrk"):
-        print("wrk not found (apt-get install -y wrk)", file=sys.stderr)
+    if rb.tools_missing(wrk=True):
         return 2
 
     rb.interrupt_on_sigterm()

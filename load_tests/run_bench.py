@@ -73,6 +73,19 @@ LIMITS = {"max_leverage": 1e6, "account_leverage": 1e6, "max_position_lots": 1e6
 
 
 # --------------------------------------------------------------------------- processes
+def tools_missing(wrk: bool) -> bool:
+    """Print what a benchmark needs and this environment lacks (psutil; wrk when ``wrk``);
+    True when something is missing (the caller exits 2)."""
+    missing = False
+    if psutil is None:
+        print("psutil not installed in this environment (it is in .[test])", file=sys.stderr)
+        missing = True
+    if wrk and not shutil.which("wrk"):
+        print("wrk not found (apt-get install -y wrk)", file=sys.stderr)
+        missing = True
+    return missing
+
+
 def interrupt_on_sigterm() -> None:
     """SIGTERM on a benchmark stops what it started, as Ctrl-C does: it raises
     ``KeyboardInterrupt`` in the main thread, so every ``finally`` that stops a server runs."""

@@ -754,8 +754,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the scale table; exit 0 when every size ran and passed its checks, 1 when a check
     failed or a measurement errored, 2 when the run stopped early."""
     args = parse_args(argv)
-    if psutil is None:
-        print("psutil not installed in this environment (it is in .[load])", file=sys.stderr)
+    if rb.tools_missing(wrk=False):
         return 2
 
     rb.interrupt_on_sigterm()
