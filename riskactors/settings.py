@@ -120,6 +120,10 @@ class Settings(BaseSettings):
         arrive meanwhile go together in the next call. 2 sends a check that arrives during a
         call at once: measured (2 shards, wrk, alternated) 14 % fewer checks/s at 32
         connections with a lower p99 (18-21 against 27-35 ms), no gain at 4 or 1.
+    columnar_from : int
+        A host values the accounts a mark moves in columnar form (numpy,
+        :mod:`riskactors.domain.columnar`) when at least this many hold the marked instrument
+        (64); below it, or 0, one by one. The figures are the same either way.
     max_breaches_listed : int
         A ``POST /v1/marks`` answer lists at most this many of the breaches it caused (100);
         ``breach_count`` and ``breaches_by_code`` count them all, and every one is in the audit
@@ -151,6 +155,7 @@ class Settings(BaseSettings):
     snapshot_every_events: int = Field(10_000, ge=1)
     snapshot_every_seconds: float = Field(300.0, gt=0)
     snapshot_mode: Literal["fork", "inline"] | None = None
+    columnar_from: int = Field(64, ge=0)
     api_keys: list[ApiKey] = Field(default_factory=list)
     api_keys_file: str | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024)
@@ -203,6 +208,7 @@ class Settings(BaseSettings):
             "trading_day_timezone": self.trading_day_timezone,
             "instruments_file": self.instruments_file,
             "plans_file": self.plans_file,
+            "columnar_from": self.columnar_from,
             "storage": self.storage_config(),
         }
 

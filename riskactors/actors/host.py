@@ -59,6 +59,7 @@ from ..domain import (
     peers_of,
     size_position,
 )
+from ..domain.columnar import Block
 from ..domain.rollup import Rollup, Row, account_row, combine, part_of
 from .durable import HostStore
 from .scopeswitches import ScopeSwitches
@@ -190,6 +191,10 @@ class AccountHost:
         #: accounts changed since their row was made, and one rollup per challenge
         self._rows: dict[str, Row] = {}
         self._dirty: set[str] = set()
+        #: symbol -> the columnar form of its holders (a cache: see ``_revalue_columnar``)
+        self._blocks: dict[str, Block] = {}
+        self._versions: dict[str, int] = {}  # account id -> changes of its row other than by a block
+        self._columnar_from = int(config.get("columnar_from", 64))
         self._challenges: dict[str, Rollup] = {}
         self._in_challenge: dict[str, set[str]] = {}
         #: audit entries of the admin actions applied here, not yet in the supervisor's audit
@@ -416,7 +421,7 @@ class AccountHost:
         ``specs[i]`` with the scope switches ``switches[i]`` at ``nows[i]``; the marks and
         calendar events are applied first. One view or error envelope per spec."""
         if marks:
-            self._revalue(self._apply_marks(marks)[2], self.clock)
+            self._revalue(*self._apply_marks(marks)[2:], now=self.clock)
         self._apply_calendar(calendar or [])
         out = [self._register(spec, sw, [], now, None) for spec, sw, now in zip(specs, switches, nows)]
         if len(specs) >= 100:
@@ -543,29 +548,36 @@ class AccountHost:
         except DomainError as exc:
             return error_envelope(exc)
 
-    def _apply_marks(self, marks: list[dict[str, Any]]) -> tuple[int, int, set[str]]:
+    def _apply_marks(self, marks: list[dict[str, Any]]) -> tuple[int, int, set[str], list[str]]:
         """Store the marks newer than the held ones: (applied, stale, ids of the accounts whose
-        equity the applied ones move)."""
+        equity the applied ones move, the symbols applied)."""
         applied = stale = 0
         moved: set[str] = set()
+        symbols: list[str] = []
         for m in marks:
             mark = Mark(m["instrument"], float(m["bid"]), float(m["ask"]), float(m["ts"]))
             if mark != self.latest.get(mark.instrument) and self.latest.apply(mark):  # the very mark held: no change
                 applied += 1
                 moved |= self._held.get(m["instrument"], set())
+                symbols.append(mark.instrument)
             else:
                 stale += 1
-        return applied, stale, moved
+        return applied, stale, moved, symbols
 
-    def _revalue(self, account_ids: set[str], now: float) -> list[dict[str, Any]]:
-        """Re-value ``account_ids`` on the latest marks at ``now``, in order of arrival here;
-        returns the breaches caused."""
+    def _revalue(self, account_ids: set[str], symbols: list[str] = (), *, now: float) -> list[dict[str, Any]]:
+        """Re-value ``account_ids`` on the latest marks at ``now`` (``symbols``: the ones just
+        marked); returns the breaches caused. The holders of a symbol many accounts hold are
+        valued together in columnar form (:meth:`_revalue_columnar`); every other account, and
+        every account a mark could breach, one by one, in order of arrival here."""
         breaches: list[dict[str, Any]] = []
         if now > self.clock:  # callers move the clock first; this keeps "nothing here is due by now" true
             breaches.extend(self._move_clock(now)[1])
         latest, accounts, set_row = self.latest, self.accounts, self._set_row
         sync = self._sync if self.scope_switches.log else None  # nothing logged: nothing to bring up
-        for account_id in sorted(account_ids, key=self._seq.__getitem__):
+        todo = account_ids
+        if self._columnar_from and len(account_ids) >= self._columnar_from and symbols:
+            todo = self._revalue_columnar(set(account_ids), symbols, now, sync)
+        for account_id in sorted(todo, key=self._seq.__getitem__):
             acct = accounts[account_id]
             if sync is not None:
                 sync(acct)
@@ -577,10 +589,45 @@ class AccountHost:
             set_row(account_row(acct, latest, val))  # from the valuation just made
         return breaches
 
+    def _revalue_columnar(self, todo: set[str], symbols: list[str], now: float,
+                          sync: Callable[[Account], Account] | None) -> set[str]:
+        """Value the holders of each of ``symbols`` held by at least ``columnar_from`` accounts
+        in one :class:`~riskactors.domain.columnar.Block` (kept per symbol, rebuilt when an
+        eighth of it changed since); file the new rows of the accounts on which the marks are
+        quiet. Returns the rest of ``todo``: accounts changed since their block was built, new
+        holders, and every account the block flags for the exact path (a breach, a new
+        high-water mark, a price or rate missing)."""
+        if sync is not None:  # scope switches first: an account they change is no longer its block's
+            for account_id in todo:
+                sync(self.accounts[account_id])
+        for sym in dict.fromkeys(symbols):
+            held = self._held.get(sym)
+            if held is None or len(held) < self._columnar_from:
+                self._blocks.pop(sym, None)
+                continue
+            block = self._blocks.get(sym)
+            if block is None or 8 * (block.stale + abs(len(held) - len(block))) > len(block):
+                block = self._blocks[sym] = self._block_of(held)
+            for _, row in block.settle(block.value(self.latest), todo, now, self._versions, self._dirty):
+                self._set_row(row, quiet=True)
+        return todo
+
+    def _block_of(self, account_ids: set[str]) -> Block:
+        """A block of the accounts of ``account_ids`` whose row is current (the others take
+        the exact path until the next build)."""
+        rows, dirty, accounts = self._rows, self._dirty, self.accounts
+        ids = [a for a in account_ids if a not in dirty and a in rows and accounts[a].positions]
+        versions = self._versions
+        return Block([accounts[a] for a in ids], [rows[a] for a in ids], [versions[a] for a in ids], self.latest)
+
     # ------------------------------------------------------------------ consolidated risk
-    def _set_row(self, row: Row) -> None:
-        """Make ``row`` its account's current row in the rollups."""
+    def _set_row(self, row: Row, quiet: bool = False) -> None:
+        """Make ``row`` its account's current row in the rollups. ``quiet``: a row a columnar
+        block made (figures only); any other row gives the account a new version, so a block
+        built before it values the account the exact way (``_revalue_columnar``)."""
         account_id = row.account_id
+        if not quiet:
+            self._versions[account_id] = self._versions.get(account_id, 0) + 1
         self._dirty.discard(account_id)
         old = self._rows.get(account_id)
         challenge = self._challenges.get(row.challenge_id)
@@ -664,8 +711,8 @@ class AccountHost:
         the first ``listed`` of them when given: a mark that fails 12,500 accounts here need
         not ship 12,500 records to the front), ``breach_count`` and ``breaches_by_code``."""
         advanced, breaches = self._move_clock(now)
-        applied, stale, moved = self._apply_marks(marks)
-        breaches.extend(self._revalue(moved, now))
+        applied, stale, moved, symbols = self._apply_marks(marks)
+        breaches.extend(self._revalue(moved, symbols, now=now))
         if len(moved) >= 1000:
             _settle()  # the rows just made: out of the next full collections' way
         by_code: dict[str, int] = {}

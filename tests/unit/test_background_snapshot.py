@@ -69,7 +69,9 @@ def test_calls_go_on_while_the_snapshot_is_written_and_it_restores_the_same_stat
     assert f"{cut:020d}.arrow" in snapshots
     rebuilt = AccountHost("shard-0", _cfg(tmp_path, every=10 ** 9))  # no close: as after a crash
     assert rebuilt.recovery["snapshot_seq"] >= cut
-    assert rebuilt.recovery["replayed"] < during + 20  # the snapshot is used, not the whole journal
+    # the snapshot is used, not the whole journal: only the records after its cut are re-run (each
+    # step of traffic journals two, and the step that made it due may have one after the fork)
+    assert rebuilt.recovery["replayed"] <= 2 * during + 1 < 2 * k
     assert _state(rebuilt) == _state(host)
 
 

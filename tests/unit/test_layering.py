@@ -1,8 +1,10 @@
-"""Layering: the pure core (riskactors/domain) imports no infrastructure library, and reads no clock."""
+"""Layering: the pure core (riskactors/domain) imports the standard library and numpy only (no
+infrastructure library), and reads no clock."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ import riskactors.domain
 DOMAIN = Path(riskactors.domain.__file__).resolve().parent
 FORBIDDEN = {"ray", "fastapi", "starlette", "uvicorn", "msgpack", "pydantic", "pydantic_settings"}
 DOMAIN_FILES = sorted(DOMAIN.rglob("*.py"))
+#: the one third-party library the core may use (columnar valuation, ``domain/columnar.py``)
+ALLOWED_THIRD_PARTY = {"numpy"}
 
 
 def _imported_top_level_modules(path: Path) -> set[str]:
@@ -50,6 +54,20 @@ def test_domain_module_does_not_read_the_clock(path):
     clocks = {"time.time", "time.monotonic", "time.perf_counter", "time.time_ns", "datetime.now", "datetime.utcnow",
               "date.today"}
     assert not calls & clocks, f"{path.name} reads the clock: {sorted(calls & clocks)}"
+
+
+@pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda p: p.name)
+def test_domain_module_imports_only_the_standard_library_and_numpy(path):
+    other = {m for m in _imported_top_level_modules(path)
+             if m not in sys.stdlib_module_names and m not in ALLOWED_THIRD_PARTY and m != "riskactors"}
+    assert not other, f"{path.name} imports {sorted(other)}"
+
+
+def test_the_standard_library_check_detects_a_third_party_import(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import numpy as np\nimport orjson\nfrom collections import Counter\n", encoding="utf-8")
+    imported = _imported_top_level_modules(probe)
+    assert {m for m in imported if m not in sys.stdlib_module_names and m not in ALLOWED_THIRD_PARTY} == {"orjson"}
 
 
 def test_the_layering_check_detects_a_forbidden_import(tmp_path):

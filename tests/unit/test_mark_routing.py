@@ -101,8 +101,8 @@ class _RevalueAll(AccountHost):
     """The reference: every account with positions revalued on every applied mark."""
 
     def _apply_marks(self, marks):
-        applied, stale, _ = super()._apply_marks(marks)
-        return applied, stale, {a for a, acct in self.accounts.items() if acct.positions}
+        applied, stale, _, symbols = super()._apply_marks(marks)
+        return applied, stale, {a for a, acct in self.accounts.items() if acct.positions}, symbols
 
 
 _SYMS = ("EURUSD", "GBPJPY", "USDJPY", "EURJPY", "XAUUSD")
