@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain import (
     Account,
@@ -59,7 +59,6 @@ from ..domain import (
     peers_of,
     size_position,
 )
-from ..domain.columnar import Block
 from ..domain.rollup import Rollup, Row, account_row, combine, part_of
 from .durable import HostStore
 from .scopeswitches import ScopeSwitches
@@ -71,6 +70,9 @@ log = logging.getLogger("riskactors.actors")
 #: A rollup's sums are summed afresh from its rows after this many updates per row (floating
 #: drift: about 1e-16 of the values per update, so some 1e-8 of a currency unit at 100,000 rows).
 _REBUILD_EVERY = 256
+
+if TYPE_CHECKING:  # imported when a host first needs one (numpy: ~18 MiB in every process that loads it)
+    from ..domain.columnar import Block
 
 
 def journaled(when: Callable[[Any], bool] | None = None):
@@ -193,7 +195,7 @@ class AccountHost:
         self._dirty: set[str] = set()
         #: symbol -> the columnar form of its holders (a cache: see ``_revalue_columnar``)
         self._blocks: dict[str, Block] = {}
-        self._versions: dict[str, int] = {}  # account id -> changes of its row other than by a block
+        self._versions: dict[str, int] = {}  # account id -> how many times its row changed
         self._columnar_from = int(config.get("columnar_from", 64))
         self._challenges: dict[str, Rollup] = {}
         self._in_challenge: dict[str, set[str]] = {}
@@ -608,26 +610,32 @@ class AccountHost:
             block = self._blocks.get(sym)
             if block is None or 8 * (block.stale + abs(len(held) - len(block))) > len(block):
                 block = self._blocks[sym] = self._block_of(held)
-            for _, row in block.settle(block.value(self.latest), todo, now, self._versions, self._dirty):
-                self._set_row(row, quiet=True)
+            made, shifts = block.settle(block.value(self.latest), todo, now, self._versions, self._dirty)
+            self._rows.update((row.account_id, row) for row in made)
+            for challenge_id, shift in shifts.items():
+                rollup = self._challenges[challenge_id]
+                rollup.shift(shift)
+                if rollup.updates > _REBUILD_EVERY * (rollup.accounts + 16):
+                    self._challenges[challenge_id] = self._rebuilt(self._in_challenge[challenge_id])
         return todo
 
     def _block_of(self, account_ids: set[str]) -> Block:
         """A block of the accounts of ``account_ids`` whose row is current (the others take
         the exact path until the next build)."""
+        from ..domain.columnar import Block  # here: fronts and hosts without a block never load numpy
+
         rows, dirty, accounts = self._rows, self._dirty, self.accounts
         ids = [a for a in account_ids if a not in dirty and a in rows and accounts[a].positions]
         versions = self._versions
         return Block([accounts[a] for a in ids], [rows[a] for a in ids], [versions[a] for a in ids], self.latest)
 
     # ------------------------------------------------------------------ consolidated risk
-    def _set_row(self, row: Row, quiet: bool = False) -> None:
-        """Make ``row`` its account's current row in the rollups. ``quiet``: a row a columnar
-        block made (figures only); any other row gives the account a new version, so a block
-        built before it values the account the exact way (``_revalue_columnar``)."""
+    def _set_row(self, row: Row) -> None:
+        """Make ``row`` its account's current row in the rollups, and give the account a new
+        version (a block built before values it the exact way: ``_revalue_columnar``, whose
+        own rows are filed in bulk and move the version themselves)."""
         account_id = row.account_id
-        if not quiet:
-            self._versions[account_id] = self._versions.get(account_id, 0) + 1
+        self._versions[account_id] = self._versions.get(account_id, 0) + 1
         self._dirty.discard(account_id)
         old = self._rows.get(account_id)
         challenge = self._challenges.get(row.challenge_id)

@@ -26,15 +26,18 @@ figures use while the breach test uses the floor before the mark, as
 :meth:`Block.settle` does those.
 
 A block is a cache: its owner (the host) gives each account a version that changes whenever
-the account changes other than by :meth:`Block.settle`; an account whose version is not the
-one the block was built at takes the exact path, and the owner rebuilds the block when many
-did.
+the account changes (a block's own settle moves it in that block too); an account whose
+version is not the block's takes the exact path, and the owner rebuilds the block when an
+eighth of it did. An account filed under several symbols (a position quoted in a currency
+converted through another pair, or positions in several instruments) is in several blocks, so
+marks of its symbols in turn make it stale in the others: such accounts mostly take the exact
+path.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Container, MutableMapping, Sequence
 
 import numpy as np
 
@@ -45,7 +48,7 @@ from .model import MONEY_EPS
 from .rollup import Row
 from .valuation import RISK_SCORE_WEIGHTS, margin_rate, max_loss_floor
 
-__all__ = ["Block", "Values"]
+__all__ = ["Block", "Shift", "Values"]
 
 _W = tuple(RISK_SCORE_WEIGHTS[k] for k in ("leverage", "margin", "daily_loss", "max_loss", "positions"))
 if tuple(RISK_SCORE_WEIGHTS) != ("leverage", "margin", "daily_loss", "max_loss", "positions"):  # pragma: no cover
@@ -64,6 +67,24 @@ class Values:
     def __init__(self, **arrays: np.ndarray) -> None:
         for k, v in arrays.items():
             setattr(self, k, v)
+
+
+class Shift:
+    """How one challenge's rollup changes when a block files its new rows (money in account
+    currency): ``totals`` currency → (Δ equity, Δ daily P&L), ``exposure`` symbol → (Δ net
+    notional, Δ gross notional) (quote currency), ``risk`` Δ Σ risk score, ``rows`` how many
+    rows were replaced, and ``flips`` (row before, row after) for each row whose warning flag
+    changed (the warned and weekend counts). Balances, statuses, lots and flags other than the
+    warning do not change on a quiet mark. See :meth:`riskactors.domain.rollup.Rollup.shift`."""
+
+    __slots__ = ("exposure", "flips", "risk", "rows", "totals")
+
+    def __init__(self) -> None:
+        self.totals: dict[str, tuple[float, float]] = {}
+        self.exposure: dict[str, tuple[float, float]] = {}
+        self.risk = 0.0
+        self.rows = 0
+        self.flips: list[tuple[Row, Row]] = []
 
 
 class Block:
@@ -161,6 +182,31 @@ class Block:
         self.e_acct, self.e_inst, self.e_rate = (np.asarray(x, dtype=np.intp) for x in (e_acct, e_inst, e_rate))
         self.e_cs, self.e_hmf, self.e_mr = (np.asarray(x, dtype=float) for x in (e_cs, e_hmf, e_mr))
         self.stale = 0  # accounts changed since the build (the owner counts them)
+        self._starts = (np.searchsorted(self.p_acct, np.arange(n + 1)).tolist(),
+                        np.searchsorted(self.e_acct, np.arange(n + 1)).tolist())
+        self._index_rows()
+
+    def _index_rows(self) -> None:
+        """The rows' groups (challenge; challenge and currency; challenge and symbol per held
+        instrument) and their figures the rollups hold now (``r_*``), for :meth:`_shifts`."""
+        ch_of: dict[str, int] = {}
+        cc_of: dict[tuple[str, str], int] = {}
+        cs_of: dict[tuple[str, str], int] = {}
+        a_ch, a_cc, e_cs, r_net, r_gross = [], [], [], [], []
+        for row in self.rows:
+            a_ch.append(ch_of.setdefault(row.challenge_id, len(ch_of)))
+            a_cc.append(cc_of.setdefault((row.challenge_id, row.currency), len(cc_of)))
+            for x in row.exposure:
+                e_cs.append(cs_of.setdefault((row.challenge_id, x[0]), len(cs_of)))
+                r_net.append(x[4])
+                r_gross.append(x[5])
+        self.ch_keys, self.cc_keys, self.cs_keys = list(ch_of), list(cc_of), list(cs_of)
+        self.a_ch, self.a_cc, self.e_cs_group = (np.asarray(x, dtype=np.intp) for x in (a_ch, a_cc, e_cs))
+        self.r_net, self.r_gross = np.asarray(r_net, dtype=float), np.asarray(r_gross, dtype=float)
+        self.r_equity = np.fromiter((r.equity for r in self.rows), float, len(self.rows))
+        self.r_daily = np.fromiter((r.daily_pnl for r in self.rows), float, len(self.rows))
+        self.r_risk = np.fromiter((r.risk_score for r in self.rows), float, len(self.rows))
+        self.r_warned = np.fromiter((r.warned for r in self.rows), bool, len(self.rows))
 
     def __len__(self) -> int:
         return len(self.accounts)
@@ -231,19 +277,29 @@ class Block:
                   | ((daily_loss > 0) & (daily_loss >= wf * self.daily_limit - MONEY_EPS))
                   | ((max_loss > 0) & (max_loss >= wf * self.max_limit - MONEY_EPS)))
         headroom = np.minimum((equity - daily_floor) / self.daily_limit, (equity - max_floor) / self.max_limit)
-        return Values(equity=equity, exact=exact, hwm=hwm, max_floor=max_floor, exit_price=exit_price, rate=p_rate, risk_unrounded=risk_unrounded,
-                      warned=warned, headroom=headroom, net_notional=net_notional, gross_notional=gross_notional)
+        return Values(equity=equity, exact=exact, hwm=hwm, max_floor=max_floor, exit_price=exit_price, rate=p_rate,
+                      risk_unrounded=risk_unrounded, warned=warned, headroom=headroom, net_notional=net_notional,
+                      gross_notional=gross_notional)
 
-    def settle(self, values: Values, todo: set[str], now: float, versions: Mapping[str, int],
-               changed: Container[str]) -> Iterator[tuple[AccountState, Row]]:
+    def settle(self, values: Values, todo: set[str], now: float, versions: MutableMapping[str, int],
+               changed: Container[str]) -> tuple[list[Row], dict[str, Shift]]:
         """Apply ``values`` to the quiet accounts of the block that are in ``todo`` (and
         remove them from it): their positions' last price and rate, their clock (to
         ``max(clock, now)``), their high-water mark, and a new row, as the scalar path would.
-        Yields each account with its new row (the owner files the rows; their versions stay).
 
         Accounts flagged ``exact`` stay in ``todo``, and so does every account changed since
         the block was built (its version in ``versions`` is not the block's, or it is in
-        ``changed``); :attr:`stale` counts those (the owner rebuilds on many)."""
+        ``changed``); :attr:`stale` counts those (the owner rebuilds on many). A settled
+        account's version moves on here and in the block: another block holding it (an account
+        filed under several symbols) has its figures from before, so it is stale there.
+
+        Returns
+        -------
+        rows : list of Row
+            The new rows (the owner files them; the accounts' versions stay).
+        shifts : dict
+            Challenge id → the :class:`Shift` of its rollup from the rows before to these.
+        """
         exact = values.exact.tolist()
         equity = values.equity.tolist()
         risk = values.risk_unrounded.tolist()
@@ -255,22 +311,23 @@ class Block:
         rate = values.rate.tolist()
         net_n = values.net_notional.tolist()
         gross_n = values.gross_notional.tolist()
-        starts = np.searchsorted(self.p_acct, np.arange(len(self.accounts) + 1)).tolist()
-        e_starts = np.searchsorted(self.e_acct, np.arange(len(self.accounts) + 1)).tolist()
+        starts, e_starts = self._starts
         raised = (values.hwm != self.hwm).tolist()
         positions, rows, built = self.positions, self.rows, self.versions
+        made: list[Row] = []
+        done: list[int] = []
         self.stale = 0
         for i, acct in enumerate(self.accounts):
             account_id = acct.account_id
             if account_id not in todo:
                 continue
-            old = rows[i]
             if versions.get(account_id) != built[i] or account_id in changed:
                 self.stale += 1
                 continue
             if exact[i]:
                 continue
             todo.discard(account_id)
+            versions[account_id] = built[i] = built[i] + 1  # another block holding it: now stale there
             for j in range(starts[i], starts[i + 1]):
                 pos = positions[j]
                 pos.last_price = exit_price[j]
@@ -280,12 +337,59 @@ class Block:
                 acct.high_water_mark = equity[i]  # a Python float, as the scalar path stores
                 self.hwm[i] = equity[i]
                 self.max_floor[i] = values.max_floor[i]
+            old = rows[i]
             e0 = e_starts[i]
-            exposure = tuple((x[0], x[1], x[2], x[3], net_n[e0 + k], gross_n[e0 + k])
-                             for k, x in enumerate(old.exposure))
+            if e_starts[i + 1] - e0 == 1:
+                x = old.exposure[0]
+                exposure = ((x[0], x[1], x[2], x[3], net_n[e0], gross_n[e0]),)
+            else:
+                exposure = tuple((x[0], x[1], x[2], x[3], net_n[e0 + k], gross_n[e0 + k])
+                                 for k, x in enumerate(old.exposure))
             e = equity[i]
             row = Row(account_id, old.user_id, old.challenge_id, old.currency, old.status, old.balance, e,
                       e - day_start[i], 100.0 if failed[i] else round(risk[i], 1), warned[i], old.weekend,
                       old.breached, old.killed, headroom[i], exposure)
             rows[i] = row
-            yield acct, row
+            made.append(row)
+            done.append(i)
+        return made, self._shifts(done, made, values)
+
+    def _shifts(self, done: list[int], made: list[Row], values: Values) -> dict[str, Shift]:
+        """Per challenge, the change of the rollup's sums from the rows the accounts ``done``
+        had (kept in the block's ``r_*`` arrays) to ``made``; updates those arrays."""
+        if not done:
+            return {}
+        idx = np.asarray(done, dtype=np.intp)
+        equity = values.equity[idx]
+        daily = equity - self.day_start[idx]
+        risk = np.fromiter((r.risk_score for r in made), float, len(made))
+        warned = values.warned[idx]
+        ch, cc = self.a_ch[idx], self.a_cc[idx]
+        d_equity = np.bincount(cc, equity - self.r_equity[idx], len(self.cc_keys)).tolist()
+        d_daily = np.bincount(cc, daily - self.r_daily[idx], len(self.cc_keys)).tolist()
+        d_risk = np.bincount(ch, risk - self.r_risk[idx], len(self.ch_keys)).tolist()
+        n_rows = np.bincount(ch, None, len(self.ch_keys)).tolist()
+        mask = np.zeros(len(self.accounts), dtype=bool)
+        mask[idx] = True
+        e_idx = np.flatnonzero(mask[self.e_acct])
+        cs = self.e_cs_group[e_idx]
+        d_net = np.bincount(cs, values.net_notional[e_idx] - self.r_net[e_idx], len(self.cs_keys)).tolist()
+        d_gross = np.bincount(cs, values.gross_notional[e_idx] - self.r_gross[e_idx], len(self.cs_keys)).tolist()
+        flipped = np.flatnonzero(warned != self.r_warned[idx]).tolist()
+        self.r_equity[idx], self.r_daily[idx], self.r_risk[idx], self.r_warned[idx] = equity, daily, risk, warned
+        self.r_net[e_idx] = values.net_notional[e_idx]
+        self.r_gross[e_idx] = values.gross_notional[e_idx]
+        shifts = {c: Shift() for k, c in enumerate(self.ch_keys) if n_rows[k]}
+        for k, (c, currency) in enumerate(self.cc_keys):
+            if c in shifts:
+                shifts[c].totals[currency] = (d_equity[k], d_daily[k])
+        for k, (c, symbol) in enumerate(self.cs_keys):
+            if c in shifts:
+                shifts[c].exposure[symbol] = (d_net[k], d_gross[k])
+        for k, c in enumerate(self.ch_keys):
+            if c in shifts:
+                shifts[c].risk, shifts[c].rows = d_risk[k], n_rows[k]
+        for f in flipped:  # the row before differs in its warning flag (all a flip is used for)
+            row = made[f]
+            shifts[row.challenge_id].flips.append((row._replace(warned=not row.warned), row))
+        return shifts

@@ -25,8 +25,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .accountstate import AccountState
 from .checks import risk_and_warned
@@ -39,9 +38,10 @@ __all__ = ["Rollup", "Row", "account_row", "combine", "merge", "part_of"]
 _STATUSES = ("active", "passed", "failed", "disabled")
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One account's contribution to consolidated risk (money in account currency).
+class Row(NamedTuple):
+    """One account's contribution to consolidated risk (money in account currency). A named
+    tuple: a mark makes one per account it revalues, and a tuple is made in half the time of a
+    frozen dataclass.
 
     ``warned``: a limit warning (leverage, margin, daily or max loss near its limit) holds
     now; ``weekend``: ``(weekly_close, buffer_minutes)`` when the account holds positions and
@@ -200,6 +200,27 @@ class Rollup:
             x[2] += b[4] - a[4]
             x[3] += b[5] - a[5]
         self.risk_sum += new.risk_score - old.risk_score
+
+    def shift(self, shift: Any) -> None:
+        """Apply a :class:`riskactors.domain.columnar.Shift`: the summed change of many rows
+        replaced at once by figures only (a quiet mark), as :meth:`replace` of each would (the
+        sums' rounding aside), in O(currencies + instruments + rows whose warning flipped)."""
+        self.updates += 2 * shift.rows
+        for currency, (d_equity, d_daily) in shift.totals.items():
+            t = self.totals[currency]
+            t[1] += d_equity
+            t[2] += d_daily
+        for symbol, (d_net, d_gross) in shift.exposure.items():
+            x = self.exposure[symbol]
+            x[2] += d_net
+            x[3] += d_gross
+        self.risk_sum += shift.risk
+        for old, new in shift.flips:
+            for row, sign in ((old, -1), (new, 1)):
+                if row.warned:
+                    self.warned += sign
+                elif row.weekend is not None:
+                    self.weekend[row.weekend] += sign
 
     def part(self, rows: Iterable[Row], at: float, top_n: int,
              swaps: Iterable[tuple[Row, Row]] = ()) -> dict[str, Any]:
