@@ -400,6 +400,8 @@ def start_server(n: int, args, folder: Path, storage: str, keys_file: Path | Non
     port = rb.free_port()
     cmd = [*rb.venv_tool("riskactors"), "serve", "--host", HOST, "--port", str(port), "--shards", str(args.shards)]
     env = {"RISKACTORS_STORAGE_ROOT": storage, "RISKACTORS_DEPLOYMENT": f"scale-{n}"}
+    if args.columnar_from is not None:
+        env["RISKACTORS_COLUMNAR_FROM"] = str(args.columnar_from)
     if keys_file is not None:
         env["RISKACTORS_API_KEYS_FILE"] = str(keys_file)
     return rb.Server(name, cmd, folder / f"{name}.log", port, env=env)
@@ -668,6 +670,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=5, help="timed repeats of each read, mark and kill switch")
     p.add_argument("--batch", type=int, default=1000, help="items per accounts/batch and fills/batch request")
     p.add_argument("--plan", default="two_step_phase1", help="plan of the accounts (a preset of plans.json)")
+    p.add_argument("--columnar-from", type=int, default=None,
+                   help="RISKACTORS_COLUMNAR_FROM of the servers (holders of an instrument from which a host values "
+                        "them in a numpy block; 0: never); default: the server's")
     p.add_argument("--no-wrk", action="store_true", help="skip the order checks under wrk")
     p.add_argument("--wrk-duration", type=int, default=10, help="seconds of the wrk run")
     p.add_argument("--wrk-connections", type=int, default=32)

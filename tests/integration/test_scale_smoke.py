@@ -1,7 +1,8 @@
 """``load_tests/scale.py`` at a tiny size: the code path of the scale table (a real ``riskactors
 serve`` with API keys and a durable storage root, batch registration and fills, views, marks, the
 firm kill switch, a breaching mark, a restart), with assertions on what the run did, never on
-how long it took (benchmarks live in ``load_tests/``)."""
+how long it took (benchmarks live in ``load_tests/``). ``--columnar-from 4``: the hosts value
+the marks' holders in columnar blocks, as at 100,000 accounts."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ N = 40
 
 
 def test_scale_run_of_40_accounts_registers_fills_fails_each_once_and_restarts_with_every_account(tmp_path):
-    args = scale.parse_args(["--accounts", str(N), "--shards", "2", "--repeat", "1", "--no-wrk",
+    args = scale.parse_args(["--accounts", str(N), "--shards", "2", "--repeat", "3", "--no-wrk", "--columnar-from", "4",
                              "--quiet-wait", "0", "--storage", str(tmp_path / "storage"),
                              "--results", str(tmp_path / "results")])
     report = scale.run(args)
@@ -28,10 +29,10 @@ def test_scale_run_of_40_accounts_registers_fills_fails_each_once_and_restarts_w
     # the reads and the small moves saw every account and breached nothing
     assert size["firm_view"]["accounts"] == N and size["firm_view"]["accounts_by_status"]["active"] == N
     assert size["challenge_view"]["accounts"] == N // scale.CHALLENGES
-    assert size["mark_held"]["applied"] == 1 and size["mark_held"]["breach_count"] == 0
-    assert size["mark_unheld"]["applied"] == 1 and size["mark_unheld"]["breach_count"] == 0
-    assert size["kill_switch"]["activate"]["statuses"] == {200: 1}
-    assert size["kill_switch"]["release"]["statuses"] == {200: 1}
+    assert size["mark_held"]["applied"] == 3 and size["mark_held"]["breach_count"] == 0
+    assert size["mark_unheld"]["applied"] == 3 and size["mark_unheld"]["breach_count"] == 0
+    assert size["kill_switch"]["activate"]["statuses"] == {200: 3}
+    assert size["kill_switch"]["release"]["statuses"] == {200: 3}
     assert size["wrk"] == {"skipped": "--no-wrk"}
     # the breaching mark fails each account once, on its daily loss
     breach = size["breach_mark"]
