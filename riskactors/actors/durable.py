@@ -64,9 +64,11 @@ class HostStore:
     Snapshots in the background (``snapshot_mode`` ``fork``, the default on a local or
     mounted root): the host forks; the child, a copy-on-write image of the host at that
     instant (a consistent cut: the journal is durable and rotated up to the snapshot's seq),
-    writes the snapshot and exits, while the host goes on answering. The fork itself is the
-    only pause (page tables: about 5 ms per GiB of host memory). The host reaps the child at
-    its next calls (:meth:`reap`) and only then prunes old snapshots and compacts the journal.
+    writes the snapshot, then prunes old snapshots and deletes the journal segments they
+    covered, and exits, while the host goes on answering. The fork itself is the only pause
+    (page tables: about 6 ms for a host of 10,000 accounts, measured). The host reaps the child
+    at its next calls (:meth:`reap`); deleting the files there cost the host about 9 ms per
+    snapshot (measured in process, 10,000 accounts, a snapshot every 300 records).
     ``inline`` writes it inside the call (the behaviour before; what an object store root
     gets, since its client does not survive a fork).
     """
@@ -118,13 +120,18 @@ class HostStore:
         return path
 
     def _compact(self) -> None:
+        self._delete_covered()
+        self.since_snapshot = 0
+        self.last_snapshot = self.clock()
+        self.snapshots_written += 1
+
+    def _delete_covered(self) -> None:
+        """Keep the newest two snapshots and the journal after the older one (only closed
+        segments are deleted: the one being written is never covered)."""
         self.fence.check()  # a newer writer may have started meanwhile: delete nothing of its
         oldest_kept = prune_snapshots(self.storage, self.snapshot_dir)
         if oldest_kept:
             self.journal.compact(oldest_kept)
-        self.since_snapshot = 0
-        self.last_snapshot = self.clock()
-        self.snapshots_written += 1
 
     def snapshot_in_background(self, collect: Callable[[], tuple[list[dict[str, Any]], dict[str, Any]]]) -> bool:
         """Start a snapshot at the journal's current ``seq`` in a forked child, which calls
@@ -149,6 +156,7 @@ class HostStore:
                 accounts, host = collect()
                 self.fence.check()  # a newer writer holds the journal: no snapshot of the old one
                 write_snapshot(self.storage, self.snapshot_dir, seq, accounts, host)
+                self._delete_covered()  # here, not in the host's call that reaps the child
                 code = 0
             except BaseException:  # noqa: BLE001 - reported by the exit code; the parent logs it
                 code = 1
@@ -186,9 +194,7 @@ class HostStore:
             self.failed_snapshots += 1
             log.error("background snapshot at seq %d exited with %d; the journal is kept whole", seq, code)
             return None
-        since, last = self.since_snapshot, self.last_snapshot
-        self._compact()
-        self.since_snapshot, self.last_snapshot = since, last  # counted from the cut, not from now
+        self.snapshots_written += 1  # the child pruned and compacted; the period counts from the cut
         return seq
 
     @property

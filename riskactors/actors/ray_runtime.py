@@ -214,7 +214,8 @@ class RayTransport:
                 raise ShardUnavailable(f"{method}: actor {target} not found ({exc})") from exc
             try:
                 ref = getattr(handle, method).remote(*args)
-                return await asyncio.wait_for(ref, max(deadline - loop.time(), 0.01))
+                async with asyncio.timeout(max(deadline - loop.time(), 0.01)):  # no task, unlike wait_for
+                    return await ref
             except (TimeoutError, GetTimeoutError) as exc:
                 raise ShardUnavailable(f"{method}: actor did not answer within {self.timeout:g} s") from exc
             except RayActorError as exc:

@@ -41,7 +41,8 @@ class CheckBatcher:
     At most ``in_flight`` calls per host are in flight from this front (default 1, setting
     ``check_calls_in_flight``); checks that arrive while they all are go together in the next
     call (in arrival order, so the host still applies them one at a time in order). At low
-    load a check is sent at once, alone; under load one actor round trip serves many checks.
+    load a check is sent at once, alone, from its own coroutine (no task); under load one actor
+    round trip serves many checks.
     Ray runs an actor's calls from one caller in submission order, and each call is submitted
     as its batch is taken, so the host applies the batches in the order they were taken.
     """
@@ -55,6 +56,17 @@ class CheckBatcher:
         self._running = 0
 
     async def check(self, order: dict[str, Any], now: float) -> Any:
+        if self._running < self.in_flight and not self._pending:
+            # a call free and nothing waiting: this check goes alone, from this coroutine (no
+            # task, no future: the 1-connection latency); checks arriving meanwhile wait for it
+            self._running += 1
+            try:
+                return (await self.transport.call(self.host, "check_many", [order], [now]))[0]
+            finally:
+                self._running -= 1
+                if self._pending and self._running < self.in_flight:
+                    self._running += 1
+                    asyncio.ensure_future(self._drain())
         fut = asyncio.get_running_loop().create_future()
         self._pending.append((order, now, fut))
         if self._running < self.in_flight:

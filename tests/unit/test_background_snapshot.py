@@ -134,3 +134,23 @@ def test_inline_mode_writes_the_snapshot_inside_the_call(tmp_path):
         assert not host._store.snapshot_running
     assert host._store.snapshots_written >= 1
     assert _state(AccountHost("shard-0", _cfg(tmp_path, every=10 ** 9))) == _state(host)
+
+
+def test_the_child_prunes_old_snapshots_and_the_journal_they_cover(tmp_path):
+    host = AccountHost("shard-0", _cfg(tmp_path, every=10))
+    _loaded(host)
+    k = 0
+    while host._store.snapshots_written < 3:  # three snapshots written in the background, in turn
+        _traffic(host, k)
+        k += 1
+        if host._store.snapshot_running:
+            host._store.reap(wait=True)
+    folder = tmp_path / "hosts" / "shard-0"
+    snapshots = sorted(os.listdir(folder / "snapshots"))
+    assert len(snapshots) == 2  # the newest two kept (the child deleted the rest)
+    oldest_kept = int(snapshots[0].split(".")[0])
+    segments = sorted(int(name.split(".")[0]) for name in os.listdir(folder / "journal"))
+    # each snapshot rotates the journal at its cut: what is left starts right after the oldest kept one
+    assert segments == [oldest_kept + 1, int(snapshots[1].split(".")[0]) + 1]
+    rebuilt = AccountHost("shard-0", _cfg(tmp_path, every=10 ** 9))
+    assert _state(rebuilt) == _state(host)
