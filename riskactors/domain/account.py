@@ -47,6 +47,7 @@ from .errors import (
 )
 from .limits import Limits
 from .marks import LatestMarks
+from .memo import pack, unpack
 from .model import LOT_EPS, MONEY_EPS, ClosedTrade, Decision, Fill, KillSwitch, Order, Reservation
 from .news import NewsCalendar
 from .positions import apply_plan, plan_fill
@@ -238,7 +239,7 @@ class Account(AccountState):
         if prior is not None:
             if prior[0] != order.fingerprint():
                 raise OrderConflict(order.order_id, "order_id already checked with different content")
-            return prior[1]
+            return unpack(prior[1])
         self.advance(now, latest)
         decision = self.check(order, latest, now, news)
         if not any(r.code in (ReasonCode.INVALID_ORDER, ReasonCode.UNKNOWN_INSTRUMENT) for r in decision.reasons):
@@ -251,7 +252,7 @@ class Account(AccountState):
                 position_id=order.position_id if self.hedging and decision.reduces_position else None))
         result = decision.to_dict()
         result["late"] = self.is_late(now)
-        self.orders[order.order_id] = (order.fingerprint(), result)
+        self.orders[order.order_id] = (order.fingerprint(), pack(result))
         if len(self.orders) > _MAX_REMEMBERED_ORDERS:
             self.orders.popitem(last=False)
         self._record("order_checked", now, order_id=order.order_id, decision=result["decision"],
@@ -356,7 +357,7 @@ class Account(AccountState):
         if prior is not None:
             if prior[0] != fill.fingerprint():
                 raise FillConflict(fill.fill_id, "fill_id already applied with different content")
-            return {**prior[1], "duplicate": True}
+            return {**unpack(prior[1]), "duplicate": True}
         fingerprint = fill.fingerprint()
         inst = latest.registry.get(fill.instrument)
         if inst is None:
@@ -402,7 +403,7 @@ class Account(AccountState):
                   "closed_trade": outcome.closed.to_dict() if outcome.closed is not None else None,
                   "balance": self.balance, "instrument_lots": [long_lots, short_lots], "breach": breaches,
                   "status": str(self.status), "late": late}
-        self.fills[fill.fill_id] = (fingerprint, result)
+        self.fills[fill.fill_id] = (fingerprint, pack(result))
         if len(self.fills) > _MAX_REMEMBERED_FILLS:  # oldest first (dicts keep insertion order)
             del self.fills[next(iter(self.fills))]
         return result

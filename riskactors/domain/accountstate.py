@@ -25,6 +25,7 @@ from typing import Any
 
 from .codes import AccountStatus, DailyLossReference, KillMode, KillScope, MaxLossMode, PositionMode
 from .limits import Limits
+from .memo import pack, unpack
 from .model import INACTIVE_KILL_SWITCH, ClosedTrade, KillSwitch, Position, Reservation
 from .plain import dataclass_from, fields_of, tuples
 from .tradingday import TradingDayCalendar
@@ -98,9 +99,11 @@ _CLOSED_TRADES = Codec(
     lambda q: {"maxlen": MAX_CLOSED_TRADES, "items": [fields_of(t) for t in q]},
     lambda s: [dataclass_from(ClosedTrade, t, "closed_trades") for t in s["items"]])
 _EVENTS = Codec(lambda q: {"maxlen": MAX_EVENTS, "items": list(q)}, lambda s: list(s["items"]))
-_DECISIONS = Codec(lambda d: [[k, fp, r] for k, (fp, r) in d.items()],
-                   lambda s: OrderedDict((k, (tuples(fp), r)) for k, fp, r in s))
-_FILL_RESULTS = Codec(lambda d: [[k, fp, r] for k, (fp, r) in d.items()], lambda s: {k: (tuples(fp), r) for k, fp, r in s})
+#: remembered answers are marshal bytes in memory (:mod:`~riskactors.domain.memo`), dicts when stored
+_DECISIONS = Codec(lambda d: [[k, fp, unpack(r)] for k, (fp, r) in d.items()],
+                   lambda s: OrderedDict((k, (tuples(fp), pack(r))) for k, fp, r in s))
+_FILL_RESULTS = Codec(lambda d: [[k, fp, unpack(r)] for k, (fp, r) in d.items()],
+                      lambda s: {k: (tuples(fp), pack(r)) for k, fp, r in s})
 _LIST = Codec(list, list)
 
 
