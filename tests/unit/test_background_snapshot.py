@@ -154,3 +154,20 @@ def test_the_child_prunes_old_snapshots_and_the_journal_they_cover(tmp_path):
     assert segments == [oldest_kept + 1, int(snapshots[1].split(".")[0]) + 1]
     rebuilt = AccountHost("shard-0", _cfg(tmp_path, every=10 ** 9))
     assert _state(rebuilt) == _state(host)
+
+
+def test_the_child_runs_in_the_idle_scheduling_class():
+    from riskactors.actors.durable import _yield_cpu
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the same call the snapshot's child makes first
+        try:
+            _yield_cpu()
+            os.write(write, str(os.sched_getscheduler(0)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    policy = int(os.read(read, 16))
+    os.waitpid(pid, 0)
+    assert policy == os.SCHED_IDLE
