@@ -51,8 +51,8 @@ def _yield_cpu() -> None:
     """Run this process (a snapshot's child) only when no other wants the CPU: the idle
     scheduling class (``SCHED_IDLE``), else nice 19. Measured on this machine (Linux 6.18, 2
     cores, 10,000 accounts on 2 shards, 4 connections, a snapshot every 300 records): checks' p99
-    18 ms with the child in the idle class against 55 ms at nice 19, which the kernel's
-    scheduler did not make yield at once to a host woken by a call (7 ms without snapshots)."""
+    17-27 ms with the child in the idle class against 24-65 ms at nice 19, which the kernel's
+    scheduler did not make yield at once to a host woken by a call (6-10 ms without snapshots)."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):  # not Linux, or not allowed: a low priority instead
