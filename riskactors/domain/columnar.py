@@ -121,9 +121,13 @@ class Block:
         e_acct, e_inst, e_rate, e_cs, e_hmf, e_mr = [], [], [], [], [], []
         self.entries: list[tuple[int, int]] = []  # (account, its held-instrument index) per entry
         n = len(self.accounts)
-        cols = {k: np.empty(n) for k in ("balance", "day_start", "reference", "daily_limit", "max_limit",
-                                           "max_floor", "hwm", "call_level", "max_leverage", "warning",
-                                           "positions_used", "lock", "start_floor")}
+        # per account (money in account currency): balance, day-start balance, daily-loss reference,
+        # daily and max loss limits, max-loss floor, equity high-water mark, margin-call level (%),
+        # max leverage (x), warning fraction, open positions / max open positions, max-loss lock
+        # (NaN: none) and the starting floor (initial balance - max loss limit)
+        (self.balance, self.day_start, self.reference, self.daily_limit, self.max_limit, self.max_floor, self.hwm,
+         self.call_level, self.max_leverage, self.warning, self.positions_used, self.lock,
+         self.start_floor) = (np.empty(n) for _ in range(13))
         self.active = np.zeros(n, dtype=bool)
         self.failed = np.zeros(n, dtype=bool)
         self.intraday = np.zeros(n, dtype=bool)  # max-loss floor trails the equity high-water mark
@@ -156,23 +160,22 @@ class Block:
                 p_cs.append(inst.contract_size)
                 p_inst.append(k)
                 p_rate.append(r)
-            cols["balance"][i] = acct.balance
-            cols["day_start"][i] = acct.day_start_balance
-            cols["reference"][i] = acct.daily_reference()
-            cols["daily_limit"][i] = loss.daily_loss_limit
-            cols["max_limit"][i] = loss.max_loss_limit
-            cols["max_floor"][i] = max_loss_floor(acct)
-            cols["hwm"][i] = acct.high_water_mark
-            cols["call_level"][i] = exposure.margin_call_level
-            cols["max_leverage"][i] = exposure.max_leverage
-            cols["warning"][i] = limits.warning_fraction
-            cols["positions_used"][i] = len(acct.positions) / exposure.max_open_positions
+            self.balance[i] = acct.balance
+            self.day_start[i] = acct.day_start_balance
+            self.reference[i] = acct.daily_reference()
+            self.daily_limit[i] = loss.daily_loss_limit
+            self.max_limit[i] = loss.max_loss_limit
+            self.max_floor[i] = max_loss_floor(acct)
+            self.hwm[i] = acct.high_water_mark
+            self.call_level[i] = exposure.margin_call_level
+            self.max_leverage[i] = exposure.max_leverage
+            self.warning[i] = limits.warning_fraction
+            self.positions_used[i] = len(acct.positions) / exposure.max_open_positions
             self.intraday[i] = loss.max_loss_mode is MaxLossMode.TRAILING_INTRADAY
-            cols["lock"][i] = math.nan if loss.max_loss_lock is None else loss.max_loss_lock
-            cols["start_floor"][i] = acct.initial_balance - loss.max_loss_limit
+            self.lock[i] = math.nan if loss.max_loss_lock is None else loss.max_loss_lock
+            self.start_floor[i] = acct.initial_balance - loss.max_loss_limit
             self.active[i] = acct.status is AccountStatus.ACTIVE
             self.failed[i] = acct.status is AccountStatus.FAILED
-        self.__dict__.update(cols)
         self.symbols = list(inst_of)
         self.rate_keys = list(rate_of)
         self.p_acct, self.p_entry, self.p_inst, self.p_rate = (np.asarray(x, dtype=np.intp)
