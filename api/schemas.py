@@ -324,12 +324,21 @@ class KillSwitchIn(_Strict):
         return self
 
 
+class CurrencyTotals(BaseModel):
+    """One currency's totals in a consolidated view: money in that currency, ``accounts`` a count."""
+
+    balance: float
+    equity: float
+    daily_pnl: float
+    accounts: int
+
+
 class ConsolidatedRisk(BaseModel):
     scope: str
     id: str | None
     accounts: int
     accounts_by_status: dict[str, int]
-    totals_by_currency: dict[str, dict[str, float]]
+    totals_by_currency: dict[str, CurrencyTotals]
     exposure: dict[str, dict]
     in_warning: int
     breached: int

@@ -79,6 +79,7 @@ async def test_user_challenge_and_firm_views_consolidate_exactly(api):
     firm = (await api.client.get("/v1/risk/firm", params={"top": 1000})).json()
     assert firm["scope"] == "firm" and firm["id"] is None and firm["accounts"] >= 3
     assert firm["totals_by_currency"]["USD"]["accounts"] >= 3
+    assert type(firm["totals_by_currency"]["USD"]["accounts"]) is int  # a count, not 3.0
     assert firm["exposure"]["EURUSD"]["gross_lots"] >= 3.5
     listed = [x["breach_headroom"] for x in firm["closest_to_breach"]]
     assert listed == sorted(listed)
