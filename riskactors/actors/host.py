@@ -24,7 +24,7 @@ import heapq
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..domain import (
@@ -71,7 +71,7 @@ log = logging.getLogger("riskactors.actors")
 #: drift: about 1e-16 of the values per update, so some 1e-8 of a currency unit at 100,000 rows).
 _REBUILD_EVERY = 256
 
-if TYPE_CHECKING:  # imported when a host first needs one (numpy: ~18 MiB in every process that loads it)
+if TYPE_CHECKING:  # imported by _block_of, when a host first builds a block
     from ..domain.columnar import Block
 
 
@@ -566,7 +566,7 @@ class AccountHost:
                 stale += 1
         return applied, stale, moved, symbols
 
-    def _revalue(self, account_ids: set[str], symbols: list[str] = (), *, now: float) -> list[dict[str, Any]]:
+    def _revalue(self, account_ids: set[str], symbols: Sequence[str] = (), *, now: float) -> list[dict[str, Any]]:
         """Re-value ``account_ids`` on the latest marks at ``now`` (``symbols``: the ones just
         marked); returns the breaches caused. The holders of a symbol many accounts hold are
         valued together in columnar form (:meth:`_revalue_columnar`); every other account, and
@@ -591,14 +591,14 @@ class AccountHost:
             set_row(account_row(acct, latest, val))  # from the valuation just made
         return breaches
 
-    def _revalue_columnar(self, todo: set[str], symbols: list[str], now: float,
+    def _revalue_columnar(self, todo: set[str], symbols: Sequence[str], now: float,
                           sync: Callable[[Account], Account] | None) -> set[str]:
         """Value the holders of each of ``symbols`` held by at least ``columnar_from`` accounts
         in one :class:`~riskactors.domain.columnar.Block` (kept per symbol, rebuilt when an
         eighth of it changed since); file the new rows of the accounts on which the marks are
         quiet. Returns the rest of ``todo``: accounts changed since their block was built, new
-        holders, and every account the block flags for the exact path (a breach, a new
-        high-water mark, a price or rate missing)."""
+        holders, and every account the block flags for the exact path (a breach, a price or
+        rate missing)."""
         if sync is not None:  # scope switches first: an account they change is no longer its block's
             for account_id in todo:
                 sync(self.accounts[account_id])
@@ -622,7 +622,7 @@ class AccountHost:
     def _block_of(self, account_ids: set[str]) -> Block:
         """A block of the accounts of ``account_ids`` whose row is current (the others take
         the exact path until the next build)."""
-        from ..domain.columnar import Block  # here: fronts and hosts without a block never load numpy
+        from ..domain.columnar import Block  # here: a process loads numpy (if pyarrow has not) with its first block
 
         rows, dirty, accounts = self._rows, self._dirty, self.accounts
         ids = [a for a in account_ids if a not in dirty and a in rows and accounts[a].positions]
