@@ -59,7 +59,9 @@ class Values:
     """The figures :meth:`Block.value` computes, one array element per account of the block
     (or per position: ``exit_price``, ``rate``; per held instrument: ``net_notional``,
     ``gross_notional``). Money in account currency; ``exact`` marks the accounts that must take
-    the scalar path; ``risk`` is ``None`` until :meth:`Block.settle` rounds it."""
+    the scalar path; ``risk_unrounded`` is the risk score before the rounding to 0.1 that
+    :meth:`Block.settle` does with Python's :func:`round`; ``hwm`` and ``max_floor`` are the
+    high-water mark and max-loss floor after the mark."""
 
     __slots__ = ("equity", "exact", "exit_price", "gross_notional", "headroom", "hwm", "max_floor", "net_notional",
                  "rate", "risk_unrounded", "warned")
@@ -113,13 +115,11 @@ class Block:
         self.accounts = list(accounts)
         self.rows = list(rows)
         self.versions = list(versions)
-        self.index = {a.account_id: i for i, a in enumerate(self.accounts)}
         self.positions: list = []  # every position, account by account, in each account's order
         inst_of: dict[str, int] = {}
         rate_of: dict[tuple[str, str], int] = {}
         p_acct, p_entry, p_avg, p_q, p_cs, p_inst, p_rate = [], [], [], [], [], [], []
         e_acct, e_inst, e_rate, e_cs, e_hmf, e_mr = [], [], [], [], [], []
-        self.entries: list[tuple[int, int]] = []  # (account, its held-instrument index) per entry
         n = len(self.accounts)
         # per account (money in account currency): balance, day-start balance, daily-loss reference,
         # daily and max loss limits, max-loss floor, equity high-water mark, margin-call level (%),
@@ -145,7 +145,6 @@ class Block:
                 e = entry_of.get(sym)
                 if e is None:
                     e = entry_of[sym] = len(e_acct)
-                    self.entries.append((i, len(entry_of) - 1))
                     e_acct.append(i)
                     e_inst.append(k)
                     e_rate.append(r)
