@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         Local ``HH:MM`` and IANA zone at which the trading day rolls (17:00 America/New_York).
     call_timeout_seconds : float
         Timeout of one actor call from the front; past it the call fails closed (503).
+    spawn_timeout_seconds : float
+        How long starting a dedicated host may take (a new Ray worker process, which recovers
+        its accounts from the storage root). A registration under ``dedicated`` placement waits
+        this plus ``call_timeout_seconds`` before it fails closed (503; a retry is safe).
     instruments_file, plans_file : str or None
         Override the instrument registry / plans shipped with the package.
     storage_root : str or None
@@ -147,6 +151,7 @@ class Settings(BaseSettings):
     trading_day_rollover: str = "17:00"
     trading_day_timezone: str = "America/New_York"
     call_timeout_seconds: float = Field(5.0, gt=0)
+    spawn_timeout_seconds: float = Field(60.0, gt=0)
     instruments_file: str | None = None
     plans_file: str | None = None
     storage_root: str | None = "./var/riskactors"

@@ -50,8 +50,8 @@ class _RaySupervisor(Supervisor):
     (:meth:`rebalance`) is found again by every caller."""
 
     def __init__(self, deployment: str, timeout: float, placement: str, shard_names: list[str],
-                 host_config: dict[str, Any]):
-        super().__init__(RayTransport(timeout, deployment), placement, list(shard_names), host_config)
+                 host_config: dict[str, Any], spawn_timeout: float = 60.0):
+        super().__init__(RayTransport(timeout, deployment, spawn_timeout), placement, list(shard_names), host_config)
         self.deployment_name = deployment
 
     def _nodes(self) -> list[dict[str, Any]]:
@@ -169,10 +169,14 @@ IDEMPOTENT_CALLS = frozenset({
 class RayTransport:
     """Awaits actor method refs with a timeout; retries idempotent calls while the actor
     restarts (backoff 50 ms doubling to 0.5 s, within the timeout); maps Ray failures to
-    ``ShardUnavailable``."""
+    ``ShardUnavailable``.
 
-    def __init__(self, timeout: float = 5.0, deployment: str = "riskactors"):
+    ``timeout`` (seconds) bounds a call unless the call names its own; ``spawn_timeout`` bounds
+    the start of a dedicated host (:meth:`spawn_host`: a new worker process and its recovery)."""
+
+    def __init__(self, timeout: float = 5.0, deployment: str = "riskactors", spawn_timeout: float = 60.0):
         self.timeout = timeout
+        self.spawn_timeout = spawn_timeout
         self.deployment = deployment
         self._handles: dict[str, Any] = {}
         self._pinned: dict[str, Any] = {}
@@ -199,9 +203,10 @@ class RayTransport:
         if replace or name not in self._pinned:
             self._pinned[name] = handle
 
-    async def call(self, target: Any, method: str, *args: Any) -> Any:
+    async def call(self, target: Any, method: str, *args: Any, timeout: float | None = None) -> Any:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
+        timeout = self.timeout if timeout is None else timeout
+        deadline = loop.time() + timeout
         delay = 0.05
         while True:
             try:
@@ -217,7 +222,7 @@ class RayTransport:
                 async with asyncio.timeout(max(deadline - loop.time(), 0.01)):  # no task, unlike wait_for
                     return await ref
             except (TimeoutError, GetTimeoutError) as exc:
-                raise ShardUnavailable(f"{method}: actor did not answer within {self.timeout:g} s") from exc
+                raise ShardUnavailable(f"{method}: actor did not answer within {timeout:g} s") from exc
             except RayActorError as exc:
                 if isinstance(target, str) and not isinstance(exc, ActorUnavailableError):
                     self.forget(target)  # dead for good: a moved shard has a new instance by that name
@@ -240,7 +245,7 @@ class RayTransport:
         handle = RemoteHost.options(name=name, namespace=_NAMESPACE,
                                     get_if_exists=True, lifetime=config.get("lifetime"),
                                     scheduling_strategy="SPREAD").remote(host_id, config)
-        await self.call(handle, "ping")
+        await self.call(handle, "ping", timeout=self.spawn_timeout)
         self.pin(name, handle)
         return name
 
@@ -374,7 +379,8 @@ def start(settings: Settings) -> RayRuntime:
     if supervisor is None:
         supervisor = RemoteSupervisor.options(name=actor_name(name, "supervisor"), namespace=_NAMESPACE,
                                               get_if_exists=True, lifetime=lifetime).remote(
-            name, settings.call_timeout_seconds, settings.placement, shard_names, config)
+            name, settings.call_timeout_seconds, settings.placement, shard_names, config,
+            settings.spawn_timeout_seconds)
         try:  # another front may have won the race to create it: the record decides either way
             check(ray.get(supervisor.deployment_info.remote(), timeout=120), wanted, "on the cluster")
         except Exception:  # refused (or its root refused it on recovery): leave no half deployment
@@ -393,7 +399,9 @@ def start(settings: Settings) -> RayRuntime:
         transport.pin(n, h)  # embedded: the shards live while this front holds their handles
     service = RiskService(transport, supervisor, shards, settings.placement,
                           clock, settings.tick_seconds, ledger, settings.max_breaches_listed,
-                          settings.check_calls_in_flight)
+                          settings.check_calls_in_flight,
+                          registration_timeout=settings.call_timeout_seconds + settings.spawn_timeout_seconds
+                          if settings.placement == "dedicated" else None)
     return RayRuntime(service=service, supervisor=supervisor, shards=shards, started_ray=started,
                       owns_actors=not settings.address, ledger=ledger, settings=settings)
 

@@ -120,12 +120,20 @@ class RiskService:
         count per code; every breach is in the audit log and the accounts' events).
     check_calls_in_flight : int
         ``check_many`` calls per host this front keeps in flight (:class:`CheckBatcher`).
+    registration_timeout : float, optional
+        Seconds a registration call to the supervisor may take (``None``: the transport's call
+        timeout). Under ``dedicated`` placement a registration may start new hosts, so it waits
+        ``call_timeout_seconds + spawn_timeout_seconds``.
     """
 
     def __init__(self, transport: Any, supervisor: Any, shards: list[Any], placement: str,
                  clock: DeploymentClock | None = None, tick_seconds: float = 1.0, ledger: Any = None,
-                 max_breaches_listed: int = 100, check_calls_in_flight: int = 1):
+                 max_breaches_listed: int = 100, check_calls_in_flight: int = 1,
+                 registration_timeout: float | None = None):
         self.transport = transport
+        #: seconds a registration call may take (``None``: the transport's own): under
+        #: ``dedicated`` placement it may start new hosts (``Settings.spawn_timeout_seconds``)
+        self.registration_timeout = registration_timeout
         self.supervisor = supervisor
         self.shards = list(shards)
         self.placement = placement
@@ -307,7 +315,8 @@ class RiskService:
         """Register an account (via the supervisor, which places it and writes its
         ``account_registered`` audit entry in the same call). Returns its view."""
         result = unwrap(await self._with_ticks(self.transport.call(self.supervisor, "register", spec, now,
-                                                                   list(ACTOR.get())), now))
+                                                                   list(ACTOR.get()),
+                                                                   timeout=self.registration_timeout), now))
         self._remember(spec["account_id"], result["host_key"], result["host"])
         return result["view"]
 
@@ -318,7 +327,8 @@ class RiskService:
         if not specs:
             return []
         replies = await self._with_ticks(self.transport.call(self.supervisor, "register_many", specs, nows,
-                                                             list(ACTOR.get())), max(nows))
+                                                             list(ACTOR.get()), timeout=self.registration_timeout),
+                                          max(nows))
         out: list[Any] = []
         for spec, reply in zip(specs, replies):
             error = as_error(reply)

@@ -18,9 +18,10 @@ __all__ = ["LocalTransport", "Transport", "as_error", "unwrap"]
 
 
 class Transport(Protocol):
-    """Calls a method of a host/supervisor target and awaits the reply."""
+    """Calls a method of a host/supervisor target and awaits the reply (within ``timeout``
+    seconds, ``None``: the transport's own)."""
 
-    async def call(self, target: Any, method: str, *args: Any) -> Any: ...
+    async def call(self, target: Any, method: str, *args: Any, timeout: float | None = None) -> Any: ...
 
     async def spawn_host(self, host_id: str, config: dict[str, Any]) -> Any: ...
 
@@ -30,7 +31,7 @@ class Transport(Protocol):
 class LocalTransport:
     """In-process transport: targets are plain objects, calls are direct."""
 
-    async def call(self, target: Any, method: str, *args: Any) -> Any:
+    async def call(self, target: Any, method: str, *args: Any, timeout: float | None = None) -> Any:
         try:
             result = getattr(target, method)(*args)
             if inspect.isawaitable(result):

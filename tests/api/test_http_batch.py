@@ -110,11 +110,11 @@ def _local_app(fail_once: set[str]):
     from riskactors.settings import Settings
 
     class Flaky(LocalTransport):
-        async def call(self, target, method, *args):
+        async def call(self, target, method, *args, timeout=None):
             if method in fail_once:
                 fail_once.discard(method)
                 raise ShardUnavailable(f"{method}: host recovering")
-            return await super().call(target, method, *args)
+            return await super().call(target, method, *args, timeout=timeout)
 
     settings = Settings(storage_root=None)
     transport = Flaky()

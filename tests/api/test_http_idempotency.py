@@ -558,12 +558,12 @@ class FlakyTransport(LocalTransport):
         self.fail_once = set(fail_once)
         self.calls: list[str] = []
 
-    async def call(self, target, method, *args):
+    async def call(self, target, method, *args, timeout=None):
         self.calls.append(method)
         if method in self.fail_once:
             self.fail_once.discard(method)
             raise ShardUnavailable(f"{method}: host recovering")
-        return await super().call(target, method, *args)
+        return await super().call(target, method, *args, timeout=timeout)
 
 
 def _local_app(settings: Settings, transport: LocalTransport):

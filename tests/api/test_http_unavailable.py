@@ -21,7 +21,7 @@ class DeadTransport:
     def __init__(self):
         self.calls: list[str] = []
 
-    async def call(self, target, method, *args):
+    async def call(self, target, method, *args, timeout=None):
         self.calls.append(method)
         raise ShardUnavailable(f"{method}: actor unavailable (RayActorError)")
 

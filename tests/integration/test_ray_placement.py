@@ -80,3 +80,18 @@ async def test_sharded_placement_puts_account_on_its_users_hash_shard(sharded_de
         shard = f"shard-{stable_shard(f'u-{aid}', settings.shards)}"
         assert after[shard] == before[shard] + 1
         assert sum(after.values()) == sum(before.values()) + 1
+
+
+@pytest.mark.anyio
+async def test_a_registration_waits_for_new_dedicated_hosts_beyond_the_call_timeout(fresh_deployment, uid):
+    """Starting a dedicated host (a new worker process) takes longer than a call may: a batch
+    that starts three hosts is answered 201 per item, not 503, with a call timeout of 0.2 s."""
+    settings, runtime = fresh_deployment("dedicated", timeout=0.2)
+    assert runtime.service.registration_timeout == 0.2 + settings.spawn_timeout_seconds
+    items = [_account(f"{uid}-sp{i}") for i in range(3)]
+    async with asgi_client(settings, runtime) as c:
+        r = await c.post("/v1/accounts/batch", json={"accounts": items})
+        assert r.status_code == 200, r.text
+        assert [(x["account_id"], x["status"]) for x in r.json()["results"]] == [(i["account_id"], 201) for i in items]
+        hosts = await runtime.service.transport.call(runtime.supervisor, "host_list", timeout=30.0)
+        assert sorted(k for k, _ in hosts) == sorted(f"user-u-{uid}-sp{i}" for i in range(3))

@@ -28,10 +28,10 @@ class Flaky(LocalTransport):
         super().__init__()
         self.down: set[str] = set()
 
-    async def call(self, target, method, *args):
+    async def call(self, target, method, *args, timeout=None):
         if method in self.down:
             raise ShardUnavailable(f"{method}: supervisor restarting")
-        return await super().call(target, method, *args)
+        return await super().call(target, method, *args, timeout=timeout)
 
 
 def _cfg(root) -> dict:

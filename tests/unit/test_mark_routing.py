@@ -154,9 +154,9 @@ def _deployment(root=None, fronts: int = 1):
             super().__init__()
             self.calls: list[tuple[str, str]] = []
 
-        async def call(self, target, method, *args):
+        async def call(self, target, method, *args, timeout=None):
             self.calls.append((getattr(target, "host_id", "supervisor"), method))
-            return await super().call(target, method, *args)
+            return await super().call(target, method, *args, timeout=timeout)
 
     transport = Counting()
     shards = [AccountHost(f"shard-{i}", cfg) for i in range(2)]
