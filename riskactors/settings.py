@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         How long starting a dedicated host may take (a new Ray worker process, which recovers
         its accounts from the storage root). A registration under ``dedicated`` placement waits
         this plus ``call_timeout_seconds`` before it fails closed (503; a retry is safe).
+    host_link : bool
+        Hosts serve the pre-trade check on a socket of their own, and fronts send checks there
+        instead of through Ray (:mod:`riskactors.actors.hostlink`: same order, journal and
+        fail-closed rules; a Ray call costs the caller more CPU than the check). ``False``:
+        every call goes through Ray.
     instruments_file, plans_file : str or None
         Override the instrument registry / plans shipped with the package.
     storage_root : str or None
@@ -152,6 +157,7 @@ class Settings(BaseSettings):
     trading_day_timezone: str = "America/New_York"
     call_timeout_seconds: float = Field(5.0, gt=0)
     spawn_timeout_seconds: float = Field(60.0, gt=0)
+    host_link: bool = True
     instruments_file: str | None = None
     plans_file: str | None = None
     storage_root: str | None = "./var/riskactors"
@@ -214,6 +220,7 @@ class Settings(BaseSettings):
             "instruments_file": self.instruments_file,
             "plans_file": self.plans_file,
             "columnar_from": self.columnar_from,
+            "link": self.host_link,
             "storage": self.storage_config(),
         }
 

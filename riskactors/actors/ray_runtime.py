@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +32,7 @@ from ..settings import Settings
 from .clock import DeploymentClock
 from .deployment import actor_name, check, record
 from .host import AccountHost
+from .hostlink import LINK_METHODS, HostLink, LinkDown, LinkServer
 from .idempotency import IdempotencyLedger
 from .placement import shard_key
 from .service import RiskService
@@ -40,7 +44,42 @@ log = logging.getLogger("riskactors.actors")
 _NAMESPACE = "riskactors"
 #: The "memory" resource a moved shard asks for (bytes): see ``_RaySupervisor._move``.
 _MOVED_MEMORY = 1 << 20
-RemoteHost = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(AccountHost)
+
+
+def _serialised(method: Any) -> Any:
+    @functools.wraps(method)
+    def call(self: AccountHostActor, *args: Any, **kwargs: Any) -> Any:
+        with self._call_lock:
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+class AccountHostActor(AccountHost):
+    """An account host as a Ray actor that also serves :data:`~riskactors.actors.hostlink.LINK_METHODS`
+    on a socket (:mod:`~riskactors.actors.hostlink`; off with ``config["link"] = False``). Every
+    public method holds one lock, as the link's calls do, so calls still run one at a time."""
+
+    def __init__(self, host_id: str, config: dict[str, Any] | None = None):
+        self._call_lock = threading.RLock()  # re-entrant: a public method may call another
+        super().__init__(host_id, config)
+        self._link = None
+        if (config or {}).get("link", True):
+            self._link = LinkServer(self, self._call_lock, ray.util.get_node_ip_address())
+
+    def link_endpoint(self) -> dict[str, Any] | None:
+        """Where a front reaches :data:`LINK_METHODS` of this instance, with its token and node
+        id (``None``: no link; call through Ray)."""
+        if self._link is None:
+            return None
+        return {**self._link.endpoint(), "node_id": ray.get_runtime_context().get_node_id()}
+
+
+for _name, _method in list(vars(AccountHost).items()):
+    if inspect.isfunction(_method) and not _name.startswith("_"):
+        setattr(AccountHostActor, _name, _serialised(_method))
+
+RemoteHost = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(AccountHostActor)
 
 
 class _RaySupervisor(Supervisor):
@@ -163,7 +202,9 @@ IDEMPOTENT_CALLS = frozenset({
     "position_size", "breaches", "check", "check_many", "cancel", "fill", "fill_many", "apply_marks", "apply_calendar",
     "plans_list", "plan_versions", "consolidated", "analytics", "behaviour_config", "calendar_list", "audit",
     "advance_to", "begin", "finish", "audit_outbox", "audit_delivered", "audit_append_many", "deliver_audits",
+    "link_endpoint",
 })
+assert LINK_METHODS <= IDEMPOTENT_CALLS, "a call whose link broke is sent again through Ray"
 
 
 class RayTransport:
@@ -174,12 +215,20 @@ class RayTransport:
     ``timeout`` (seconds) bounds a call unless the call names its own; ``spawn_timeout`` bounds
     the start of a dedicated host (:meth:`spawn_host`: a new worker process and its recovery)."""
 
-    def __init__(self, timeout: float = 5.0, deployment: str = "riskactors", spawn_timeout: float = 60.0):
+    def __init__(self, timeout: float = 5.0, deployment: str = "riskactors", spawn_timeout: float = 60.0,
+                 links: bool = True):
         self.timeout = timeout
         self.spawn_timeout = spawn_timeout
         self.deployment = deployment
         self._handles: dict[str, Any] = {}
         self._pinned: dict[str, Any] = {}
+        #: host name -> its link (:mod:`~riskactors.actors.hostlink`), or the loop time before
+        #: which it is not tried again (no link offered, or connecting failed)
+        self.links = links
+        self._links: dict[str, HostLink | float] = {}
+        self._linking: dict[str, asyncio.Lock] = {}
+        #: calls answered over a link (tests and benchmarks read it)
+        self.link_calls = 0
 
     def _resolve(self, target: Any) -> Any:
         """A target is an actor handle or an actor name (hosts: the live instance, found again
@@ -192,8 +241,41 @@ class RayTransport:
         return handle
 
     def forget(self, name: str) -> None:
-        """Drop the cached handle of ``name`` (its instance was replaced)."""
+        """Drop the cached handle of ``name`` (its instance was replaced), and its link."""
         self._handles.pop(name, None)
+        self._drop_link(name)
+
+    def _drop_link(self, name: str) -> None:
+        link = self._links.pop(name, None)
+        if isinstance(link, HostLink):
+            link.close()
+
+    async def _link(self, name: str, deadline: float) -> HostLink | None:
+        """The open link to host ``name``, connecting first if needed; ``None`` when there is
+        none to use (the call goes through Ray). A host that offers none, or a connection that
+        failed, is tried again after 1 s."""
+        link = self._links.get(name)
+        if isinstance(link, HostLink) and not link.closed:
+            return link
+        loop = asyncio.get_running_loop()
+        if isinstance(link, float) and loop.time() < link:
+            return None
+        async with self._linking.setdefault(name, asyncio.Lock()):
+            link = self._links.get(name)
+            if isinstance(link, HostLink) and not link.closed:
+                return link
+            try:
+                endpoint = await self._ray_call(name, "link_endpoint", (), deadline, self.timeout)
+                if endpoint is None:
+                    raise LinkDown("the host offers no link", sent=False)
+                same_node = endpoint["node_id"] == ray.get_runtime_context().get_node_id()
+                link = await HostLink.open(endpoint, same_node, max(deadline - loop.time(), 0.01))
+            except Exception as exc:  # noqa: BLE001 - no link is never an error: the call goes through Ray
+                log.debug("no link to %s: %s", name, exc)
+                self._links[name] = loop.time() + 1.0
+                return None
+            self._links[name] = link
+            return link
 
     def pin(self, name: str, handle: Any, replace: bool = False) -> None:
         """Use ``handle`` for ``name`` and keep it: an actor that is not detached lives only
@@ -204,9 +286,33 @@ class RayTransport:
             self._pinned[name] = handle
 
     async def call(self, target: Any, method: str, *args: Any, timeout: float | None = None) -> Any:
+        """``method(*args)`` of ``target`` (an actor handle or name), within ``timeout`` seconds
+        (default: the transport's). :data:`~riskactors.actors.hostlink.LINK_METHODS` of a host
+        called by name go over its link when there is one: a link that is down, or broke
+        while the call was in flight, hands the call to Ray (they are idempotent). Raises
+        ``ShardUnavailable`` when no answer comes in time or the instance is fenced."""
         loop = asyncio.get_running_loop()
         timeout = self.timeout if timeout is None else timeout
         deadline = loop.time() + timeout
+        if self.links and method in LINK_METHODS and isinstance(target, str):
+            link = await self._link(target, deadline)
+            if link is not None:
+                try:
+                    result = await link.call(method, list(args), max(deadline - loop.time(), 0.01))
+                except LinkDown as exc:
+                    log.info("link to %s down (%s): %s goes through Ray", target, exc, method)
+                    self._drop_link(target)
+                except ShardUnavailable:
+                    self._drop_link(target)  # timed out or fenced: the next call asks Ray afresh
+                    raise
+                else:
+                    self.link_calls += 1
+                    return result
+        return await self._ray_call(target, method, args, deadline, timeout)
+
+    async def _ray_call(self, target: Any, method: str, args: tuple[Any, ...], deadline: float,
+                        timeout: float) -> Any:
+        loop = asyncio.get_running_loop()
         delay = 0.05
         while True:
             try:
@@ -394,7 +500,7 @@ def start(settings: Settings) -> RayRuntime:
     hosts = [_handle(h) for _, h in ray.get(supervisor.host_list.remote(), timeout=120)]
     clocks = [p["clock"] for p in ray.get([h.ping.remote() for h in hosts if h is not None], timeout=120)]
     clock = DeploymentClock(settings.clock, start=max(clocks, default=0.0))
-    transport = RayTransport(settings.call_timeout_seconds, name)
+    transport = RayTransport(settings.call_timeout_seconds, name, settings.spawn_timeout_seconds, settings.host_link)
     for n, h in zip(shard_names, handles):
         transport.pin(n, h)  # embedded: the shards live while this front holds their handles
     service = RiskService(transport, supervisor, shards, settings.placement,

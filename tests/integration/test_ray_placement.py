@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import psutil
 import pytest
 
 from riskactors.actors.placement import stable_shard
@@ -39,7 +41,13 @@ async def test_dead_shard_makes_check_fail_closed_with_503(one_shard, ray_sessio
         ok = await c.post("/v1/orders/check", json={"order_id": "d1", "account_id": "dead-1", "instrument": "EURUSD",
                                                     "side": "buy", "quantity": 0.1, "ts": now})
         assert ok.json()["decision"] == "accept"
-        ray_session.kill(runtime.shard_actors()[0], no_restart=True)
+        shard = runtime.shard_actors()[0]
+        pid = ray_session.get(shard.ping.remote())["pid"]
+        ray_session.kill(shard, no_restart=True)
+        deadline = time.monotonic() + 30  # the process exits some 20 ms later; until then it may still answer
+        while psutil.pid_exists(pid):
+            assert time.monotonic() < deadline, "the killed shard's process is still running"
+            await asyncio.sleep(0.01)
         r = await c.post("/v1/orders/check", json={"order_id": "d2", "account_id": "dead-1", "instrument": "EURUSD",
                                                    "side": "buy", "quantity": 0.1, "ts": now + 1})
         assert r.status_code == 503

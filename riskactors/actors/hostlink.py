@@ -1,0 +1,282 @@
+"""A direct socket from a front to a host, for the call the order router makes on every order.
+
+A Ray actor call costs the caller 0.6–1.0 ms of CPU on this project's 2-core machines
+(``load_tests/bench_hotpath.py`` measures it), more than the check itself. So a host in Ray
+(:class:`~riskactors.actors.ray_runtime.RemoteHost`) also serves :data:`LINK_METHODS` on a
+socket of its own, and :class:`~riskactors.actors.ray_runtime.RayTransport` sends those calls
+there when it can. Ray still places, names, restarts and fences the hosts, and every other
+call goes through Ray.
+
+What does not change:
+
+- **One call at a time per host.** A link call and a Ray call hold the same lock
+  (:class:`LinkServer` ``lock``), so a host runs calls one after another as before. Checks from
+  every front and path are decided in the order the host takes them (exactly K under
+  concurrency).
+- **Journal before answer.** A link call runs the same host method, which journals and
+  commits before it returns. The reply is sent only after that.
+- **Fail closed.** A link that is down, refused or slow never answers for the host:
+  - a call that was not sent goes through Ray;
+  - an idempotent call (every one of :data:`LINK_METHODS`) whose link broke after it was sent
+    goes through Ray too. Ray waits for a restarting actor within the call's timeout;
+  - a call past its timeout, or refused by a fenced instance, is
+    :class:`~riskactors.exceptions.ShardUnavailable` (503, a check is rejected).
+- **Who may call.** The host makes a random token when it starts and hands it out only
+  through a Ray call (``link_endpoint``), which Ray's own authentication guards. A connection
+  that does not present it first is closed.
+
+The wire: frames of a 4-byte big-endian length and a msgpack body. The client sends the
+token first and gets ``[0, 0, host_id]`` back. A request is ``[id, method, args]`` and its
+reply ``[id, kind, value]``: kind 0 is the result, 1 a fenced instance (``value`` says why)
+and 2 any other failure (``"Type: message"``). A front on the host's node connects to an
+abstract Unix socket (Linux; no file is left behind), any other front to the TCP port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+import socket
+import struct
+import threading
+from typing import Any
+
+import msgpack
+
+from ..exceptions import ShardUnavailable
+from ..persistence import Fenced
+
+__all__ = ["LINK_METHODS", "HostLink", "LinkDown", "LinkServer"]
+
+log = logging.getLogger("riskactors.actors")
+
+#: Host methods a link carries: the order router's per-order call. Each is idempotent (a check
+#: on its ``order_id``), which is what lets a call whose link broke be sent again through Ray.
+LINK_METHODS = frozenset({"check_many"})
+_HEADER = struct.Struct(">I")
+#: Largest frame either side reads (bytes): a batch of checks is a few KB per order.
+MAX_FRAME = 64 << 20
+
+
+class LinkDown(Exception):
+    """The link cannot carry the call. ``sent``: the request may have reached the host."""
+
+    def __init__(self, message: str, sent: bool):
+        super().__init__(message)
+        self.sent = sent
+
+
+def _pack(obj: Any) -> bytes:
+    body = msgpack.packb(obj, use_bin_type=True)
+    return _HEADER.pack(len(body)) + body
+
+
+async def _read(reader: asyncio.StreamReader) -> Any:
+    """The next frame's body, unpacked; raises ``asyncio.IncompleteReadError`` at EOF."""
+    (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+    if size > MAX_FRAME:
+        raise ValueError(f"frame of {size} bytes is over {MAX_FRAME}")
+    return msgpack.unpackb(await reader.readexactly(size), raw=False, strict_map_key=False)
+
+
+class LinkServer:
+    """Serves :data:`LINK_METHODS` of ``host`` on an abstract Unix socket and a TCP port, from
+    a thread of its own; every call holds ``lock``, which the host's Ray calls hold too.
+
+    Parameters
+    ----------
+    host : AccountHost
+        The host whose methods are called.
+    lock : threading.Lock
+        Held around every call (see the module docstring).
+    tcp_host : str
+        Address the TCP port binds (the node's address, so fronts on other nodes can connect).
+    """
+
+    def __init__(self, host: Any, lock: threading.Lock, tcp_host: str = "127.0.0.1"):
+        self.host = host
+        self.lock = lock
+        self.token = secrets.token_hex(16)
+        self._unix_name = f"\0riskactors-link-{secrets.token_hex(8)}"
+        self._tcp_host = tcp_host
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._servers: list[asyncio.base_events.Server] = []
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._port: int | None = None
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="riskactors-link", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._failure is not None:
+            raise RuntimeError(f"host link did not start: {self._failure}") from self._failure
+
+    def endpoint(self) -> dict[str, Any]:
+        """``{"unix", "tcp_host", "tcp_port", "token"}``: where and how to connect."""
+        return {"unix": self._unix_name, "tcp_host": self._tcp_host, "tcp_port": self._port, "token": self.token}
+
+    def close(self) -> None:
+        """Stop serving and drop every connection (their calls in flight get no answer)."""
+        if not self._loop.is_running():
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    async def _shutdown(self) -> None:
+        for server in self._servers:
+            server.close()
+        for writer in list(self._writers):
+            writer.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._servers.append(self._loop.run_until_complete(
+                asyncio.start_unix_server(self._serve, path=self._unix_name)))
+            tcp = self._loop.run_until_complete(asyncio.start_server(self._serve, self._tcp_host, 0))
+            self._port = tcp.sockets[0].getsockname()[1]
+            self._servers.append(tcp)
+        except BaseException as exc:  # noqa: BLE001 - reported by the constructor
+            self._failure = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        sock = writer.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            if await _read(reader) != self.token:
+                return  # not a front of this deployment: nothing is answered
+            writer.write(_pack([0, 0, self.host.host_id]))
+            while True:
+                req_id, method, args = await _read(reader)
+                writer.write(_pack([req_id, *self._call(method, args)]))
+                if writer.transport.get_write_buffer_size() > 1 << 20:
+                    await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, TypeError):
+            return  # the front went away, or sent what is not a frame: drop the connection
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    def _call(self, method: str, args: list[Any]) -> tuple[int, Any]:
+        """(kind, value) of one request (module docstring)."""
+        if method not in LINK_METHODS:
+            return 2, f"ValueError: {method!r} is not a link method"
+        try:
+            with self.lock:
+                return 0, getattr(self.host, method)(*args)
+        except Fenced as exc:
+            return 1, str(exc)
+        except Exception as exc:  # a bug in the host: the front raises it
+            log.exception("link call %s failed", method)
+            return 2, f"{type(exc).__name__}: {exc}"
+
+
+class HostLink:
+    """One front's connection to one host's :class:`LinkServer`; calls may overlap (each has
+    its own id, replies come in the host's order)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host_id: str):
+        self.host_id = host_id
+        self._reader = reader
+        self._writer = writer
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future] = {}
+        self.closed = False
+        self._reading = asyncio.get_running_loop().create_task(self._read_replies())
+
+    @classmethod
+    async def open(cls, endpoint: dict[str, Any], same_node: bool, timeout: float) -> HostLink:
+        """Connect to ``endpoint`` (:meth:`LinkServer.endpoint`): the Unix socket when
+        ``same_node``, else (or when that fails) TCP; present the token. Raises ``OSError``,
+        ``TimeoutError`` or ``LinkDown`` when it cannot."""
+        async with asyncio.timeout(timeout):
+            opened = None
+            if same_node:
+                with contextlib.suppress(OSError):
+                    opened = await asyncio.open_unix_connection(endpoint["unix"])
+            if opened is None:
+                opened = await asyncio.open_connection(endpoint["tcp_host"], endpoint["tcp_port"])
+                opened[1].get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            reader, writer = opened
+            writer.write(_pack(endpoint["token"]))
+            try:
+                _, kind, host_id = await _read(reader)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                writer.close()
+                raise LinkDown(f"link refused: {exc!r}", sent=False) from None
+        if kind != 0:
+            writer.close()
+            raise LinkDown(f"link refused: {host_id!r}", sent=False)
+        return cls(reader, writer, host_id)
+
+    async def call(self, method: str, args: list[Any], timeout: float) -> Any:
+        """The host's answer to ``method(*args)``.
+
+        Raises
+        ------
+        LinkDown
+            The link is closed, or broke before the answer came (``sent`` says whether the
+            request may have reached the host).
+        ShardUnavailable
+            No answer within ``timeout`` seconds, or the instance is fenced.
+        RuntimeError
+            The host method failed (``"Type: message"``).
+        """
+        if self.closed:
+            raise LinkDown("link closed", sent=False)
+        req_id = next(self._ids)
+        waiter = self._waiting[req_id] = asyncio.get_running_loop().create_future()
+        try:
+            self._writer.write(_pack([req_id, method, args]))
+        except (ConnectionError, RuntimeError) as exc:
+            self._waiting.pop(req_id, None)
+            self.close()
+            raise LinkDown(f"link write failed: {exc!r}", sent=False) from None
+        try:
+            async with asyncio.timeout(timeout):
+                kind, value = await waiter
+        except TimeoutError:
+            raise ShardUnavailable(f"{method}: host {self.host_id} did not answer within {timeout:g} s") from None
+        finally:
+            self._waiting.pop(req_id, None)
+        if kind == 0:
+            return value
+        if kind == 1:
+            raise ShardUnavailable(f"{method}: {value}")
+        raise RuntimeError(f"{method} on host {self.host_id}: {value}")
+
+    def close(self) -> None:
+        """Close the connection; calls waiting get ``LinkDown(sent=True)``."""
+        if self.closed:
+            return
+        self.closed = True
+        self._writer.close()
+        for waiter in self._waiting.values():
+            if not waiter.done():
+                waiter.set_exception(LinkDown(f"link to {self.host_id} closed", sent=True))
+        self._waiting.clear()
+        if self._reading is not asyncio.current_task():
+            self._reading.cancel()
+
+    async def _read_replies(self) -> None:
+        try:
+            while True:
+                req_id, kind, value = await _read(self._reader)
+                waiter = self._waiting.get(req_id)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result((kind, value))
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, TypeError):
+            pass
+        finally:
+            self.close()
