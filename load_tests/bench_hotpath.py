@@ -23,12 +23,14 @@ It measures, on this machine and in this order:
    alternating with the memory-only host; journal = with storage − without, at p50 and at p99.
 5. **One raw Ray round trip from asyncio**, in a subprocess of its own: a local Ray
    (``num_cpus=2``, dashboard off), one actor with a no-op method taking a small dict, ``--calls``
-   sequential ``await actor.noop.remote(order)``; that process ends its Ray with ``ray.shutdown()``.
+   sequential ``await actor.noop.remote(order)``; then the same over the host link (the checks'
+   path, ``riskactors/actors/hostlink.py``) to a second actor's link server: ``--calls``
+   sequential no-op ``check_many`` calls. That process ends its Ray with ``ray.shutdown()``.
 
 It prints the runs, the three targets of the issue with PASS/FAIL (throughput at 32 connections
 ≥ 0.8× bare; at 1 connection server p50 ≤ bare p50 + Ray round trip p50 + fsync p50 + 0.3 ms; p99 at
 4 connections < 10 ms) and the latency budget in µs at p50 and p99: front (the server at 1
-connection minus the three other parts), Ray hop, check, journal. It writes the same to
+connection minus the three other parts), link hop, check, journal. It writes the same to
 ``load_tests/results/hotpath-<UTC stamp>.json`` and ``.md`` (git-ignored), with the logs in
 ``load_tests/results/hotpath-<stamp>/``.
 
@@ -51,6 +53,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -296,6 +299,8 @@ def ray_hop_child(out: Path, calls: int, warmup: int) -> int:
     os.environ.setdefault("RAY_worker_niceness", "0")  # as ``riskactors serve`` runs its actors
     import ray
 
+    from riskactors.actors.hostlink import HostLink, LinkServer
+
     t0 = time.perf_counter()
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
              namespace="riskactors-hotpath")
@@ -307,22 +312,50 @@ def ray_hop_child(out: Path, calls: int, warmup: int) -> int:
             def noop(self, order: dict[str, Any]) -> None:
                 return None
 
-        actor = Noop.remote()
+        @ray.remote(num_cpus=0)
+        class LinkedNoop:  # as the server's hosts serve checks: a link server in the actor's process
+            host_id = "noop"
 
-        async def loop() -> list[int]:
-            samples = []
+            def __init__(self):
+                self._server = LinkServer(self, threading.RLock())
+
+            def endpoint(self) -> dict[str, Any]:
+                return self._server.endpoint()
+
+            def check_many(self, orders: list[dict[str, Any]], nows: list[float]) -> list[Any]:
+                return []
+
+        actor, linked = Noop.remote(), LinkedNoop.remote()
+        endpoint = ray.get(linked.endpoint.remote())
+
+        def order(k: int) -> dict[str, Any]:
+            return {"order_id": f"hop-{k}", "account_id": "h0", "instrument": "EURUSD", "side": "buy",
+                    "quantity": 0.01, "ts": time.time()}
+
+        async def loop() -> tuple[list[int], list[int]]:
+            samples, over_link = [], []
             for k in range(warmup + calls):
-                order = {"order_id": f"hop-{k}", "account_id": "h0", "instrument": "EURUSD", "side": "buy",
-                         "quantity": 0.01, "ts": time.time()}
                 t = time.perf_counter_ns()
-                await actor.noop.remote(order)
+                await actor.noop.remote(order(k))
                 if k >= warmup:
                     samples.append(time.perf_counter_ns() - t)
-            return samples
+            link = await HostLink.open(endpoint, True, timeout=30)
+            try:
+                for k in range(warmup + calls):
+                    o = order(k)
+                    t = time.perf_counter_ns()
+                    await link.call("check_many", [[o], [o["ts"]]], 30)
+                    if k >= warmup:
+                        over_link.append(time.perf_counter_ns() - t)
+            finally:
+                link.close()
+            return samples, over_link
 
-        samples = asyncio.run(loop())
+        samples, over_link = asyncio.run(loop())
         result = {**percentiles(samples), "ray_init_s": round(init_s, 2), "ray": ray.__version__,
-                  "method": "await actor.noop.remote(order: 6-field dict) -> None"}
+                  "method": "await actor.noop.remote(order: 6-field dict) -> None",
+                  "link": {**percentiles(over_link), "method": "HostLink.call('check_many', [[order], [ts]]) "
+                                                               "over the abstract Unix socket -> []"}}
     finally:
         ray.shutdown()
     out.write_text(json.dumps(result))
@@ -386,16 +419,17 @@ def targets(http: dict[str, Any], hop: dict | None, fsync: dict | None) -> list[
 
 def budget(http: dict[str, Any], hop: dict | None, check: dict | None, journal: dict | None) -> dict[str, Any]:
     """Latency budget of one check at 1 connection, µs at p50 and p99: front = the server's figure
-    minus the Ray hop, the check and the journal. Percentiles do not add, so the p99 column is a
+    minus the hop (the host link's round trip: checks go over it, not through Ray), the check
+    and the journal. Percentiles do not add, so the p99 column is a
     rough split; a part below zero (noise, or parts that overlap) is kept and marked."""
     s1 = (http.get("1") or {}).get("server")
     b1 = (http.get("1") or {}).get("baseline")
     total = {q: (s1[f"{q}_ms"] * 1000 if s1 else None) for q in ("p50", "p99")}
-    parts = {"Ray hop": hop, "check": check, "journal": journal}
+    parts = {"link hop": hop, "check": check, "journal": journal}
     rows = [{"part": "front", "how": "server at 1 connection (wrk) minus the three parts below",
              **{f"{q}_us": _sub(total[q], *((p or {}).get(f"{q}_us") for p in parts.values()))
                 for q in ("p50", "p99")}}]
-    rows += [{"part": "Ray hop", "how": "raw Ray actor round trip from asyncio (no-op, small dict)"},
+    rows += [{"part": "link hop", "how": "host link round trip to a Ray actor's link server (no-op check_many)"},
              {"part": "check", "how": "AccountHost.check_many([order], [now]) in process, no storage"},
              {"part": "journal", "how": "the same with the default durable journal (fsync batch) minus without"}]
     for row in rows[1:]:
@@ -451,6 +485,7 @@ def render(report: dict[str, Any], markdown: bool = False) -> str:
                 _grid(["connections", "bare checks/s", "server checks/s", "server/bare", "per round",
                        "bare p50 ms", "server p50 ms", "bare p99 ms", "server p99 ms"], body, markdown, "r" * 9), ""]
     micro = [("Ray round trip (raw actor, asyncio)", report.get("ray_hop")),
+             ("host link round trip (a Ray actor's link server)", report.get("link_hop")),
              (f"fsync of {FSYNC_BYTES} B on the storage root's disk", report.get("fsync")),
              ("host check, in process, no storage", report.get("check")),
              ("host check with the durable journal", (report.get("journal") or {}).get("with_storage"))]
@@ -604,7 +639,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rb.wait_quiet([], args.quiet_wait)
         print("Ray round trip (subprocess) ... ", end="", flush=True)
         h = _phase(report, "ray_hop", ray_hop, run_dir, args.calls, args.warmup_calls, args.ray_timeout)
-        print(f"p50 {_n((h or {}).get('p50_us'))} p99 {_n((h or {}).get('p99_us'))} µs", flush=True)
+        report["link_hop"] = (h or {}).pop("link", None)
+        print(f"p50 {_n((h or {}).get('p50_us'))} p99 {_n((h or {}).get('p99_us'))} µs; over the host link p50 "
+              f"{_n((report['link_hop'] or {}).get('p50_us'))} µs", flush=True)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - report what was measured; processes are stopped
         error = f"{type(exc).__name__}: {exc}"
         print(f"\nERROR: {error}", file=sys.stderr, flush=True)
@@ -613,7 +650,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(storage, ignore_errors=True)
 
     report["targets"] = targets(report["http"]["summary"], report["ray_hop"], report["fsync"])
-    report["budget"] = budget(report["http"]["summary"], report["ray_hop"], report["check"], report["journal"])
+    report["budget"] = budget(report["http"]["summary"], report.get("link_hop"), report["check"], report["journal"])
     report["complete"] = error is None and not report["errors"]
     report["error"] = error
     report["machine"]["loadavg_end"] = os.getloadavg()

@@ -64,8 +64,8 @@ class Settings(BaseSettings):
         its accounts from the storage root). A registration under ``dedicated`` placement waits
         this plus ``call_timeout_seconds`` before it fails closed (503; a retry is safe).
     host_link : bool
-        Hosts serve the pre-trade check on a socket of their own, and fronts send checks there
-        instead of through Ray (:mod:`riskactors.actors.hostlink`: same order, journal and
+        Hosts serve checks, fills, cancels, marks, ticks and views on a socket of their own, and
+        fronts send those calls there instead of through Ray (:mod:`riskactors.actors.hostlink`: same order, journal and
         fail-closed rules; a Ray call costs the caller more CPU than the check). ``False``:
         every call goes through Ray.
     instruments_file, plans_file : str or None

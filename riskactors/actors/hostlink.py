@@ -2,9 +2,9 @@
 
 A Ray actor call costs the caller 0.6–1.0 ms of CPU on this project's 2-core machines
 (``load_tests/bench_hotpath.py`` measures it), more than the check itself. So a host in Ray
-(:class:`~riskactors.actors.ray_runtime.RemoteHost`) also serves :data:`LINK_METHODS` on a
-socket of its own, and :class:`~riskactors.actors.ray_runtime.RayTransport` sends those calls
-there when it can. Ray still places, names, restarts and fences the hosts, and every other
+(:class:`~riskactors.actors.ray_runtime.RemoteHost`) also serves :data:`LINK_METHODS` (checks,
+fills, cancels, marks, ticks, views) on a socket of its own, and
+:class:`~riskactors.actors.ray_runtime.RayTransport` sends those calls there when it can. Ray still places, names, restarts and fences the hosts, and every other
 call goes through Ray.
 
 What does not change:
@@ -27,8 +27,9 @@ What does not change:
 
 The wire: frames of a 4-byte big-endian length and a msgpack body. The client sends the
 token first and gets ``[0, 0, host_id]`` back. A request is ``[id, method, args]`` and its
-reply ``[id, kind, value]``: kind 0 is the result, 1 a fenced instance (``value`` says why)
-and 2 any other failure (``"Type: message"``). A front on the host's node connects to an
+reply ``[id, kind, value]``: kind 0 is the result, 1 a fenced instance (``value`` says why),
+2 any other failure (``"Type: message"``) and 3 an answer msgpack cannot carry (the call goes
+through Ray). A front on the host's node connects to an
 abstract Unix socket (Linux; no file is left behind), any other front to the TCP port.
 """
 
@@ -53,9 +54,12 @@ __all__ = ["LINK_METHODS", "HostLink", "LinkDown", "LinkServer"]
 
 log = logging.getLogger("riskactors.actors")
 
-#: Host methods a link carries: the order router's per-order call. Each is idempotent (a check
-#: on its ``order_id``), which is what lets a call whose link broke be sent again through Ray.
-LINK_METHODS = frozenset({"check_many"})
+#: Host methods a link carries: the order router's calls (checks, fills, cancels), the marks a
+#: host is sent, the clock's ticks and the account view. Each is idempotent (checks on their
+#: ``order_id``, fills on their ``fill_id``, cancels and marks on their keys, ticks and views
+#: change nothing when repeated), which is what lets a call whose link broke be sent again
+#: through Ray.
+LINK_METHODS = frozenset({"check_many", "fill", "fill_many", "cancel", "apply_marks", "advance_to", "view"})
 _HEADER = struct.Struct(">I")
 #: Largest frame either side reads (bytes): a batch of checks is a few KB per order.
 MAX_FRAME = 64 << 20
@@ -69,8 +73,18 @@ class LinkDown(Exception):
         self.sent = sent
 
 
+def _plain(obj: Any) -> Any:
+    """What msgpack cannot pack as it is: numpy scalars (``item()``) and sets (lists)."""
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"cannot send {type(obj).__name__} over a host link")
+
+
 def _pack(obj: Any) -> bytes:
-    body = msgpack.packb(obj, use_bin_type=True)
+    body = msgpack.packb(obj, use_bin_type=True, default=_plain)
     return _HEADER.pack(len(body)) + body
 
 
@@ -159,7 +173,13 @@ class LinkServer:
             writer.write(_pack([0, 0, self.host.host_id]))
             while True:
                 req_id, method, args = await _read(reader)
-                writer.write(_pack([req_id, *self._call(method, args)]))
+                kind, value = self._call(method, args)
+                try:
+                    frame = _pack([req_id, kind, value])
+                except (TypeError, ValueError) as exc:  # an answer msgpack cannot carry: Ray can
+                    log.warning("link answer of %s not sent: %s", method, exc)
+                    frame = _pack([req_id, 3, str(exc)])
+                writer.write(frame)
                 if writer.transport.get_write_buffer_size() > 1 << 20:
                     await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, TypeError):
@@ -226,8 +246,8 @@ class HostLink:
         Raises
         ------
         LinkDown
-            The link is closed, or broke before the answer came (``sent`` says whether the
-            request may have reached the host).
+            The link is closed, or broke before the answer came, or the answer cannot be sent
+            over it (``sent`` says whether the request may have reached the host).
         ShardUnavailable
             No answer within ``timeout`` seconds, or the instance is fenced.
         RuntimeError
@@ -254,6 +274,8 @@ class HostLink:
             return value
         if kind == 1:
             raise ShardUnavailable(f"{method}: {value}")
+        if kind == 3:
+            raise LinkDown(f"{method}: the answer cannot go over the link ({value})", sent=True)
         raise RuntimeError(f"{method} on host {self.host_id}: {value}")
 
     def close(self) -> None:

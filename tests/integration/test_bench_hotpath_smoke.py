@@ -49,7 +49,7 @@ def test_hotpath_report_has_every_section_measured_and_stops_what_it_started(tmp
         assert level["baseline"]["runs"] == level["server"]["runs"] == 1
         assert _number(level["rps_ratio"]) and level["rps_ratio"] > 0 and len(level["rps_ratio_per_round"]) == 1
     # the micro-measurements: each with its calls and its percentiles
-    for name in ("ray_hop", "fsync", "check"):
+    for name in ("ray_hop", "link_hop", "fsync", "check"):
         m = report[name]
         assert m["calls"] == CALLS, (name, m)
         assert all(_number(m[k]) for k in ("p50_us", "p99_us", "max_us")), (name, m)
@@ -63,9 +63,9 @@ def test_hotpath_report_has_every_section_measured_and_stops_what_it_started(tmp
     # the three targets, each decided
     assert len(report["targets"]) == 3
     assert all(t["result"] in ("PASS", "FAIL") and _number(t["value"]) for t in report["targets"]), report["targets"]
-    # the budget: front, Ray hop, check, journal; each a number, marked when below zero
+    # the budget: front, link hop, check, journal; each a number, marked when below zero
     rows = report["budget"]["rows"]
-    assert [r["part"] for r in rows] == ["front", "Ray hop", "check", "journal"]
+    assert [r["part"] for r in rows] == ["front", "link hop", "check", "journal"]
     for r in rows:
         for q in ("p50_us", "p99_us"):
             assert _number(r[q]), r

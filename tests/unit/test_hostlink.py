@@ -1,8 +1,10 @@
 """The host link (:mod:`riskactors.actors.hostlink`) without Ray: a :class:`LinkServer` on an
 in-process host, reached by :class:`HostLink` over the abstract Unix socket and over TCP.
 
-Held here: a link call answers exactly what the host method answers (same decisions, in the
-host's order, journaled the same way), only the token's holder is answered, only link methods
+Held here: a link call answers exactly what the host method answers (checks, fills, cancels,
+marks, ticks and views; same decisions, in the host's order, journaled the same way), numpy
+scalars arrive as numbers and an answer msgpack cannot carry goes to Ray, only the token's
+holder is answered, only link methods
 are served, a call past its timeout is ``ShardUnavailable`` (fail closed), a fenced instance is
 ``ShardUnavailable``, a host that goes away fails the calls in flight with ``LinkDown(sent=True)``
 (so the transport hands them to Ray), and the link's calls and direct calls never run at once."""
@@ -219,3 +221,60 @@ def test_link_calls_and_direct_calls_never_overlap_and_decide_exactly_k(served):
     limit = _host().view("a1", T0)["limits"]["max_position_lots"]
     assert len(answers) == 60 and len(accepted) == int(limit)
     assert all(any(r["code"] == "MAX_POSITION_SIZE" for r in a["reasons"]) for a in answers if a not in accepted)
+
+
+def test_fills_cancels_marks_ticks_and_views_over_the_link_answer_what_the_host_answers(served):
+    linked, direct = _host(), _host()
+    server = served(linked)
+    fill = {"fill_id": "f1", "order_id": "o0", "account_id": "a1", "instrument": "EURUSD", "side": "buy",
+            "quantity": 1.0, "price": 1.1001, "ts": T0 + 2}
+    calls = [("check_many", [_orders(2), [T0 + 1] * 2]), ("fill", [fill, T0 + 2]), ("fill", [fill, T0 + 2]),
+             ("cancel", ["a1", "o1", T0 + 3]),
+             ("apply_marks", [[{"instrument": "EURUSD", "bid": 1.09, "ask": 1.0901, "ts": T0 + 4}], T0 + 4, 10]),
+             ("advance_to", [T0 + 86_400 * 2]), ("view", ["a1", T0 + 86_400 * 2])]
+
+    async def go():
+        link = await HostLink.open(server.endpoint(), True, timeout=5)
+        try:
+            return [await link.call(method, args, timeout=5) for method, args in calls]
+        finally:
+            link.close()
+
+    answers = asyncio.run(go())
+    assert answers == [getattr(direct, method)(*args) for method, args in calls]
+    assert answers[2]["duplicate"] is True and answers[6]["positions"][0]["quantity"] == 1.0
+
+
+class _OddAnswers:
+    host_id = "h-odd"
+
+    def __init__(self):
+        self.answer = None
+
+    def check_many(self, orders, nows):
+        return self.answer
+
+
+def test_numpy_scalars_are_sent_as_numbers_and_an_answer_msgpack_cannot_carry_goes_to_ray(served):
+    import numpy as np
+
+    host = _OddAnswers()
+    server = served(host)
+
+    async def go():
+        link = await HostLink.open(server.endpoint(), True, timeout=5)
+        try:
+            host.answer = [{"equity": np.float64(1.5), "accounts": np.int64(3), "flagged": np.bool_(True),
+                            "codes": {"B", "A"}}]
+            assert await link.call("check_many", [[], []], timeout=5) == [
+                {"equity": 1.5, "accounts": 3, "flagged": True, "codes": ["A", "B"]}]
+            host.answer = [object()]
+            with pytest.raises(LinkDown) as caught:
+                await link.call("check_many", [[], []], timeout=5)
+            assert caught.value.sent is True  # the transport hands it to Ray, which can carry it
+            host.answer = []
+            assert await link.call("check_many", [[], []], timeout=5) == []  # the link is still up
+        finally:
+            link.close()
+
+    asyncio.run(go())
