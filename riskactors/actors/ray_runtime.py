@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,8 +228,8 @@ class RayTransport:
         self.links = links
         self._links: dict[str, HostLink | float] = {}
         self._linking: dict[str, asyncio.Lock] = {}
-        #: calls answered over a link (tests and benchmarks read it)
-        self.link_calls = 0
+        #: calls answered over a link, per method (tests and benchmarks read it)
+        self.link_calls: Counter[str] = Counter()
 
     def _resolve(self, target: Any) -> Any:
         """A target is an actor handle or an actor name (hosts: the live instance, found again
@@ -306,7 +307,7 @@ class RayTransport:
                     self._drop_link(target)  # timed out or fenced: the next call asks Ray afresh
                     raise
                 else:
-                    self.link_calls += 1
+                    self.link_calls[method] += 1
                     return result
         return await self._ray_call(target, method, args, deadline, timeout)
 

@@ -1,4 +1,4 @@
-"""Pre-trade checks over the host link (:mod:`riskactors.actors.hostlink`) on the session's Ray:
+"""Pre-trade checks (and fills, views) over the host link (:mod:`riskactors.actors.hostlink`) on the session's Ray:
 they go over it, a shard killed with SIGKILL fails them closed or hands them to Ray until its
 new instance offers a new link, and ``host_link=False`` keeps every call on Ray."""
 
@@ -38,16 +38,22 @@ async def test_checks_go_over_the_link_and_decide_as_through_ray(fresh_deploymen
     transport = runtime.service.transport
     async with asgi_client(settings, runtime) as c:
         await _setup(c, f"{uid}-a")
-        before = transport.link_calls
+        before = transport.link_calls["check_many"]
         answers = [(await c.post("/v1/orders/check", json=_order(f"{uid}-o{i}", f"{uid}-a", 2.0))).json()
                    for i in range(4)]
-        assert transport.link_calls == before + 4
+        assert transport.link_calls["check_many"] == before + 4
         # 5 lots at most under "moderate": two of 2 lots fit, the third does not
         assert [a["decision"] for a in answers] == ["accept", "accept", "reject", "reject"]
         assert [r["code"] for r in answers[2]["reasons"]] == ["MAX_POSITION_SIZE"]
         # the same order again (a retry) answers the decision taken, through either path
         again = (await c.post("/v1/orders/check", json=_order(f"{uid}-o0", f"{uid}-a", 2.0))).json()
         assert again["decision"] == "accept" and again["order_id"] == f"{uid}-o0"
+        fill = {"fill_id": f"{uid}-f0", "order_id": f"{uid}-o0", "account_id": f"{uid}-a", "instrument": "EURUSD",
+                "side": "buy", "quantity": 2.0, "price": 1.1002, "ts": time.time()}
+        assert (await c.post("/v1/fills", json=fill)).status_code == 200
+        view = (await c.get(f"/v1/accounts/{uid}-a")).json()
+        assert [p["quantity"] for p in view["positions"]] == [2.0]
+        assert transport.link_calls["fill"] == 1 and transport.link_calls["view"] == 1
 
 
 async def test_a_killed_shard_fails_checks_closed_then_its_new_instance_is_linked(fresh_deployment, uid, ray_session):
@@ -56,7 +62,7 @@ async def test_a_killed_shard_fails_checks_closed_then_its_new_instance_is_linke
     async with asgi_client(settings, runtime) as c:
         await _setup(c, f"{uid}-k")
         first = (await c.post("/v1/orders/check", json=_order(f"{uid}-k0", f"{uid}-k"))).json()
-        assert first["decision"] == "accept" and transport.link_calls >= 1
+        assert first["decision"] == "accept" and transport.link_calls["check_many"] == 1
         pid = (await transport.call(runtime.shards[0], "ping"))["pid"]
         os.kill(pid, signal.SIGKILL)
         # in flight or next: answered by the restarted instance through Ray, or 503 fail-closed
@@ -69,10 +75,10 @@ async def test_a_killed_shard_fails_checks_closed_then_its_new_instance_is_linke
             assert time.monotonic() < deadline, "the shard was not restarted"
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.1)  # a failed connection is tried again after 1 s
-        linked = transport.link_calls
+        linked = transport.link_calls["check_many"]
         retry = (await c.post("/v1/orders/check", json=_order(f"{uid}-k0", f"{uid}-k"))).json()
         assert retry["decision"] == "accept"  # the decision journaled before the kill
-        assert transport.link_calls == linked + 1  # over a link to the new instance
+        assert transport.link_calls["check_many"] == linked + 1  # over a link to the new instance
         new_pid = (await transport.call(runtime.shards[0], "ping"))["pid"]
         assert new_pid != pid
 
@@ -84,5 +90,5 @@ async def test_with_host_link_off_every_call_goes_through_ray(fresh_deployment, 
         await _setup(c, f"{uid}-r")
         r = await c.post("/v1/orders/check", json=_order(f"{uid}-r0", f"{uid}-r"))
         assert r.json()["decision"] == "accept"
-        assert transport.link_calls == 0
+        assert not transport.link_calls
         assert await transport.call(runtime.shards[0], "link_endpoint") is None
