@@ -89,6 +89,10 @@ class Settings(BaseSettings):
         (a copy-on-write consistent cut; ``actors/durable.py``); ``inline``: written inside the
         call that made it due. Default: ``fork`` on a local or mounted root, ``inline`` on an
         object store.
+    snapshot_write_mib_per_second : float
+        A background snapshot is written no faster than this (MiB/s), 256 KiB at a time, each
+        put on disk before the next, so the journal's fsyncs on the same disk are not held up
+        behind it (``persistence/storage.paced_write``). 0: as fast as the disk takes it.
     api_keys : list of ApiKey
         Hashed API keys with their role (``router``, ``ops``, ``admin``), from the environment
         (``RISKACTORS_API_KEYS`` as JSON) or ``api_keys_file`` (JSON list). Empty: auth is off
@@ -166,6 +170,7 @@ class Settings(BaseSettings):
     snapshot_every_events: int = Field(10_000, ge=1)
     snapshot_every_seconds: float = Field(300.0, gt=0)
     snapshot_mode: Literal["fork", "inline"] | None = None
+    snapshot_write_mib_per_second: float = Field(32.0, ge=0)
     columnar_from: int = Field(64, ge=0)
     api_keys: list[ApiKey] = Field(default_factory=list)
     api_keys_file: str | None = None
@@ -233,4 +238,5 @@ class Settings(BaseSettings):
             root = os.path.abspath(root)
         return {"root": root, "fsync": self.fsync, "fsync_interval_seconds": self.fsync_interval_seconds,
                 "snapshot_every_events": self.snapshot_every_events,
-                "snapshot_every_seconds": self.snapshot_every_seconds, "snapshot_mode": self.snapshot_mode}
+                "snapshot_every_seconds": self.snapshot_every_seconds, "snapshot_mode": self.snapshot_mode,
+                "snapshot_write_mib_per_second": self.snapshot_write_mib_per_second}

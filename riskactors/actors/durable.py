@@ -66,7 +66,8 @@ class HostStore:
     ----------
     cfg : dict
         ``Settings.storage_config()``: root, fsync, fsync_interval_seconds,
-        snapshot_every_events, snapshot_every_seconds, snapshot_mode.
+        snapshot_every_events, snapshot_every_seconds, snapshot_mode,
+        snapshot_write_mib_per_second (the background child's write pace).
     host_id : str
     clock : callable
         Monotonic seconds, for the snapshot period.
@@ -98,6 +99,8 @@ class HostStore:
         self.snapshots_written = 0
         mode = cfg.get("snapshot_mode") or ("fork" if self.storage.local and hasattr(os, "fork") else "inline")
         self.background = mode == "fork"
+        #: bytes per second a background snapshot is written at, at most (None: disk speed)
+        self.pace = float(cfg.get("snapshot_write_mib_per_second") or 0) * (1 << 20) or None
         self._child: tuple[int, int] | None = None  # (pid, seq) of a snapshot being written
         self.failed_snapshots = 0
 
@@ -167,7 +170,7 @@ class HostStore:
                 _yield_cpu()  # the host's calls first: the child takes the CPU they leave
                 accounts, host = collect()
                 self.fence.check()  # a newer writer holds the journal: no snapshot of the old one
-                write_snapshot(self.storage, self.snapshot_dir, seq, accounts, host)
+                write_snapshot(self.storage, self.snapshot_dir, seq, accounts, host, pace=self.pace)
                 self._delete_covered()  # here, not in the host's call that reaps the child
                 code = 0
             except BaseException:  # noqa: BLE001 - reported by the exit code; the parent logs it

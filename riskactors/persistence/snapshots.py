@@ -45,8 +45,9 @@ class Snapshot:
 
 
 def write_snapshot(storage: Storage, directory: str, seq: int, accounts: list[dict[str, Any]],
-                   host: dict[str, Any]) -> str:
-    """Write a snapshot; ``accounts`` are state dicts (``account_to_state``). Returns its path."""
+                   host: dict[str, Any], pace: float | None = None) -> str:
+    """Write a snapshot; ``accounts`` are state dicts (``account_to_state``). Returns its path.
+    ``pace``: bytes per second at most (``Storage.write_atomic``)."""
     cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
     for st in accounts:
         cols["account_id"].append(st["account_id"])
@@ -65,7 +66,7 @@ def write_snapshot(storage: Storage, directory: str, seq: int, accounts: list[di
         writer.write_table(table)
     storage.makedirs(directory)
     path = f"{directory}/{seq:020d}{_SUFFIX}"
-    storage.write_atomic(path, sink.getvalue().to_pybytes())
+    storage.write_atomic(path, sink.getvalue().to_pybytes(), pace=pace)
     return path
 
 

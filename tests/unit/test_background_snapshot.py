@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from unitkit import T0, make_limits
 
 from riskactors.actors import AccountHost
@@ -171,3 +172,69 @@ def test_the_child_runs_in_the_idle_scheduling_class():
     policy = int(os.read(read, 16))
     os.waitpid(pid, 0)
     assert policy == os.SCHED_IDLE
+
+
+def test_a_paced_write_puts_each_chunk_on_disk_and_keeps_to_its_pace(tmp_path, monkeypatch):
+    """``paced_write``: 256 KiB at a time, each ``fdatasync``-ed before the next, and it sleeps
+    whatever it is ahead of ``pace`` (a fake clock: the disk takes 10 ms per chunk)."""
+    from riskactors.persistence import storage
+
+    synced: list[int] = []
+    monkeypatch.setattr(storage.os, "fdatasync", lambda fd: synced.append(os.fstat(fd).st_size))
+    now, slept = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    class Disk:
+        def __init__(self, real):
+            self.real = real
+
+        def write(self, chunk: bytes) -> int:
+            now[0] += 0.01
+            return self.real.write(chunk)
+
+        def flush(self) -> None:
+            self.real.flush()
+
+        def fileno(self) -> int:
+            return self.real.fileno()
+
+    data = os.urandom(2 * storage.PACE_CHUNK + 1000)
+    with open(tmp_path / "f", "wb") as real:
+        storage.paced_write(Disk(real), data, pace=float(storage.PACE_CHUNK), clock=lambda: now[0], sleep=sleep)
+    assert (tmp_path / "f").read_bytes() == data
+    assert synced == [storage.PACE_CHUNK, 2 * storage.PACE_CHUNK, len(data)]  # on disk chunk by chunk
+    # one chunk per second: 0.99 s ahead after each full chunk; the short last one (due at
+    # 2.0038 s) is written by 2.01 s, behind its due time, so no sleep after it
+    assert slept == [pytest.approx(0.99), pytest.approx(0.99)]
+    assert now[0] == pytest.approx(2.01)
+
+
+def test_a_background_snapshot_is_written_at_the_configured_pace(tmp_path, monkeypatch):
+    """The child writes at ``snapshot_write_mib_per_second`` (here 64 MiB/s: it leaves the
+    pace it was given in a file), and the snapshot it writes restores the same state."""
+    from riskactors.persistence import storage
+
+    real = storage.paced_write
+    marker = tmp_path / "pace-used"
+
+    def recording(f, data, pace, **kw):
+        marker.write_text(repr(pace))  # in the child: the parent reads it after the reap
+        return real(f, data, pace, **kw)
+
+    monkeypatch.setattr(storage, "paced_write", recording)
+    cfg = _cfg(tmp_path / "root", every=10)
+    cfg["storage"]["snapshot_write_mib_per_second"] = 64
+    host = AccountHost("shard-0", cfg)
+    _loaded(host)
+    k = 0
+    while host._store.snapshots_written < 1:
+        _traffic(host, k)
+        k += 1
+        if host._store.snapshot_running:
+            host._store.reap(wait=True)
+    assert float(marker.read_text()) == 64 * (1 << 20)
+    rebuilt = AccountHost("shard-0", _cfg(tmp_path / "root", every=10 ** 9))
+    assert _state(rebuilt) == _state(host)
