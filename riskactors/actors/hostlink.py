@@ -13,8 +13,12 @@ What does not change:
   (:class:`LinkServer` ``lock``), so a host runs calls one after another as before. Checks from
   every front and path are decided in the order the host takes them (exactly K under
   concurrency).
-- **Journal before answer.** A link call runs the same host method, which journals and
-  commits before it returns. The reply is sent only after that.
+- **Journal before answer, one fsync per batch.** A link call runs the same host method,
+  which journals it. The requests that have arrived whole when the host reads its sockets,
+  from every front connected, run one after another as one commit group
+  (:meth:`AccountHost.commit_group`): their
+  records are written and forced to disk once, after the last of them, and only then are
+  their replies sent. A commit the fence refuses answers every call of the group fenced.
 - **Fail closed.** A link that is down, refused or slow never answers for the host:
   - a call that was not sent goes through Ray;
   - an idempotent call (every one of :data:`LINK_METHODS`) whose link broke after it was sent
@@ -98,7 +102,9 @@ async def _read(reader: asyncio.StreamReader) -> Any:
 
 class LinkServer:
     """Serves :data:`LINK_METHODS` of ``host`` on an abstract Unix socket and a TCP port, from
-    a thread of its own; every call holds ``lock``, which the host's Ray calls hold too.
+    a thread of its own; every group of calls (the requests read together in one turn of its
+    loop, from any connection, committed together) holds ``lock``, which the host's Ray calls
+    hold too.
 
     Parameters
     ----------
@@ -119,7 +125,8 @@ class LinkServer:
         self._ready = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.base_events.Server] = []
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._transports: set[asyncio.Transport] = set()
+        self._waiting: list[tuple[_LinkProtocol, list[Any]]] = []  # read, not yet run (see _queue)
         self._port: int | None = None
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="riskactors-link", daemon=True)
@@ -144,15 +151,15 @@ class LinkServer:
     async def _shutdown(self) -> None:
         for server in self._servers:
             server.close()
-        for writer in list(self._writers):
-            writer.close()
+        for transport in list(self._transports):
+            transport.close()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
             self._servers.append(self._loop.run_until_complete(
-                asyncio.start_unix_server(self._serve, path=self._unix_name)))
-            tcp = self._loop.run_until_complete(asyncio.start_server(self._serve, self._tcp_host, 0))
+                self._loop.create_unix_server(self._serve, path=self._unix_name)))
+            tcp = self._loop.run_until_complete(self._loop.create_server(self._serve, self._tcp_host, 0))
             self._port = tcp.sockets[0].getsockname()[1]
             self._servers.append(tcp)
         except BaseException as exc:  # noqa: BLE001 - reported by the constructor
@@ -162,44 +169,131 @@ class LinkServer:
         self._ready.set()
         self._loop.run_forever()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        sock = writer.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def _serve(self) -> _LinkProtocol:
+        return _LinkProtocol(self)
+
+    def _queue(self, protocol: _LinkProtocol, requests: list[Any]) -> None:
+        """Hold ``requests`` until every connection the loop found readable this turn has been
+        read, then answer them all as one group (:meth:`_drain`): one fsync for the calls of
+        every front that arrived together."""
+        if not self._waiting:
+            self._loop.call_soon(self._drain)
+        self._waiting.append((protocol, requests))
+
+    def _drain(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        calls = [request for _, requests in waiting for request in requests]
+        frames = self._answer(calls)
+        at = 0
+        for protocol, requests in waiting:
+            protocol.reply(b"".join(frames[at:at + len(requests)]))
+            at += len(requests)
+
+    def _answer(self, requests: list[Any]) -> list[bytes]:
+        """The reply frame of each of ``requests`` (``[id, method, args]`` each, in arrival order): run
+        one after another under the lock in one commit group (:meth:`AccountHost.commit_group`),
+        so the journaled ones share one fsync, and answered only once that commit is done. A
+        commit refused by the fence answers every one of them fenced, any other commit failure
+        answers every one of them failed: none is acknowledged unless it is durable."""
+        replies: list[tuple[int, int, Any]] = []
+        group = getattr(self.host, "commit_group", contextlib.nullcontext)
         try:
-            if await _read(reader) != self.token:
-                return  # not a front of this deployment: nothing is answered
-            writer.write(_pack([0, 0, self.host.host_id]))
-            while True:
-                req_id, method, args = await _read(reader)
-                kind, value = self._call(method, args)
-                try:
-                    frame = _pack([req_id, kind, value])
-                except (TypeError, ValueError) as exc:  # an answer msgpack cannot carry: Ray can
-                    log.warning("link answer of %s not sent: %s", method, exc)
-                    frame = _pack([req_id, 3, str(exc)])
-                writer.write(frame)
-                if writer.transport.get_write_buffer_size() > 1 << 20:
-                    await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError, TypeError):
-            return  # the front went away, or sent what is not a frame: drop the connection
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+            with self.lock, group():
+                for req_id, method, args in requests:
+                    replies.append((req_id, *self._call(method, args)))
+        except Fenced as exc:
+            replies = [(req_id, 1, str(exc)) for req_id, _, _ in requests]
+        except Exception as exc:
+            log.exception("link commit of %d calls failed", len(requests))
+            replies = [(req_id, 2, f"{type(exc).__name__}: {exc}") for req_id, _, _ in requests]
+        frames = []
+        for (req_id, kind, value), (_, method, _) in zip(replies, requests, strict=True):
+            try:
+                frames.append(_pack([req_id, kind, value]))
+            except (TypeError, ValueError) as exc:  # an answer msgpack cannot carry: Ray can
+                log.warning("link answer of %s not sent: %s", method, exc)
+                frames.append(_pack([req_id, 3, str(exc)]))
+        return frames
 
     def _call(self, method: str, args: list[Any]) -> tuple[int, Any]:
-        """(kind, value) of one request (module docstring)."""
+        """(kind, value) of one request (module docstring); the caller holds the lock."""
         if method not in LINK_METHODS:
             return 2, f"ValueError: {method!r} is not a link method"
         try:
-            with self.lock:
-                return 0, getattr(self.host, method)(*args)
+            return 0, getattr(self.host, method)(*args)
         except Fenced as exc:
             return 1, str(exc)
         except Exception as exc:  # a bug in the host: the front raises it
             log.exception("link call %s failed", method)
             return 2, f"{type(exc).__name__}: {exc}"
+
+
+class _LinkProtocol(asyncio.Protocol):
+    """One front's connection to a :class:`LinkServer`: the token first, then requests. Every
+    request that has arrived whole when the socket is read joins the group of the loop's turn
+    (:meth:`LinkServer._queue`), so the more calls the fronts have in flight, the fewer fsyncs."""
+
+    def __init__(self, server: LinkServer):
+        self.server = server
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.trusted = False
+
+    def connection_made(self, transport: Any) -> None:  # asyncio's or uvloop's (Ray workers)
+        self.transport = transport
+        self.server._transports.add(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._transports.discard(self.transport)
+
+    def reply(self, frames: bytes) -> None:
+        """Send ``frames`` unless the front has gone (its calls' answers are then dropped)."""
+        if not self.transport.is_closing():
+            self.transport.write(frames)
+
+    def pause_writing(self) -> None:  # a front that does not read its replies: stop reading it
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        try:
+            bodies = self._frames()
+            if not self.trusted and bodies:
+                if bodies.pop(0) != self.server.token:
+                    self.transport.close()  # not a front of this deployment: nothing is answered
+                    return
+                self.trusted = True
+                self.transport.write(_pack([0, 0, self.server.host.host_id]))
+            requests = []
+            for body in bodies:
+                req_id, method, args = body
+                requests.append((req_id, method, args))
+        except (ValueError, TypeError, msgpack.UnpackException):
+            self.transport.close()  # not a frame: drop the connection
+            return
+        if requests:
+            self.server._queue(self, requests)
+
+    def _frames(self) -> list[Any]:
+        """Every whole frame in the buffer, unpacked and removed from it."""
+        out, buffer, at = [], self.buffer, 0
+        while len(buffer) - at >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(buffer, at)
+            if size > MAX_FRAME:
+                raise ValueError(f"frame of {size} bytes is over {MAX_FRAME}")
+            if len(buffer) - at - _HEADER.size < size:
+                break
+            start = at + _HEADER.size
+            out.append(msgpack.unpackb(buffer[start:start + size], raw=False, strict_map_key=False))
+            at = start + size
+        del buffer[:at]
+        return out
 
 
 class HostLink:

@@ -30,6 +30,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ..exceptions import ShardUnavailable
 from ..persistence import Fenced
 from ..settings import Settings
+from . import gcpolicy
 from .clock import DeploymentClock
 from .deployment import actor_name, check, record
 from .host import AccountHost
@@ -59,9 +60,11 @@ def _serialised(method: Any) -> Any:
 class AccountHostActor(AccountHost):
     """An account host as a Ray actor that also serves :data:`~riskactors.actors.hostlink.LINK_METHODS`
     on a socket (:mod:`~riskactors.actors.hostlink`; off with ``config["link"] = False``). Every
-    public method holds one lock, as the link's calls do, so calls still run one at a time."""
+    public method holds one lock, as the link's calls do, so calls still run one at a time. Its
+    process freezes the survivors of full collections (:mod:`~riskactors.actors.gcpolicy`)."""
 
     def __init__(self, host_id: str, config: dict[str, Any] | None = None):
+        gcpolicy.install()
         self._call_lock = threading.RLock()  # re-entrant: a public method may call another
         super().__init__(host_id, config)
         self._link = None

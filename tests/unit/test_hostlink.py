@@ -161,8 +161,8 @@ def test_a_host_that_goes_away_fails_the_calls_in_flight_as_sent(served):
         try:
             pending = asyncio.ensure_future(link.call("check_many", [_orders(1), [T0 + 1]], timeout=10))
             await asyncio.sleep(0.1)
-            for writer in list(server._writers):
-                writer.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+            for transport in list(server._transports):
+                transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
             with pytest.raises(LinkDown) as caught:
                 await pending
         finally:
@@ -278,3 +278,97 @@ def test_numpy_scalars_are_sent_as_numbers_and_an_answer_msgpack_cannot_carry_go
             link.close()
 
     asyncio.run(go())
+
+
+def _queued_checks(server, lock, n):
+    """Send ``n`` one-order checks at once while ``lock`` is held (as by a Ray call), so they
+    queue up on the connection, then free it; returns the outcomes (answers or errors)."""
+
+    async def go():
+        link = await HostLink.open(server.endpoint(), True, timeout=5)
+        try:
+            lock.acquire()
+            try:
+                calls = [asyncio.ensure_future(link.call(
+                    "check_many", [[{**_orders(1, lots=2.0)[0], "order_id": f"g{i}"}], [T0 + 1]], timeout=10)) for i in range(n)]
+                await asyncio.sleep(0.2)  # every request is on the host's socket, none answered
+                assert not any(call.done() for call in calls)
+            finally:
+                lock.release()
+            return await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            link.close()
+
+    return asyncio.run(go())
+
+
+def test_checks_that_arrive_together_share_one_fsync_and_are_journaled(served, tmp_path, monkeypatch):
+    """Group commit: requests waiting on a connection run as one group with one fsync, and
+    each is journaled (a recovered host has all of them)."""
+    host, lock = _host(tmp_path), threading.RLock()
+    server = served(host, lock)
+    syncs = []
+    real_sync = host._store.journal.sync
+    monkeypatch.setattr(host._store.journal, "sync", lambda: (syncs.append(1), real_sync())[1])
+    answers = _queued_checks(server, lock, 8)
+    assert [a[0]["order_id"] for a in answers] == [f"g{i}" for i in range(8)]
+    assert [a[0]["decision"] for a in answers] == ["accept"] * 2 + ["reject"] * 6  # 2 lots of 5, in order
+    assert 1 <= len(syncs) <= 2, syncs  # the first may be read alone, before the lock was free
+    live = host.view("a1", T0 + 1)
+    recovered = AccountHost("h0", {"storage": {
+        "root": str(tmp_path), "fsync": "batch", "fsync_interval_seconds": 1.0,
+        "snapshot_every_events": 10_000, "snapshot_every_seconds": 1e9}})
+    assert recovered.view("a1", T0 + 1) == live
+    again = recovered.check_many([{**_orders(1, lots=2.0)[0], "order_id": "g1"}], [T0 + 1])  # its journaled decision
+    assert again[0]["decision"] == "accept"
+
+
+def test_a_group_whose_commit_is_fenced_acknowledges_none_of_its_calls(served, tmp_path, monkeypatch):
+    """Each call of the group ran, but the group's commit is refused by the fence: every one
+    answers fenced (503), none as accepted."""
+    host, lock = _host(tmp_path), threading.RLock()
+    server = served(host, lock)
+
+    def fenced_commit():
+        raise Fenced(str(tmp_path), 9)
+
+    monkeypatch.setattr(host._store, "commit", fenced_commit)
+    outcomes = _queued_checks(server, lock, 4)
+    assert all(isinstance(o, ShardUnavailable) and "epoch 9" in str(o) for o in outcomes), outcomes
+
+
+def test_checks_from_two_fronts_that_arrive_together_share_one_fsync(served, tmp_path, monkeypatch):
+    """Group commit across connections: a check runs while the others queue up on two links
+    (two fronts); those that arrived meanwhile, from both links, are run and committed as one
+    group. Two fsyncs in all: the first check's, and the group's (three if groups were per
+    connection)."""
+    host, lock = _host(tmp_path), threading.RLock()
+    server = served(host, lock)
+    syncs = []
+    real_sync = host._store.journal.sync
+    monkeypatch.setattr(host._store.journal, "sync", lambda: (syncs.append(1), real_sync())[1])
+
+    def check(link, order_id):
+        order = {**_orders(1, lots=0.5)[0], "order_id": order_id}
+        return asyncio.ensure_future(link.call("check_many", [[order], [T0 + 1]], timeout=10))
+
+    async def go():
+        a = await HostLink.open(server.endpoint(), True, timeout=5)
+        b = await HostLink.open(server.endpoint(), False, timeout=5)
+        try:
+            lock.acquire()
+            try:
+                first = check(a, "first")
+                await asyncio.sleep(0.1)  # the host has read it and waits for the lock
+                rest = [check(link, f"{name}{i}") for i in range(4) for link, name in ((a, "a"), (b, "b"))]
+                await asyncio.sleep(0.2)
+            finally:
+                lock.release()
+            return await asyncio.gather(first, *rest)
+        finally:
+            a.close()
+            b.close()
+
+    answers = asyncio.run(go())
+    assert [x[0]["decision"] for x in answers] == ["accept"] * 9
+    assert len(syncs) == 2, syncs
