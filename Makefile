@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 FP_TRADES := $(DATA)/fundingpips-trades-short/test_task_trades_short.csv
 
-.PHONY: venv install install-test run test unit bench bench-fronts bench-scale bench-hotpath lint clean
+.PHONY: venv install install-test run test unit bench bench-fronts bench-scale bench-hotpath bench-snapshots lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench-scale: install-test
 ## make bench-hotpath: the hot path of issue 11 (bare vs server at 32/4/1 connections, Ray hop, fsync, check, journal; targets and latency budget)
 bench-hotpath: install-test
 	$(BIN)/python load_tests/bench_hotpath.py
+
+## make bench-snapshots: checks while snapshots are written back to back against none (issue 11, p99 within 2x)
+bench-snapshots: install-test
+	$(BIN)/python load_tests/bench_snapshots.py
 
 ## make lint: ruff with the settings in pyproject.toml
 lint: | $(BIN)/python

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from riskactors import __version__
+from riskactors.actors import gcpolicy
 from riskactors.actors.service import RiskService
 from riskactors.domain import InstrumentRegistry, default_registry
 from riskactors.settings import Settings
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None, service: RiskService | None = N
                  "pid": os.getpid(), "listen": f"{settings.host}:{settings.port}", "version": __version__,
                  "started_at": time.time()}
         heartbeat = asyncio.create_task(app.state.service.run_heartbeat(front), name="riskactors-heartbeat")
+        if runtime is not None:  # a served front (not an app handed a service, as in tests)
+            gcpolicy.freeze_start_up()  # later full collections walk only what serving makes
         try:
             yield
         finally:

@@ -167,6 +167,7 @@ class HostStore:
         if pid == 0:  # the child: write and leave, touching nothing the parent shares
             code = 1
             try:
+                gc.disable()  # it exits in a moment: collections would only spend the CPU and copy pages
                 _yield_cpu()  # the host's calls first: the child takes the CPU they leave
                 accounts, host = collect()
                 self.fence.check()  # a newer writer holds the journal: no snapshot of the old one
