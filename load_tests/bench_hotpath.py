@@ -168,6 +168,22 @@ def http_runs(baseline: rb.Server, server: rb.Server, args, run_dir: Path, tag: 
                       f"decisions {row.get('decisions')}, foreign {(row['cpu_cores'] or {}).get('foreign')}")
 
 
+def _cpu_per_check(rows: list[dict[str, Any]], target: str) -> dict[str, float] | None:
+    """Mean CPU µs per request over ``rows``: the target's main process (the front, or the bare
+    app), the rest of its tree (the server's Ray processes: hosts, supervisor, raylet…) and the
+    load generator. ``None`` without psutil figures."""
+    parts: dict[str, list[float]] = {"main": [], "rest": [], "load_generator": []}
+    for r in rows:
+        cpu = r.get("cpu_cores")
+        if not cpu or not r.get("rps") or f"{target}_main" not in cpu:
+            return None
+        per = 1e6 / r["rps"]  # µs of one core per request, times cores used
+        parts["main"].append(cpu[f"{target}_main"] * per)
+        parts["rest"].append(max(0.0, cpu[f"{target}_tree"] - cpu[f"{target}_main"]) * per)
+        parts["load_generator"].append(cpu["load_generator"] * per)
+    return {k: round(statistics.fmean(v), 1) for k, v in parts.items()}
+
+
 def summarise_http(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per connection count and target: mean checks/s, median p50 and p99 over the rounds, and the
     server/baseline ratios (of the means, and per round: the runs next to each other)."""
@@ -183,7 +199,8 @@ def summarise_http(rows: list[dict[str, Any]]) -> dict[str, Any]:
                              "p50_ms": round(statistics.median(r["p50_ms"] for r in rs), 3),
                              "p99_ms": round(statistics.median(r["p99_ms"] for r in rs), 3),
                              "non_2xx": sum(r["non_2xx"] for r in rs),
-                             "socket_errors": sum(r["socket_errors"] for r in rs)}
+                             "socket_errors": sum(r["socket_errors"] for r in rs),
+                             "cpu_us_per_check": _cpu_per_check(rs, target)}
         if "baseline" in level and "server" in level:
             b, s = level["baseline"], level["server"]
             level["rps_ratio"] = round(s["rps"] / b["rps"], 3) if b["rps"] else None
@@ -385,6 +402,17 @@ def ray_hop(run_dir: Path, calls: int, warmup: int, timeout: float) -> dict[str,
 
 
 # --------------------------------------------------------------------------- verdicts
+def _cpu_detail(bare: dict[str, Any], server: dict[str, Any]) -> str:
+    """Where the CPU of a check went, beside a bare request's (what bounds the ratio on a machine
+    whose cores the hosts share with the front and the load generator)."""
+    b, s = bare.get("cpu_us_per_check"), server.get("cpu_us_per_check")
+    if not b or not s:
+        return ""
+    return (f"; CPU per check: front {s['main']:.0f} µs + the server's other processes {s['rest']:.0f} µs, "
+            f"against bare {b['main']:.0f} µs per request; load generator {s['load_generator']:.0f} / "
+            f"{b['load_generator']:.0f} µs")
+
+
 def targets(http: dict[str, Any], hop: dict | None, fsync: dict | None) -> list[dict[str, Any]]:
     """The three targets of issue 11 §3 with PASS/FAIL (``N/A`` when a figure is missing)."""
     def level(conns: int, target: str) -> dict | None:
@@ -398,7 +426,7 @@ def targets(http: dict[str, Any], hop: dict | None, fsync: dict | None) -> list[
                 "value": round(ratio, 3) if ratio is not None else None, "limit": THROUGHPUT_RATIO,
                 "result": "N/A" if ratio is None else ("PASS" if ratio >= THROUGHPUT_RATIO else "FAIL"),
                 "detail": (f"server {s32['rps']:,.0f}/s vs bare {b32['rps']:,.0f}/s = {ratio:.2f}x"
-                           if ratio is not None else "missing")})
+                           + _cpu_detail(b32, s32) if ratio is not None else "missing")})
     b1, s1 = level(1, "baseline"), level(1, "server")
     parts = [b1 and b1["p50_ms"] * 1000, (hop or {}).get("p50_us"), (fsync or {}).get("p50_us")]
     srv = s1["p50_ms"] * 1000 if s1 else None

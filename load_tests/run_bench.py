@@ -228,7 +228,8 @@ def tree_cpu_seconds(pid: int) -> float | None:
 
 
 def cpu_snapshot(servers: list[Server]) -> dict[str, float] | None:
-    """CPU seconds so far: each server tree, finished children (the load generators), machine busy."""
+    """CPU seconds so far: each server tree and its main process, finished children (the load
+    generators), machine busy."""
     if psutil is None:
         return None
     import resource
@@ -236,6 +237,12 @@ def cpu_snapshot(servers: list[Server]) -> dict[str, float] | None:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = psutil.cpu_times()
     out = {f"{s.name}_tree": tree_cpu_seconds(s.pid) or 0.0 for s in servers}
+    for s in servers:  # the server's own process (the front) apart from its tree (Ray's processes)
+        try:
+            t = psutil.Process(s.pid).cpu_times()
+            out[f"{s.name}_main"] = t.user + t.system
+        except psutil.Error:
+            out[f"{s.name}_main"] = 0.0
     out["load_generator"] = ru.ru_utime + ru.ru_stime
     out["machine_busy"] = sum(t) - t.idle - getattr(t, "iowait", 0.0)
     return out
@@ -246,7 +253,7 @@ def cpu_delta(before: dict | None, after: dict | None, seconds: float) -> dict[s
     if not before or not after or seconds <= 0:
         return None
     d = {k: (after[k] - before[k]) / seconds for k in before}
-    ours = sum(v for k, v in d.items() if k != "machine_busy")
+    ours = sum(v for k, v in d.items() if k != "machine_busy" and not k.endswith("_main"))  # in their tree
     d["foreign"] = max(0.0, d["machine_busy"] - ours)
     return {k: round(v, 2) for k, v in d.items()}
 

@@ -48,6 +48,10 @@ def test_hotpath_report_has_every_section_measured_and_stops_what_it_started(tmp
     for level in summary.values():
         assert level["baseline"]["runs"] == level["server"]["runs"] == 1
         assert _number(level["rps_ratio"]) and level["rps_ratio"] > 0 and len(level["rps_ratio_per_round"]) == 1
+        for target in ("baseline", "server"):  # CPU per check: the front (or bare app) and the rest
+            cpu = level[target]["cpu_us_per_check"]
+            assert set(cpu) == {"main", "rest", "load_generator"} and cpu["main"] > 0, (target, cpu)
+        assert level["server"]["cpu_us_per_check"]["rest"] > 0  # the hosts did the checks
     # the micro-measurements: each with its calls and its percentiles
     for name in ("ray_hop", "link_hop", "fsync", "check"):
         m = report[name]

@@ -7,7 +7,9 @@ scalars arrive as numbers and an answer msgpack cannot carry goes to Ray, only t
 holder is answered, only link methods
 are served, a call past its timeout is ``ShardUnavailable`` (fail closed), a fenced instance is
 ``ShardUnavailable``, a host that goes away fails the calls in flight with ``LinkDown(sent=True)``
-(so the transport hands them to Ray), and the link's calls and direct calls never run at once."""
+(so the transport hands them to Ray), the link's calls and direct calls never run at once, and
+calls that arrive together, on one connection or on two, share one fsync (group commit) and
+are all answered fenced when that commit is refused."""
 
 from __future__ import annotations
 
