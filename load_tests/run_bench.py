@@ -239,8 +239,8 @@ def cpu_snapshot(servers: list[Server]) -> dict[str, float] | None:
     out = {f"{s.name}_tree": tree_cpu_seconds(s.pid) or 0.0 for s in servers}
     for s in servers:  # the server's own process (the front) apart from its tree (Ray's processes)
         try:
-            t = psutil.Process(s.pid).cpu_times()
-            out[f"{s.name}_main"] = t.user + t.system
+            own = psutil.Process(s.pid).cpu_times()
+            out[f"{s.name}_main"] = own.user + own.system
         except psutil.Error:
             out[f"{s.name}_main"] = 0.0
     out["load_generator"] = ru.ru_utime + ru.ru_stime
