@@ -258,6 +258,28 @@ class AlertBook:
             out.append(Notification(group[0], group[1], first + wait, tuple(self.alerts[i].to_dict() for i in ids)))
         return out
 
+    # ------------------------------------------------------------------ state
+    def to_state(self) -> dict[str, Any]:
+        """Plain data (journal- and snapshot-safe) from which :meth:`from_state` rebuilds an
+        equal book: alerts, silences, the groups waiting and the id counter."""
+        return {"alerts": [a.to_dict() for a in self.alerts.values()],
+                "silences": [asdict(x) for x in self.silences.values()],
+                "groups": [[rule, challenge, first, list(ids)] for (rule, challenge), (first, ids) in self._groups.items()],
+                "opened": self._opened}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], policy: AlertPolicy | None = None) -> AlertBook:
+        """The book :meth:`to_state` described (newest alert per key, as it was)."""
+        book = cls(policy)
+        for a in state["alerts"]:
+            alert = Alert(**a)
+            book.alerts[alert.id] = alert
+            book._by_key[alert.key] = alert.id  # listed oldest first: the newest per key wins
+        book.silences = {x["id"]: Silence(**x) for x in state["silences"]}
+        book._groups = {(rule, challenge): (first, list(ids)) for rule, challenge, first, ids in state["groups"]}
+        book._opened = int(state["opened"])
+        return book
+
     def listed(self, status: str | None = None, severity: str | None = None, **labels: str) -> list[Alert]:
         """Alerts, newest first, filtered by status, severity and label values."""
         out = [a for a in self.alerts.values() if (status is None or a.status == status)

@@ -6,6 +6,7 @@ alert is notified at most once."""
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -166,3 +167,22 @@ def test_property_no_key_is_notified_twice_within_the_window_and_once_rules_at_m
         assert len(ids) == len(set(ids)), notified
     queued = sum(len(n.alerts) for n in book.due(at + 10))
     assert queued == len(notified)
+
+
+def test_a_book_rebuilt_from_its_state_is_equal_and_goes_on_alike():
+    book = AlertBook(POLICY)
+    _warn(book, T0, "acct-1", "c1")
+    _warn(book, T0 + 0.5, "acct-2", "c1")
+    book.resolve("warning:acct-2", T0 + 2)
+    _warn(book, T0 + 400, "acct-2", "c1")  # a second alert for that key
+    book.silence(Silence("s1", {"account_id": "acct-9"}, T0, T0 + 900, "drill", "ops"))
+    book.acknowledge("a1", "ops", "seen")
+    state = book.to_state()
+    copy = AlertBook.from_state(json.loads(json.dumps(state)), POLICY)  # plain data only
+    assert copy.to_state() == state
+    for b in (book, copy):  # the same next steps give the same answers
+        assert _warn(b, T0 + 401, "acct-2", "c1")[1] is False
+        assert b.raise_alert("warning:acct-9", "warning", "warning", T0 + 402, "s", {"account_id": "acct-9"})[1] is False
+        assert [(n.rule, n.challenge_id, [a["id"] for a in n.alerts]) for n in b.due(T0 + 500)] == [
+            ("warning", "c1", ["a1", "a2", "a3"])]  # the group waiting since T0, undelivered
+    assert book.to_state() == copy.to_state()
