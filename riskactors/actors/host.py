@@ -273,7 +273,8 @@ class AccountHost:
         exception: until then none is durable. On exit the commit raises what
         :meth:`_commit` raises (``Fenced``: a newer instance holds the journal, so none of the
         group may be acknowledged). The host link (:class:`~riskactors.actors.hostlink.LinkServer`)
-        runs the requests that arrived together on one connection in one group, which is the
+        runs the requests read together in one turn of its loop, from every connection, in one
+        group, which is the
         group commit of issue 11 §3: one fsync per batch of concurrent calls, still before
         any of them is answered. Nested groups are one group.
         """

@@ -36,7 +36,6 @@ from typing import Any
 __all__ = ["Alert", "AlertBook", "AlertPolicy", "Notification", "Silence"]
 
 SEVERITIES = ("info", "warning", "critical")
-STATUSES = ("firing", "acknowledged", "resolved")
 #: the labels an alert carries and a silence may match on
 LABELS = ("rule", "severity", "account_id", "user_id", "challenge_id", "shard_id")
 
@@ -207,8 +206,7 @@ class AlertBook:
             return False
         alert.notified_at = at
         group = (alert.rule, alert.labels.get("challenge_id"))
-        _first, ids = self._groups.setdefault(group, (at, []))
-        ids.append(alert.id)
+        self._groups.setdefault(group, (at, []))[1].append(alert.id)
         return True
 
     # ------------------------------------------------------------------ ops
